@@ -1,0 +1,61 @@
+/**
+ * The job pipeline's public face, used by the kernel's cell handler and the CLI.
+ * Bundle -> submit (through a scheduler) -> follow events.jsonl -> Jupyter outputs.
+ *
+ * OWNER: jobs helper.
+ */
+import type { IJobRequest } from '../../shared/magic';
+import type { IJobInfo } from '../../shared/jobs';
+import type { MimeBundle } from '../../shared/events';
+import type { IPrompter } from '../transport/types';
+
+/** Where a job's outputs go: the kernel maps these onto iopub messages for one cell. */
+export interface IOutputSink {
+  stream(name: 'stdout' | 'stderr', text: string): void;
+  display(
+    data: MimeBundle,
+    metadata?: { [key: string]: unknown },
+    displayId?: string
+  ): void;
+  updateDisplay(
+    data: MimeBundle,
+    metadata: { [key: string]: unknown } | undefined,
+    displayId: string
+  ): void;
+  /** The value of the last expression (execute_result). */
+  result(data: MimeBundle, metadata?: { [key: string]: unknown }): void;
+  error(ename: string, evalue: string, traceback: string[]): void;
+}
+
+export interface IRunCellOptions {
+  request: IJobRequest;
+  /** Cell body without the magic line. */
+  code: string;
+  /** Lines before the body in the cell (1 with a magic line), for tracebacks. */
+  lineOffset: number;
+  sink: IOutputSink;
+  prompter?: IPrompter;
+  /** Aborted on interrupt_request: cancels the remote job. */
+  signal?: AbortSignal;
+}
+
+export interface IRunOutcome {
+  /** ok: ran to completion without error; error: the cell raised or the job failed. */
+  status: 'ok' | 'error' | 'aborted';
+  job?: IJobInfo;
+}
+
+export interface IJobManager {
+  /** Runs a cell on its cluster and streams its outputs into the sink until it ends (or is detached). */
+  runCell(options: IRunCellOptions): Promise<IRunOutcome>;
+  /** Follows an existing job (after a restart) into the sink, from the start of its log. */
+  attach(
+    jobId: string,
+    sink: IOutputSink,
+    signal?: AbortSignal
+  ): Promise<IRunOutcome>;
+  cancel(jobId: string): Promise<void>;
+  jobs(): IJobInfo[];
+  /** Fires whenever a job's state changes (for comm pushes). */
+  onChange(listener: (job: IJobInfo) => void): () => void;
+}

@@ -1,0 +1,59 @@
+/**
+ * One interface for reaching a machine: SSH (ssh2, pooled) or local child
+ * processes. Commands are POSIX sh command lines; callers quote every
+ * interpolated value with shellQuote() from ../util/quote.
+ *
+ * OWNER: transport helper.
+ */
+import type { ConnectionState } from '../../shared/config';
+
+export interface IExecResult {
+  stdout: string;
+  stderr: string;
+  /** Exit status; null when killed by a signal. */
+  code: number | null;
+  signal?: string;
+}
+
+export interface IExecOptions {
+  /** Bytes written to the command's stdin, then stdin is closed. */
+  stdin?: string | Buffer;
+  /** Aborting kills the remote command (closes the channel / kills the process). */
+  signal?: AbortSignal;
+  /** Extra environment for the command (set with `env` prefix, quoted). */
+  env?: { [name: string]: string };
+}
+
+/** A long-running command whose output arrives in chunks. */
+export interface IStreamHandle {
+  /** Resolves with the exit status when the command ends or the channel closes. */
+  readonly done: Promise<IExecResult>;
+  /** Closes the channel / kills the local process. */
+  close(): void;
+}
+
+export interface IStreamOptions extends IExecOptions {
+  onStdout: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+}
+
+/** Asks the user something (host key, passphrase, one-time code) through input_request. */
+export interface IPrompter {
+  /** `password` hides the answer. Rejects when the user cannot be asked. */
+  ask(prompt: string, password: boolean): Promise<string>;
+}
+
+export interface ITransport {
+  readonly cluster: string;
+  readonly state: ConnectionState;
+  /** Opens (or reuses) the connection; rejects with a clear, user-facing message. */
+  connect(prompter?: IPrompter): Promise<void>;
+  exec(command: string, options?: IExecOptions): Promise<IExecResult>;
+  stream(command: string, options: IStreamOptions): IStreamHandle;
+  /** Writes a file atomically (temp + rename) with the given mode (default 0o600). */
+  writeFile(path: string, data: string | Buffer, mode?: number): Promise<void>;
+  readFile(path: string): Promise<Buffer>;
+  /** Absolute home directory of the remote user (cached). */
+  home(): Promise<string>;
+  close(): Promise<void>;
+}
