@@ -20,13 +20,20 @@ export interface IExecOptions {
   stdin?: string | Buffer;
   /** Aborting kills the remote command (closes the channel / kills the process). */
   signal?: AbortSignal;
-  /** Extra environment for the command (set with `env` prefix, quoted). */
+  /** Extra environment for the command (an `export NAME=value;` prefix, quoted). */
   env?: { [name: string]: string };
+  /** exec() only: most bytes collected per stream (default 64 MiB); beyond, the command is stopped and exec rejects with kind 'overflow'. */
+  maxBuffer?: number;
 }
 
 /** A long-running command whose output arrives in chunks. */
 export interface IStreamHandle {
-  /** Resolves with the exit status when the command ends or the channel closes. */
+  /**
+   * Resolves with the exit status when the command ends, or when close() /
+   * the AbortSignal stopped it (code null). Rejects with a TransportError of
+   * kind 'disconnected' when the connection dropped: resume from your offset.
+   * `stdout` is always ''; `stderr` holds stderr when no onStderr was given.
+   */
   readonly done: Promise<IExecResult>;
   /** Closes the channel / kills the local process. */
   close(): void;
@@ -43,6 +50,12 @@ export interface IPrompter {
   ask(prompt: string, password: boolean): Promise<string>;
 }
 
+/**
+ * Errors: methods reject with TransportError (./errors) whose `kind` says
+ * what happened ('unreachable', 'auth', 'hostkey', 'disconnected',
+ * 'aborted', ...). exec() rejects with kind 'aborted' (name AbortError) when
+ * its signal fires. Relative paths are relative to the home directory.
+ */
 export interface ITransport {
   readonly cluster: string;
   readonly state: ConnectionState;
