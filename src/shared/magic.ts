@@ -1,9 +1,9 @@
 /**
  * The `%%cluster` cell magic and `%cluster` line magics: parsing only, no I/O.
  * Shared by the frontend (routing a cell) and the bridge kernel (running it).
+ * No Node or DOM imports: the frontend bundles this file.
  *
- * OWNER: kernel helper. The exported names and shapes below are the contract;
- * the implementation and its spec (magic.spec.ts) are to be filled in.
+ * OWNER: kernel helper.
  */
 import type { SchedulerKind } from './config';
 
@@ -13,7 +13,7 @@ export interface IJobRequest {
   cluster?: string;
   gpus?: number;
   cpus?: number;
-  /** Memory, e.g. `16G`, `500M`. */
+  /** Memory, e.g. `16G`, `500M` (normalized: integer + K/M/G/T, or plain MB). */
   mem?: string;
   /** Time limit HH:MM:SS (also MM:SS, D-HH:MM:SS as SLURM accepts). */
   time?: string;
@@ -35,13 +35,7 @@ export interface IJobRequest {
 }
 
 export type LineCommand =
-  | 'list'
-  | 'use'
-  | 'jobs'
-  | 'attach'
-  | 'cancel'
-  | 'doctor'
-  | 'help';
+  'list' | 'use' | 'jobs' | 'attach' | 'cancel' | 'doctor' | 'help';
 
 export type ParsedCell =
   /** No magic: plain code (runs on the default cluster in a bridge-kernel notebook). */
@@ -60,4 +54,575 @@ export const LINE_MAGIC = '%cluster';
 export function isClusterCell(source: string): boolean {
   const first = source.replace(/^\s*\n/, '').split('\n', 1)[0] ?? '';
   return /^%%cluster(\s|$)/.test(first.trimStart());
+}
+
+/** One option of the `%%cluster` line, for parsing, completion and help. */
+export interface IMagicOption {
+  /** Long name without dashes (`gpus`). */
+  name: string;
+  /** Placeholder of the value (`N`); undefined for flags. */
+  value?: string;
+  /** The IJobRequest field it sets. */
+  field: keyof IJobRequest;
+  help: string;
+  /** Allowed values, for completion. */
+  choices?: string[];
+}
+
+export const SCHEDULERS: SchedulerKind[] = ['direct', 'slurm', 'sge', 'pbs'];
+
+export const MAGIC_OPTIONS: IMagicOption[] = [
+  {
+    name: 'gpus',
+    value: 'N',
+    field: 'gpus',
+    help: 'GPUs to request (integer >= 0)'
+  },
+  {
+    name: 'cpus',
+    value: 'N',
+    field: 'cpus',
+    help: 'CPU cores to request (integer >= 1)'
+  },
+  {
+    name: 'mem',
+    value: 'SIZE',
+    field: 'mem',
+    help: 'memory, e.g. 16G, 500M (K/M/G/T)'
+  },
+  {
+    name: 'time',
+    value: 'HH:MM:SS',
+    field: 'time',
+    help: 'time limit: HH:MM:SS, MM:SS, MM, D-HH, D-HH:MM or D-HH:MM:SS'
+  },
+  {
+    name: 'partition',
+    value: 'P',
+    field: 'partition',
+    help: 'partition / queue'
+  },
+  { name: 'account', value: 'A', field: 'account', help: 'account to charge' },
+  { name: 'qos', value: 'Q', field: 'qos', help: 'quality of service' },
+  {
+    name: 'constraint',
+    value: 'C',
+    field: 'constraint',
+    help: 'node features (SLURM --constraint)'
+  },
+  {
+    name: 'env',
+    value: 'NAME',
+    field: 'env',
+    help: "named environment from the cluster's config"
+  },
+  {
+    name: 'packages',
+    value: 'a,b',
+    field: 'packages',
+    help: 'extra packages for the execution environment, comma separated'
+  },
+  {
+    name: 'scheduler',
+    value: 'KIND',
+    field: 'scheduler',
+    help: "direct, slurm, sge or pbs (default: the cluster's)",
+    choices: SCHEDULERS
+  },
+  {
+    name: 'name',
+    value: 'JOBNAME',
+    field: 'name',
+    help: 'job name shown by the scheduler'
+  },
+  {
+    name: 'detach',
+    field: 'detach',
+    help: 'return after submission; reattach with %cluster attach ID'
+  },
+  {
+    name: 'dry-run',
+    field: 'dryRun',
+    help: 'show the job script and commands, submit nothing'
+  }
+];
+
+/** The `%cluster` line commands, for parsing, completion and help. */
+export interface ILineCommandSpec {
+  name: LineCommand;
+  /** Argument placeholders; `?` marks an optional one. */
+  args: string[];
+  help: string;
+}
+
+export const LINE_COMMANDS: ILineCommandSpec[] = [
+  {
+    name: 'list',
+    args: [],
+    help: 'list the known clusters and their connection state'
+  },
+  {
+    name: 'use',
+    args: ['NAME'],
+    help: 'make NAME the default cluster of this kernel'
+  },
+  { name: 'jobs', args: [], help: 'list the remote jobs of this kernel' },
+  {
+    name: 'attach',
+    args: ['ID'],
+    help: "follow a job's outputs (after --detach or a restart)"
+  },
+  { name: 'cancel', args: ['ID'], help: 'cancel a remote job' },
+  {
+    name: 'doctor',
+    args: ['NAME?'],
+    help: 'check a cluster: connection, Python, venv, conda, scheduler, GPUs'
+  },
+  { name: 'help', args: [], help: 'show this help' }
+];
+
+/** Usage text of the magics; shown with every parse error and by `%cluster help`. */
+export function usage(): string {
+  const opts = MAGIC_OPTIONS.map(o => {
+    const flag = `--${o.name}${o.value ? ' ' + o.value : ''}`;
+    return `  ${flag.padEnd(22)}${o.help}`;
+  });
+  const cmds = LINE_COMMANDS.map(c => {
+    const head = `%cluster ${c.name}${c.args.length ? ' ' + c.args.join(' ') : ''}`;
+    return `  ${head.padEnd(24)}${c.help}`;
+  });
+  return [
+    'Usage: %%cluster [NAME] [options]   (first line of a cell; the rest is Python run remotely)',
+    '',
+    'Options (also --opt=value; values may be quoted like in a shell):',
+    ...opts,
+    '',
+    'Line magics:',
+    ...cmds
+  ].join('\n');
+}
+
+/** A token of the magic line with its position, for completion. */
+export interface IToken {
+  text: string;
+  /** Offsets in the line: start of the raw token and the end (exclusive). */
+  start: number;
+  end: number;
+}
+
+/**
+ * Splits a magic line like a POSIX shell: whitespace separates, 'single' and
+ * "double" quotes group, backslash escapes, `#` at a token start begins a comment.
+ * Throws a MagicError on an unterminated quote.
+ */
+export function tokenize(line: string): IToken[] {
+  const tokens: IToken[] = [];
+  let i = 0;
+  const n = line.length;
+  while (i < n) {
+    while (i < n && Private.isSpace(line[i])) {
+      i++;
+    }
+    if (i >= n || line[i] === '#') {
+      break;
+    }
+    const start = i;
+    let text = '';
+    while (i < n && !Private.isSpace(line[i])) {
+      const ch = line[i];
+      if (ch === "'") {
+        const close = line.indexOf("'", i + 1);
+        if (close < 0) {
+          throw new MagicError('unterminated single quote');
+        }
+        text += line.slice(i + 1, close);
+        i = close + 1;
+      } else if (ch === '"') {
+        i++;
+        let closed = false;
+        while (i < n) {
+          const c = line[i];
+          if (c === '"') {
+            closed = true;
+            i++;
+            break;
+          }
+          if (c === '\\' && i + 1 < n && '"\\$`'.includes(line[i + 1])) {
+            text += line[i + 1];
+            i += 2;
+          } else {
+            text += c;
+            i++;
+          }
+        }
+        if (!closed) {
+          throw new MagicError('unterminated double quote');
+        }
+      } else if (ch === '\\') {
+        if (i + 1 >= n) {
+          throw new MagicError('trailing backslash');
+        }
+        text += line[i + 1];
+        i += 2;
+      } else {
+        text += ch;
+        i++;
+      }
+    }
+    tokens.push({ text, start, end: i });
+  }
+  return tokens;
+}
+
+/** A user-facing parse error. */
+export class MagicError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MagicError';
+  }
+}
+
+/** Parses the arguments of a `%%cluster` line (everything after `%%cluster`). */
+export function parseJobRequest(args: string): IJobRequest {
+  const tokens = tokenize(args).map(t => t.text);
+  const request: IJobRequest = {};
+  const seen = new Set<string>();
+  for (let i = 0; i < tokens.length; i++) {
+    const tok = tokens[i];
+    if (!tok.startsWith('-')) {
+      if (request.cluster !== undefined) {
+        throw new MagicError(
+          `unexpected argument ${Private.show(tok)}: only one cluster name may be given (already ${Private.show(request.cluster)})`
+        );
+      }
+      request.cluster = Private.checkClusterName(tok);
+      continue;
+    }
+    if (!tok.startsWith('--') || tok === '--') {
+      throw new MagicError(
+        `unknown option ${Private.show(tok)} (options are long: --gpus, --mem, ...)`
+      );
+    }
+    const eq = tok.indexOf('=');
+    const name = eq < 0 ? tok.slice(2) : tok.slice(2, eq);
+    const opt = MAGIC_OPTIONS.find(o => o.name === name);
+    if (!opt) {
+      const hint = Private.closest(name);
+      throw new MagicError(
+        `unknown option ${Private.show('--' + name)}${hint ? ` (did you mean --${hint}?)` : ''}`
+      );
+    }
+    if (seen.has(opt.name)) {
+      throw new MagicError(`option --${opt.name} given twice`);
+    }
+    seen.add(opt.name);
+    if (opt.value === undefined) {
+      if (eq >= 0) {
+        throw new MagicError(`option --${opt.name} takes no value`);
+      }
+      (request as Record<string, unknown>)[opt.field] = true;
+      continue;
+    }
+    let value: string;
+    if (eq >= 0) {
+      value = tok.slice(eq + 1);
+    } else {
+      if (i + 1 >= tokens.length || tokens[i + 1].startsWith('--')) {
+        throw new MagicError(
+          `option --${opt.name} needs a value (${opt.value})`
+        );
+      }
+      value = tokens[++i];
+    }
+    (request as Record<string, unknown>)[opt.field] = Private.convert(
+      opt,
+      value
+    );
+  }
+  return request;
+}
+
+/** Parses one whole cell. Never throws: malformed magics come back as `invalid`. */
+export function parseCell(source: string): ParsedCell {
+  const lines = source.split('\n');
+  let first = 0;
+  while (first < lines.length && lines[first].trim() === '') {
+    first++;
+  }
+  if (first >= lines.length) {
+    return { kind: 'code', code: source };
+  }
+  const head = lines[first].replace(/\r$/, '').trimStart();
+  try {
+    if (/^%%cluster(\s|$)/.test(head)) {
+      const request = parseJobRequest(head.slice(CELL_MAGIC.length));
+      const lineOffset = first + 1;
+      return {
+        kind: 'cluster',
+        request,
+        code: lines.slice(lineOffset).join('\n'),
+        lineOffset
+      };
+    }
+    if (/^%%cluster\S/.test(head) || !/^%cluster(\s|$)/.test(head)) {
+      return { kind: 'code', code: source };
+    }
+    const rest = lines.slice(first + 1).filter(l => l.trim() !== '');
+    if (rest.length > 0) {
+      throw new MagicError(
+        'a %cluster line magic must be alone in its cell (use %%cluster on the first line to run code)'
+      );
+    }
+    return Private.parseLine(head.slice(LINE_MAGIC.length));
+  } catch (err) {
+    const error = err instanceof MagicError ? err.message : String(err);
+    return { kind: 'invalid', error, usage: usage() };
+  }
+}
+
+namespace Private {
+  export function isSpace(ch: string): boolean {
+    return (
+      ch === ' ' || ch === '\t' || ch === '\r' || ch === '\f' || ch === '\v'
+    );
+  }
+
+  /** A value for an error message: quoted, control characters escaped, length capped. */
+  export function show(value: string): string {
+    const cut = value.length > 60 ? value.slice(0, 57) + '...' : value;
+    return JSON.stringify(cut);
+  }
+
+  const CONTROL = /[\u0000-\u001f\u007f]/;
+
+  /** Names that end up in commands and paths: no controls, no leading dash. */
+  export function checkClusterName(name: string): string {
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.@:+-]*$/.test(name) || name.length > 128) {
+      throw new MagicError(
+        `invalid cluster name ${show(name)}: use letters, digits and _ . @ : + -`
+      );
+    }
+    return name;
+  }
+
+  export function parseLine(args: string): ParsedCell {
+    const tokens = tokenize(args).map(t => t.text);
+    if (tokens.length === 0) {
+      return { kind: 'line', command: 'help', args: [] };
+    }
+    const [name, ...rest] = tokens;
+    const spec = LINE_COMMANDS.find(c => c.name === name);
+    if (!spec) {
+      throw new MagicError(
+        `unknown %cluster command ${show(name)}; commands: ${LINE_COMMANDS.map(c => c.name).join(', ')}`
+      );
+    }
+    const required = spec.args.filter(a => !a.endsWith('?')).length;
+    if (rest.length < required || rest.length > spec.args.length) {
+      const form = `%cluster ${spec.name}${spec.args.length ? ' ' + spec.args.join(' ') : ''}`;
+      throw new MagicError(`wrong number of arguments: ${form}`);
+    }
+    for (const arg of rest) {
+      if (arg.startsWith('-')) {
+        throw new MagicError(
+          `%cluster ${spec.name} takes no options (got ${show(arg)})`
+        );
+      }
+      if (spec.name === 'use' || spec.name === 'doctor') {
+        checkClusterName(arg);
+      } else if (!/^[A-Za-z0-9_.:-]+$/.test(arg) || arg.length > 128) {
+        throw new MagicError(`invalid job id ${show(arg)}`);
+      }
+    }
+    return { kind: 'line', command: spec.name, args: rest };
+  }
+
+  export function convert(opt: IMagicOption, value: string): unknown {
+    if (value === '') {
+      throw new MagicError(`option --${opt.name} needs a non-empty value`);
+    }
+    if (CONTROL.test(value)) {
+      throw new MagicError(
+        `option --${opt.name}: control characters are not allowed`
+      );
+    }
+    switch (opt.name) {
+      case 'gpus':
+        return integer(opt.name, value, 0);
+      case 'cpus':
+        return integer(opt.name, value, 1);
+      case 'mem':
+        return memory(value);
+      case 'time':
+        return time(value);
+      case 'scheduler':
+        if (!(SCHEDULERS as string[]).includes(value)) {
+          throw new MagicError(
+            `option --scheduler: ${show(value)} is not one of ${SCHEDULERS.join(', ')}`
+          );
+        }
+        return value;
+      case 'packages':
+        return packages(value);
+      case 'env':
+        if (
+          !/^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/.test(value) ||
+          value.length > 128
+        ) {
+          throw new MagicError(
+            `option --env: invalid environment name ${show(value)} (letters, digits and _ . + -)`
+          );
+        }
+        return value;
+      case 'name':
+        if (value.length > 128) {
+          throw new MagicError('option --name: at most 128 characters');
+        }
+        return value;
+      default:
+        // partition, account, qos, constraint: scheduler words; quoted later, but
+        // a leading dash could still be read as an option by the scheduler's CLI.
+        if (value.startsWith('-') || value.length > 256) {
+          throw new MagicError(
+            `option --${opt.name}: invalid value ${show(value)}`
+          );
+        }
+        return value;
+    }
+  }
+
+  function integer(name: string, value: string, min: number): number {
+    if (!/^\d{1,6}$/.test(value)) {
+      throw new MagicError(
+        `option --${name} expects a whole number, got ${show(value)}`
+      );
+    }
+    const n = parseInt(value, 10);
+    if (n < min) {
+      throw new MagicError(
+        `option --${name} must be at least ${min}, got ${n}`
+      );
+    }
+    return n;
+  }
+
+  function memory(value: string): string {
+    const m = /^(\d{1,9})\s*([KMGT])?(I?B)?$/i.exec(value);
+    if (!m) {
+      throw new MagicError(
+        `option --mem expects a size like 16G or 500M (whole number, unit K/M/G/T), got ${show(value)}`
+      );
+    }
+    const n = parseInt(m[1], 10);
+    if (n === 0) {
+      throw new MagicError('option --mem must be more than 0');
+    }
+    if (m[3] && !m[2]) {
+      throw new MagicError(
+        `option --mem: give a unit K/M/G/T, got ${show(value)}`
+      );
+    }
+    return `${n}${(m[2] ?? '').toUpperCase()}`;
+  }
+
+  function time(value: string): string {
+    // SLURM forms: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS.
+    const m = /^(?:(\d{1,3})-)?(\d{1,4})(?::(\d{1,2}))?(?::(\d{1,2}))?$/.exec(
+      value
+    );
+    const bad = (): never => {
+      throw new MagicError(
+        `option --time expects HH:MM:SS (or MM:SS, MM, D-HH:MM:SS), got ${show(value)}`
+      );
+    };
+    if (!m) {
+      return bad();
+    }
+    const [, days, a, b, c] = m;
+    const parts = [a, b, c]
+      .filter((p): p is string => p !== undefined)
+      .map(p => parseInt(p, 10));
+    if (days !== undefined) {
+      // D-HH[:MM[:SS]]
+      if (parts[0] > 23) {
+        throw new MagicError(
+          `option --time: hours must be below 24 after a day count, got ${show(value)}`
+        );
+      }
+      if (parts.slice(1).some(p => p > 59)) {
+        return bad();
+      }
+    } else if (parts.length === 3) {
+      if (parts[1] > 59 || parts[2] > 59) {
+        throw new MagicError(
+          `option --time: minutes and seconds must be below 60, got ${show(value)}`
+        );
+      }
+    } else if (parts.length === 2 && parts[1] > 59) {
+      throw new MagicError(
+        `option --time: seconds must be below 60, got ${show(value)}`
+      );
+    }
+    const total =
+      (days ? parseInt(days, 10) : 0) * 86400 +
+      parts.reduce((s, p) => s + p, 0);
+    if (total === 0) {
+      throw new MagicError('option --time must be more than zero');
+    }
+    return value;
+  }
+
+  function packages(value: string): string[] {
+    const list = value
+      .split(',')
+      .map(p => p.trim())
+      .filter(p => p !== '');
+    if (list.length === 0) {
+      throw new MagicError('option --packages needs at least one package');
+    }
+    for (const p of list) {
+      // Package specs only: a leading dash would be an installer option.
+      if (
+        !/^[A-Za-z0-9_][A-Za-z0-9_.\-[\]=<>!~*:]*$/.test(p) ||
+        p.length > 200
+      ) {
+        throw new MagicError(
+          `option --packages: invalid package ${show(p)} (name with an optional version like numpy==1.26)`
+        );
+      }
+    }
+    return list;
+  }
+
+  /** The option name closest to a typo, for "did you mean". */
+  export function closest(name: string): string | undefined {
+    let best: string | undefined;
+    let bestD = 3;
+    for (const o of MAGIC_OPTIONS) {
+      const d = distance(name, o.name);
+      if (d < bestD) {
+        bestD = d;
+        best = o.name;
+      }
+    }
+    return best;
+  }
+
+  function distance(a: string, b: string): number {
+    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      let prev = row[0];
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const tmp = row[j];
+        row[j] = Math.min(
+          row[j] + 1,
+          row[j - 1] + 1,
+          prev + (a[i - 1] === b[j - 1] ? 0 : 1)
+        );
+        prev = tmp;
+      }
+    }
+    return row[b.length];
+  }
 }
