@@ -1,0 +1,8 @@
+export { ClusterRegistry } from './registry';
+export type { IClusterRegistryOptions } from './registry';
+export {
+  validateClustersFile,
+  parseClustersFile,
+  clusterSchemaPath
+} from './validate';
+export { parseSshConfigHosts, readSshConfigHosts } from './sshConfig';

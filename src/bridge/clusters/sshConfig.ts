@@ -1,0 +1,81 @@
+/**
+ * Clusters from ~/.ssh/config: every Host alias without wildcards or
+ * negation becomes an ssh cluster of that name. The transport resolves
+ * HostName, User, Port, IdentityFile and ProxyJump itself.
+ */
+import * as fs from 'fs';
+import SSHConfig from 'ssh-config';
+
+import type { IClusterConfig } from '../../shared/config';
+
+export interface ISshHost {
+  alias: string;
+  config: IClusterConfig;
+}
+
+/** Reads the file; a missing file means no hosts. Parse errors are thrown. */
+export function readSshConfigHosts(file: string): ISshHost[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return parseSshConfigHosts(text);
+}
+
+export function parseSshConfigHosts(text: string): ISshHost[] {
+  const parsed = SSHConfig.parse(text);
+  const seen = new Set<string>();
+  const hosts: ISshHost[] = [];
+  for (const line of parsed) {
+    const directive = line as { param?: string; value?: unknown };
+    if (!directive.param || directive.param.toLowerCase() !== 'host') {
+      continue;
+    }
+    for (const alias of Private.values(directive.value)) {
+      if (!Private.isPlain(alias) || seen.has(alias)) {
+        continue;
+      }
+      seen.add(alias);
+      const computed = parsed.compute(alias) as { [key: string]: unknown };
+      const hostName = Private.first(computed.HostName);
+      const user = Private.first(computed.User);
+      const target = `${user ? user + '@' : ''}${hostName ?? alias}`;
+      hosts.push({
+        alias,
+        config: { type: 'ssh', host: alias, description: `ssh ${target}` }
+      });
+    }
+  }
+  return hosts;
+}
+
+namespace Private {
+  export function values(value: unknown): string[] {
+    if (typeof value === 'string') {
+      return value.split(/\s+/).filter(Boolean);
+    }
+    if (Array.isArray(value)) {
+      return value.map(v =>
+        typeof v === 'string' ? v : String((v as { val: string }).val)
+      );
+    }
+    return [];
+  }
+
+  /** A concrete alias: no glob characters, no negation. */
+  export function isPlain(alias: string): boolean {
+    return alias.length > 0 && !/[*?!,]/.test(alias);
+  }
+
+  export function first(value: unknown): string | undefined {
+    if (typeof value === 'string') {
+      return value;
+    }
+    if (Array.isArray(value) && typeof value[0] === 'string') {
+      return value[0];
+    }
+    return undefined;
+  }
+}
