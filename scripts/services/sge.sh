@@ -1,0 +1,294 @@
+#!/bin/sh
+# Single-node Grid Engine 8.1.9 (Debian gridengine-master/-exec/-client) for integration
+# tests and benches.
+#
+#   scripts/services/sge.sh start|stop|status
+#
+# Idempotent. Runs as root. Uses Debian's cell (SGE_ROOT=/var/lib/gridengine,
+# SGE_CELL=default) so that the /usr/bin/q* wrappers work for every user without any
+# environment, as on a real cluster. Follows the field notes: act_qmaster + host_aliases,
+# sge_qmaster and sge_execd started by hand, exec host, @allhosts, all.q with
+# pe_list NONE and load_thresholds NONE, schedule_interval 0:0:1; plus a consumable
+# `gpu` complex with the host offering gpu=1. Facts go to .cache/services/sge.env.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+DIR="$ROOT/.cache/services/sge"
+ENV_FILE="$ROOT/.cache/services/sge.env"
+export SGE_ROOT=/var/lib/gridengine
+export SGE_CELL=default
+COMMON="$SGE_ROOT/$SGE_CELL/common"
+SPOOL=/var/spool/gridengine
+HOST=$(hostname -s)
+TEST_USER=${CB_TEST_USER:-cbtest}
+ADMIN=sgeadmin
+QMASTER_PID="$SPOOL/qmaster/qmaster.pid"
+# The execd spool dir is named as the host resolves (often "localhost" here), not as aliased.
+execd_pid() { for p in "$SPOOL"/execd/*/execd.pid; do [ -f "$p" ] && echo "$p" && return; done; echo "$SPOOL/execd/$HOST/execd.pid"; }
+
+log() { echo "sge.sh: $*" >&2; }
+
+# A pid file whose process runs (a zombie waiting for init to reap it counts as gone).
+alive() {
+  [ -f "$1" ] && pid_alive "$(cat "$1")"
+}
+
+pid_alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  st=$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+wait_for() {
+  # wait_for TRIES COMMAND...: retries every 0.1 s.
+  n=$1
+  shift
+  i=0
+  until "$@" >/dev/null 2>&1; do
+    i=$((i + 1))
+    [ $i -lt "$n" ] || return 1
+    sleep 0.1
+  done
+}
+
+ensure_user() {
+  if ! id "$TEST_USER" >/dev/null 2>&1; then
+    useradd -m -s /bin/bash "$TEST_USER" 2>/dev/null || id "$TEST_USER" >/dev/null
+  fi
+}
+
+init_cell() {
+  mkdir -p "$SPOOL/qmaster/job_scripts" "$SPOOL/spooldb" "$SPOOL/execd" "$COMMON"
+  chown -R "$ADMIN:$ADMIN" "$SPOOL" "$SGE_ROOT/$SGE_CELL"
+  if [ ! -e "$SPOOL/spooldb/sge" ]; then
+    # What the gridengine-master postinst does when debconf did not (noninteractive).
+    [ -f "$COMMON/bootstrap" ] || install -o "$ADMIN" -g "$ADMIN" -m 0644 \
+      /usr/share/gridengine/default-bootstrap "$COMMON/bootstrap"
+    su -s /bin/sh -c "/usr/share/gridengine/scripts/init_cluster $SGE_ROOT $SGE_CELL $SPOOL/spooldb $ADMIN" "$ADMIN" >&2
+  fi
+  echo "$HOST" >"$COMMON/act_qmaster"
+  echo "$HOST localhost" >"$COMMON/host_aliases"
+  chown "$ADMIN:$ADMIN" "$COMMON/act_qmaster" "$COMMON/host_aliases"
+}
+
+# qconf_apply OBJ NAME FILE: add (-A) or modify (-M) a configuration object from FILE.
+qconf_apply() {
+  obj=$1
+  name=$2
+  file=$3
+  case "$obj" in
+    e) list=$(qconf -sel 2>/dev/null || true) ;;
+    hgrp) list=$(qconf -shgrpl 2>/dev/null || true) ;;
+    q) list=$(qconf -sql 2>/dev/null || true) ;;
+  esac
+  if echo "$list" | grep -qx "$name"; then
+    qconf -M"$obj" "$file" >/dev/null
+  else
+    qconf -A"$obj" "$file" >/dev/null
+  fi
+}
+
+configure() {
+  mkdir -p "$DIR"
+  qconf -ah "$HOST" >/dev/null 2>&1 || true
+  qconf -as "$HOST" >/dev/null 2>&1 || true
+
+  # Consumable gpu complex (qconf -mc style: the whole table with one more line).
+  if ! qconf -sc | grep -q '^gpu '; then
+    qconf -sc | grep -v '^#' >"$DIR/complex"
+    echo 'gpu gpu INT <= YES YES 0 0' >>"$DIR/complex"
+    qconf -Mc "$DIR/complex" >/dev/null
+  fi
+
+  # Global config: accounting flushed every second (qacct sees ended jobs quickly),
+  # fast load reports, no minimum uid surprises.
+  # Join "\"-continued lines first, so a value is replaced as a whole; drop stray
+  # continuation fragments an older edit may have left as bogus attributes.
+  qconf -sconf global | sed -e ':a' -e '/\\$/{N;s/\\\n[[:space:]]*/ /;ba' -e '}' |
+    grep -v '^flush_time=' >"$DIR/global"
+  sed -i \
+    -e 's/^reporting_params .*/reporting_params             accounting=true reporting=false flush_time=00:00:01 joblog=false sharelog=00:00:00/' \
+    -e 's/^load_report_time .*/load_report_time             00:00:05/' \
+    -e 's/^finished_jobs .*/finished_jobs                100/' \
+    "$DIR/global"
+  qconf -Mconf "$DIR/global" >/dev/null 2>&1 || true
+
+  # Scheduler: every second, and re-run on submit/finish.
+  qconf -ssconf >"$DIR/sconf"
+  sed -i \
+    -e 's/^schedule_interval .*/schedule_interval                 0:0:1/' \
+    -e 's/^flush_submit_sec .*/flush_submit_sec                  1/' \
+    -e 's/^flush_finish_sec .*/flush_finish_sec                  1/' \
+    -e 's/^job_load_adjustments .*/job_load_adjustments              NONE/' \
+    -e 's/^load_adjustment_decay_time .*/load_adjustment_decay_time        0:0:0/' \
+    -e 's/^schedd_job_info .*/schedd_job_info                   true/' \
+    "$DIR/sconf"
+  qconf -Msconf "$DIR/sconf" >/dev/null
+
+  cat >"$DIR/exechost" <<EOF
+hostname              $HOST
+load_scaling          NONE
+complex_values        gpu=1
+user_lists            NONE
+xuser_lists           NONE
+projects              NONE
+xprojects             NONE
+usage_scaling         NONE
+report_variables      NONE
+EOF
+  qconf_apply e "$HOST" "$DIR/exechost"
+
+  cat >"$DIR/hgrp" <<EOF
+group_name @allhosts
+hostlist $HOST
+EOF
+  qconf_apply hgrp @allhosts "$DIR/hgrp"
+
+  slots=$(nproc)
+  cat >"$DIR/queue" <<EOF
+qname                 all.q
+hostlist              @allhosts
+seq_no                0
+load_thresholds       NONE
+suspend_thresholds    NONE
+nsuspend              1
+suspend_interval      00:05:00
+priority              0
+min_cpu_interval      00:05:00
+processors            UNDEFINED
+qtype                 BATCH INTERACTIVE
+ckpt_list             NONE
+pe_list               NONE
+rerun                 FALSE
+slots                 $slots
+tmpdir                /tmp
+shell                 /bin/sh
+prolog                NONE
+epilog                NONE
+shell_start_mode      unix_behavior
+starter_method        NONE
+suspend_method        NONE
+resume_method         NONE
+terminate_method      NONE
+notify                00:00:60
+owner_list            NONE
+user_lists            NONE
+xuser_lists           NONE
+subordinate_list      NONE
+complex_values        NONE
+projects              NONE
+xprojects             NONE
+calendar              NONE
+initial_state         default
+s_rt                  INFINITY
+h_rt                  INFINITY
+s_cpu                 INFINITY
+h_cpu                 INFINITY
+s_fsize               INFINITY
+h_fsize               INFINITY
+s_data                INFINITY
+h_data                INFINITY
+s_stack               INFINITY
+h_stack               INFINITY
+s_core                INFINITY
+h_core                INFINITY
+s_rss                 INFINITY
+h_rss                 INFINITY
+s_vmem                INFINITY
+h_vmem                INFINITY
+EOF
+  qconf_apply q all.q "$DIR/queue"
+  # A queue instance left in error state by an earlier run would block every job.
+  qmod -c "all.q@$HOST" >/dev/null 2>&1 || true
+  qmod -e "all.q@$HOST" >/dev/null 2>&1 || true
+}
+
+queue_ready() {
+  # The queue instance reports a load (not "-NA-") and is in no alarm/error/disabled state.
+  line=$(qstat -f -q "all.q@$HOST" 2>/dev/null | grep "^all.q@") || return 1
+  load=$(echo "$line" | awk '{print $4}')
+  state=$(echo "$line" | awk '{print $6}')
+  [ "$load" != "-NA-" ] && [ -z "$state" ]
+}
+
+write_env() {
+  cat >"$ENV_FILE" <<EOF
+SGE_ROOT=$SGE_ROOT
+SGE_CELL=$SGE_CELL
+SGE_HOST=$HOST
+SGE_QUEUE=all.q
+SGE_SLOTS=$(nproc)
+SGE_GPUS=1
+SGE_ACCOUNTING=$COMMON/accounting
+SGE_TEST_USER=$TEST_USER
+EOF
+}
+
+stop() {
+  # SIGTERM is the daemons' own clean shutdown (what qconf -ke/-km ask for), without
+  # qconf's round trips and timeouts.
+  for p in "$(execd_pid)" "$QMASTER_PID"; do
+    if [ -f "$p" ]; then
+      pid=$(cat "$p")
+      kill "$pid" 2>/dev/null || true
+      i=0
+      while pid_alive "$pid" && [ $i -lt 50 ]; do
+        sleep 0.1
+        i=$((i + 1))
+      done
+      kill -9 "$pid" 2>/dev/null || true
+      rm -f "$p"
+    fi
+  done
+}
+
+start() {
+  for cmd in sge_qmaster sge_execd qconf qsub; do
+    command -v "$cmd" >/dev/null 2>&1 || {
+      log "$cmd not found: apt-get install gridengine-master gridengine-exec gridengine-client"
+      exit 1
+    }
+  done
+  ensure_user
+  init_cell
+  if ! alive "$QMASTER_PID"; then
+    (cd / && sge_qmaster)
+    wait_for 100 qconf -sh || {
+      log "sge_qmaster did not answer; see $SPOOL/qmaster/messages"
+      tail -n 20 "$SPOOL/qmaster/messages" >&2 || true
+      exit 1
+    }
+  fi
+  # Reconfigure unless this very qmaster was configured by this script version already.
+  stamp="$(cat "$QMASTER_PID") $(cksum <"$0")"
+  if [ "$(cat "$DIR/configured" 2>/dev/null)" != "$stamp" ]; then
+    configure 2>&1 | grep -v -E '^(root@|changed )' >&2 || true
+    echo "$stamp" >"$DIR/configured"
+  fi
+  if ! alive "$(execd_pid)"; then
+    (cd / && sge_execd)
+  fi
+  wait_for 300 queue_ready || {
+    log "queue all.q@$HOST not ready: $(qstat -f 2>&1 | tail -n 3)"
+    exit 1
+  }
+  write_env
+  log "up: all.q@$HOST, $(nproc) slots, gpu=1"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop; log "stopped" ;;
+  status)
+    if alive "$QMASTER_PID" && alive "$(execd_pid)"; then
+      qstat -f
+    else
+      echo "stopped"
+      exit 1
+    fi
+    ;;
+  *)
+    echo "usage: $0 start|stop|status" >&2
+    exit 2
+    ;;
+esac
