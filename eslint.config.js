@@ -197,7 +197,7 @@ module.exports = tseslint.config(
     languageOptions: { globals: { ...globals.jest } }
   },
   {
-    files: ['**/*.js', '**/*.cjs', 'bin/*'],
-    rules: { '@typescript-eslint/no-var-requires': 'off' }
+    files: ['**/*.cjs', 'bin/cluster-bridge'],
+    languageOptions: { sourceType: 'commonjs' }
   }
 );
