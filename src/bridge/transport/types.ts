@@ -24,6 +24,8 @@ export interface IExecOptions {
   env?: { [name: string]: string };
   /** exec() only: most bytes collected per stream (default 64 MiB); beyond, the command is stopped and exec rejects with kind 'overflow'. */
   maxBuffer?: number;
+  /** Asks the user if running this command needs a (re)connection (host key, passphrase, one-time code). */
+  prompter?: IPrompter;
 }
 
 /** A long-running command whose output arrives in chunks. */
@@ -59,6 +61,8 @@ export interface IPrompter {
 export interface ITransport {
   readonly cluster: string;
   readonly state: ConnectionState;
+  /** The last connection error, user-facing (when state is 'error'). */
+  readonly error?: string;
   /** Opens (or reuses) the connection; rejects with a clear, user-facing message. */
   connect(prompter?: IPrompter): Promise<void>;
   exec(command: string, options?: IExecOptions): Promise<IExecResult>;

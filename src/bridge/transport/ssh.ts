@@ -1,0 +1,500 @@
+/**
+ * SshTransport: one pooled ssh2 connection per cluster. The connection is
+ * opened on first use (or connect()), shared by every command, kept alive
+ * with keepalives and reopened transparently by the next command after a
+ * drop; commands running on a dropped connection reject with kind
+ * 'disconnected' so callers can resume (e.g. follow from their offset).
+ * Channels are limited to sshd's MaxSessions and retried when refused.
+ */
+import { randomBytes } from 'crypto';
+import * as path from 'path';
+import type { ClientChannel, ParsedKey } from 'ssh2';
+import type { ConnectionState, IClusterConfig } from '../../shared/config';
+import { envPrefix, shellQuote } from '../util/quote';
+import { abortError, TransportError } from './errors';
+import { ChannelLimiter, isChannelRefusal, retryDelay } from './limiter';
+import { DEFAULT_MAX_BUFFER, OutputCollector } from './output';
+import { connectRoute, type IConnection } from './sshConnection';
+import {
+  resolveRoute,
+  type ISshConfigSources,
+  type ISshRoute
+} from './sshConfig';
+import type {
+  IExecOptions,
+  IExecResult,
+  IPrompter,
+  IStreamHandle,
+  IStreamOptions,
+  ITransport
+} from './types';
+
+export interface ISshTransportOptions {
+  /** ~/.ssh/config text, home and local user (tests); default: the real ones. */
+  sources?: ISshConfigSources;
+  /** Per connection step (TCP, handshake, each auth try), prompts excluded. Default 10 s. */
+  timeoutMs?: number;
+  /** SSH keepalive interval. Default 15 s (3 missed answers drop the connection). */
+  keepaliveMs?: number;
+  /** Channels open at once on one connection (sshd's MaxSessions). Default 10. */
+  maxSessions?: number;
+  /** ssh-agent socket; null disables the agent. Default SSH_AUTH_SOCK. */
+  agent?: string | null;
+  /** How many times a refused channel open is retried. Default 8. */
+  channelRetries?: number;
+  /** Debug lines (never secrets). */
+  log?: (msg: string) => void;
+}
+
+export class SshTransport implements ITransport {
+  constructor(
+    readonly cluster: string,
+    readonly config: IClusterConfig,
+    private readonly _options: ISshTransportOptions = {}
+  ) {
+    this._limiter = new ChannelLimiter(_options.maxSessions ?? 10);
+  }
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  /** The last connection error, user-facing. */
+  get error(): string | undefined {
+    return this._error;
+  }
+
+  /** The resolved route (target and hops), for `%cluster doctor` and messages. */
+  get route(): ISshRoute {
+    if (!this._route) {
+      this._route = resolveRoute(
+        this.cluster,
+        this.config,
+        this._options.sources
+      );
+    }
+    return this._route;
+  }
+
+  async connect(prompter?: IPrompter): Promise<void> {
+    if (prompter) {
+      this._prompter = prompter;
+    }
+    await this._connection(prompter);
+  }
+
+  exec(command: string, options: IExecOptions = {}): Promise<IExecResult> {
+    const max = options.maxBuffer ?? DEFAULT_MAX_BUFFER;
+    const stdout = new OutputCollector(max);
+    const stderr = new OutputCollector(max);
+    let overflow = false;
+    const run = this._run(
+      command,
+      options,
+      {
+        onStdout: c => {
+          if (!stdout.push(c)) {
+            overflow = true;
+            run.close();
+          }
+        },
+        onStderr: c => {
+          if (!stderr.push(c)) {
+            overflow = true;
+            run.close();
+          }
+        }
+      },
+      !!options.signal
+    );
+    return run.done.then(r => {
+      if (overflow) {
+        throw new TransportError(
+          'overflow',
+          `${this.cluster}: command output exceeded ${max} bytes`
+        );
+      }
+      return { ...r, stdout: stdout.text(), stderr: stderr.text() };
+    });
+  }
+
+  stream(command: string, options: IStreamOptions): IStreamHandle {
+    const stderr = new OutputCollector(DEFAULT_MAX_BUFFER);
+    const run = this._run(
+      command,
+      options,
+      {
+        onStdout: options.onStdout,
+        onStderr: options.onStderr ?? (c => void stderr.push(c))
+      },
+      true,
+      true
+    );
+    return {
+      done: run.done.then(r => ({ ...r, stderr: stderr.text() })),
+      close: run.close
+    };
+  }
+
+  /**
+   * One exec (`cat > tmp && chmod && mv`): a single round trip, which beats
+   * SFTP's open/write/close/chmod/rename sequence for the small files we send.
+   */
+  async writeFile(
+    file: string,
+    data: string | Buffer,
+    mode = 0o600
+  ): Promise<void> {
+    const dir = path.posix.dirname(file);
+    const tmp = path.posix.join(
+      dir,
+      `.${path.posix.basename(file)}.${randomBytes(6).toString('hex')}.tmp`
+    );
+    const q = shellQuote(tmp);
+    const r = await this.exec(
+      `umask 077 && cat > ${q} && chmod ${(mode & 0o7777).toString(8)} ${q} && mv -f ${q} ${shellQuote(file)} || { s=$?; rm -f ${q}; exit $s; }`,
+      { stdin: data }
+    );
+    if (r.code !== 0) {
+      throw Private.fileError('write', this.cluster, file, r);
+    }
+  }
+
+  async readFile(file: string): Promise<Buffer> {
+    const out = new OutputCollector(DEFAULT_MAX_BUFFER * 4);
+    const err = new OutputCollector(64 * 1024);
+    const r = await this._run(
+      `cat -- ${shellQuote(file)}`,
+      {},
+      { onStdout: c => void out.push(c), onStderr: c => void err.push(c) },
+      false
+    ).done;
+    if (r.code !== 0) {
+      throw Private.fileError('read', this.cluster, file, {
+        ...r,
+        stderr: err.text()
+      });
+    }
+    return out.buffer();
+  }
+
+  async home(): Promise<string> {
+    if (this._home === undefined) {
+      const r = await this.exec('printf %s "$HOME"');
+      if (r.code !== 0 || !r.stdout.startsWith('/')) {
+        throw new TransportError(
+          'config',
+          `${this.cluster}: cannot find the remote home directory (${r.stderr.trim() || r.stdout})`
+        );
+      }
+      this._home = r.stdout;
+    }
+    return this._home;
+  }
+
+  async close(): Promise<void> {
+    this._closed = true;
+    const conn = this._conn;
+    this._conn = undefined;
+    this._connecting = undefined;
+    this._setState('disconnected');
+    if (conn) {
+      await Private.endConnection(conn);
+    }
+  }
+
+  // --- connection ------------------------------------------------------------------
+
+  private _connection(prompter?: IPrompter): Promise<IConnection> {
+    if (this._conn) {
+      return Promise.resolve(this._conn);
+    }
+    if (!this._connecting) {
+      this._closed = false;
+      this._setState('connecting');
+      const attempt = this._open(prompter ?? this._prompter);
+      this._connecting = attempt;
+      attempt.then(
+        conn => {
+          if (this._connecting !== attempt) {
+            conn.end(); // closed meanwhile
+            return;
+          }
+          this._connecting = undefined;
+          this._conn = conn;
+          this._error = undefined;
+          this._setState('connected');
+          conn.client.on('close', () => {
+            if (this._conn === conn) {
+              this._conn = undefined;
+              this._setState(this._closed ? 'disconnected' : 'disconnected');
+              this._options.log?.(`${this.cluster}: connection closed`);
+            }
+          });
+        },
+        (err: Error) => {
+          if (this._connecting === attempt) {
+            this._connecting = undefined;
+            this._error = err.message;
+            this._setState('error');
+          }
+        }
+      );
+    }
+    return this._connecting;
+  }
+
+  private async _open(prompter?: IPrompter): Promise<IConnection> {
+    let route: ISshRoute;
+    try {
+      route = this.route;
+    } catch (err) {
+      throw err instanceof TransportError
+        ? err
+        : new TransportError(
+            'config',
+            `${this.cluster}: ${(err as Error).message}`,
+            err
+          );
+    }
+    const agent =
+      this._options.agent === null
+        ? undefined
+        : (this._options.agent ?? process.env.SSH_AUTH_SOCK);
+    return connectRoute(route, {
+      prompter,
+      keyCache: this._keyCache,
+      timeoutMs: this._options.timeoutMs ?? 10_000,
+      keepaliveMs: this._options.keepaliveMs ?? 15_000,
+      agent: agent || undefined,
+      log: this._options.log
+    });
+  }
+
+  private _setState(state: ConnectionState): void {
+    this._state = state;
+  }
+
+  // --- channels --------------------------------------------------------------------
+
+  /**
+   * Runs a command on a channel. `killable` wraps it so that a TERM to the
+   * session shell (sent on abort/close) takes its whole process group down.
+   */
+  private _run(
+    command: string,
+    options: IExecOptions & { prompter?: IPrompter },
+    sinks: { onStdout: (b: Buffer) => void; onStderr: (b: Buffer) => void },
+    killable: boolean,
+    isStream = false
+  ): { done: Promise<IExecResult>; close: () => void } {
+    let channel: ClientChannel | undefined;
+    let stopped = false;
+    const stop = (): void => {
+      if (stopped) {
+        return;
+      }
+      stopped = true;
+      if (channel) {
+        Private.stopChannel(channel);
+      }
+    };
+    const done = (async (): Promise<IExecResult> => {
+      if (options.signal?.aborted) {
+        throw abortError(`${this.cluster}: command`);
+      }
+      const onAbort = (): void => stop();
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        let script = envPrefix(options.env) + command;
+        if (killable) {
+          script = Private.killableWrapper(script);
+        }
+        const conn = await this._connection(options.prompter);
+        const release = await this._limiter.acquire();
+        try {
+          if (stopped) {
+            throw abortError(`${this.cluster}: command`);
+          }
+          channel = await this._openChannel(conn, script);
+          if (stopped) {
+            Private.stopChannel(channel);
+          }
+          const result = await Private.runChannel(
+            channel,
+            options.stdin,
+            sinks
+          );
+          if (options.signal?.aborted && !isStream) {
+            throw abortError(`${this.cluster}: command`);
+          }
+          if (result === 'dropped') {
+            if (stopped) {
+              return { stdout: '', stderr: '', code: null, signal: 'SIGTERM' };
+            }
+            throw new TransportError(
+              'disconnected',
+              `${this.cluster}: the connection dropped while a command was running`
+            );
+          }
+          if (stopped && result.code === null && !result.signal) {
+            return { ...result, signal: 'SIGTERM' };
+          }
+          return result;
+        } finally {
+          release();
+        }
+      } finally {
+        options.signal?.removeEventListener('abort', onAbort);
+      }
+    })();
+    return { done, close: stop };
+  }
+
+  private async _openChannel(
+    conn: IConnection,
+    script: string
+  ): Promise<ClientChannel> {
+    const retries = this._options.channelRetries ?? 8;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await new Promise<ClientChannel>((resolve, reject) => {
+          conn.client.exec(script, (err, ch) =>
+            err ? reject(err) : resolve(ch)
+          );
+        });
+      } catch (err) {
+        if (this._conn !== conn) {
+          throw new TransportError(
+            'disconnected',
+            `${this.cluster}: the connection dropped while opening a channel`,
+            err
+          );
+        }
+        if (!isChannelRefusal(err) || attempt >= retries) {
+          throw new TransportError(
+            'channel',
+            `${this.cluster}: cannot open an SSH channel: ${(err as Error).message}`,
+            err
+          );
+        }
+        this._options.log?.(
+          `${this.cluster}: channel refused (${(err as Error).message}); retrying`
+        );
+        await new Promise(r => setTimeout(r, retryDelay(attempt)));
+      }
+    }
+  }
+
+  private _state: ConnectionState = 'disconnected';
+  private _error?: string;
+  private _route?: ISshRoute;
+  private _conn?: IConnection;
+  private _connecting?: Promise<IConnection>;
+  private _prompter?: IPrompter;
+  private _home?: string;
+  private _closed = false;
+  private _limiter: ChannelLimiter;
+  private _keyCache = new Map<string, ParsedKey>();
+}
+
+namespace Private {
+  /**
+   * Runs `script` in a background subshell (stdin passed through fd 3, as
+   * POSIX gives background jobs /dev/null) and, on TERM/HUP/INT, kills the
+   * session's whole process group (sshd made the shell a session leader).
+   */
+  export function killableWrapper(script: string): string {
+    return (
+      `exec 3<&0; trap 'trap - TERM HUP INT; kill -TERM 0 2>/dev/null' TERM HUP INT; ` +
+      `( ${script}\n) 0<&3 3<&- & wait $!`
+    );
+  }
+
+  export function stopChannel(channel: ClientChannel): void {
+    try {
+      channel.signal('TERM');
+    } catch {
+      // Signals are optional in the protocol.
+    }
+    // Give the TERM a moment to arrive before the channel goes.
+    setTimeout(() => {
+      try {
+        channel.close();
+      } catch {
+        // Already closed.
+      }
+    }, 50).unref();
+  }
+
+  /** Feeds stdin, forwards output, resolves at close: the exit status, or 'dropped'. */
+  export function runChannel(
+    channel: ClientChannel,
+    stdin: string | Buffer | undefined,
+    sinks: { onStdout: (b: Buffer) => void; onStderr: (b: Buffer) => void }
+  ): Promise<IExecResult | 'dropped'> {
+    return new Promise(resolve => {
+      let code: number | null = null;
+      let signal: string | undefined;
+      let exited = false;
+      channel.on('data', (b: Buffer) => sinks.onStdout(b));
+      // Reading stderr is required: without it `close` never fires.
+      channel.stderr.on('data', (b: Buffer) => sinks.onStderr(b));
+      channel.on('exit', (c: number | null, sig?: string) => {
+        exited = true;
+        if (typeof c === 'number') {
+          code = c;
+        } else {
+          signal = sig
+            ? sig.startsWith('SIG')
+              ? sig
+              : `SIG${sig}`
+            : undefined;
+        }
+      });
+      channel.on('error', () => undefined);
+      channel.on('close', () => {
+        resolve(
+          exited
+            ? { stdout: '', stderr: '', code, ...(signal ? { signal } : {}) }
+            : 'dropped'
+        );
+      });
+      if (stdin !== undefined) {
+        channel.end(stdin);
+      } else {
+        channel.end();
+      }
+    });
+  }
+
+  export function endConnection(conn: IConnection): Promise<void> {
+    return new Promise(resolve => {
+      const t = setTimeout(resolve, 1000);
+      t.unref();
+      conn.client.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      conn.end();
+    });
+  }
+
+  export function fileError(
+    op: 'read' | 'write',
+    cluster: string,
+    file: string,
+    r: IExecResult
+  ): Error {
+    const detail = r.stderr.trim() || `exit status ${r.code ?? r.signal}`;
+    const err = new Error(
+      `${cluster}: cannot ${op} ${file}: ${detail}`
+    ) as NodeJS.ErrnoException;
+    if (/No such file or directory/.test(r.stderr)) {
+      err.code = 'ENOENT';
+    } else if (/Permission denied/.test(r.stderr)) {
+      err.code = 'EACCES';
+    }
+    return err;
+  }
+}
