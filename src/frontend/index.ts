@@ -1,17 +1,27 @@
-// PLACEHOLDER written by the build setup so that the labextension builds before the frontend
-// plugins land; the frontend's real index.ts replaces this file.
-import {
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
+/**
+ * jupyterlab-cluster-bridge: run a notebook cell on a remote machine or HPC
+ * cluster. One plugin per feature; they share the bridge through
+ * IClusterBridge (tokens.ts).
+ */
+import type { JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { bridgePlugin } from './bridge';
+import { commandsPlugin } from './commands';
+import { executorPlugin } from './executor';
+import { jobsPlugin } from './jobs';
+import { pickerPlugin } from './picker';
+import { renderersPlugin } from './renderers';
+import { settingsPlugin } from './settings';
 
-const plugin: JupyterFrontEndPlugin<void> = {
-  id: 'jupyterlab-cluster-bridge:plugin',
-  description: 'Cluster Bridge (placeholder until the frontend plugins land).',
-  autoStart: true,
-  activate: (app: JupyterFrontEnd): void => {
-    console.log('jupyterlab-cluster-bridge: placeholder plugin activated');
-  }
-};
+export * from './tokens';
 
-export default plugin;
+const plugins: JupyterFrontEndPlugin<any>[] = [
+  bridgePlugin,
+  settingsPlugin,
+  executorPlugin,
+  pickerPlugin,
+  renderersPlugin,
+  jobsPlugin,
+  commandsPlugin
+];
+
+export default plugins;

@@ -1,0 +1,127 @@
+/**
+ * Run one code cell on the bridge kernel, into the cell's own output area.
+ * Mirrors `CodeCell.execute` (execution count, `execution` timing metadata,
+ * prompt state) but sends the code it is given to the kernel it is given, so
+ * the notebook's own session is never touched.
+ */
+import type { CodeCell } from '@jupyterlab/cells';
+import type { Kernel, KernelMessage } from '@jupyterlab/services';
+
+export interface IExecuteOnBridgeOptions {
+  /** Source to send (the cell's, with a bare `%%cluster` resolved). */
+  code: string;
+  kernel: Kernel.IKernelConnection;
+  /** Record `execution` timing metadata like JupyterLab (notebook setting). */
+  recordTiming?: boolean;
+  /** Extra execute_request metadata. */
+  metadata?: { [key: string]: unknown };
+}
+
+export async function executeOnBridge(
+  cell: CodeCell,
+  options: IExecuteOnBridgeOptions
+): Promise<KernelMessage.IExecuteReplyMsg | undefined> {
+  const { code, kernel, recordTiming } = options;
+  const model = cell.model;
+  if (!code.trim()) {
+    model.sharedModel.transact(() => model.clearExecution(), false);
+    return undefined;
+  }
+  const metadata = {
+    ...model.metadata,
+    ...(options.metadata ?? {}),
+    cellId: model.sharedModel.getId()
+  };
+  model.sharedModel.transact(
+    () => {
+      model.clearExecution();
+      cell.outputHidden = false;
+    },
+    false,
+    'silent-change'
+  );
+  model.executionState = 'running';
+  model.trusted = true;
+  const tags = model.getMetadata('tags');
+  const stopOnError = !(
+    Array.isArray(tags) && tags.includes('raises-exception')
+  );
+
+  let future:
+    | Kernel.IShellFuture<
+        KernelMessage.IExecuteRequestMsg,
+        KernelMessage.IExecuteReplyMsg
+      >
+    | undefined;
+  try {
+    const f = (future = kernel.requestExecute(
+      { code, stop_on_error: stopOnError, allow_stdin: true },
+      false,
+      metadata as never
+    ));
+    // The output area renders iopub (incl. update_display_data) and stdin.
+    cell.outputArea.future = f;
+    if (recordTiming) {
+      f.registerMessageHook(msg => {
+        const label = Private.timingLabel(msg);
+        if (label) {
+          Private.setTiming(model, label, msg.header.date);
+        }
+        return true;
+      });
+    } else {
+      model.deleteMetadata('execution');
+    }
+    const reply = await f.done;
+    if (cell.isDisposed) {
+      return reply;
+    }
+    const count = reply.content.execution_count;
+    if (count !== null && count !== undefined) {
+      model.executionCount = count;
+    } else {
+      model.executionState = 'idle';
+    }
+    if (recordTiming) {
+      const started = (reply.metadata as { started?: string }).started;
+      if (started) {
+        Private.setTiming(model, 'shell.execute_reply.started', started);
+      }
+      Private.setTiming(model, 'shell.execute_reply', reply.header.date);
+    }
+    return reply;
+  } catch (err) {
+    if (future && !cell.isDisposed && cell.outputArea.future === future) {
+      model.executionState = 'idle';
+      if (recordTiming && future.isDisposed) {
+        Private.setTiming(model, 'execution_failed', undefined);
+      }
+    }
+    throw err;
+  }
+}
+
+namespace Private {
+  export function timingLabel(msg: KernelMessage.IMessage): string | null {
+    switch (msg.header.msg_type) {
+      case 'status':
+        return `iopub.status.${
+          (msg as KernelMessage.IStatusMsg).content.execution_state
+        }`;
+      case 'execute_input':
+        return 'iopub.execute_input';
+      default:
+        return null;
+    }
+  }
+
+  export function setTiming(
+    model: CodeCell['model'],
+    key: string,
+    date: string | undefined
+  ): void {
+    const timing = Object.assign({}, model.getMetadata('execution'));
+    timing[key] = date || new Date().toISOString();
+    model.setMetadata('execution', timing);
+  }
+}

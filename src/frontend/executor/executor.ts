@@ -1,0 +1,192 @@
+/**
+ * The notebook cell executor: `%%cluster` cells run on the Cluster Bridge
+ * kernel, every other cell goes to JupyterLab's own `runCell` untouched.
+ */
+import type { CodeCell } from '@jupyterlab/cells';
+import type { INotebookCellExecutor } from '@jupyterlab/notebook';
+import { Signal, type ISignal } from '@lumino/signaling';
+import { STATUS_MIME, type IStatusPayload } from '../../shared/mime';
+import {
+  NOTEBOOK_METADATA_KEY,
+  type IClusterBridge,
+  type IRemoteExecution
+} from '../tokens';
+import { executeOnBridge } from './execute';
+import { resolveBareMagic, routeCell } from './routing';
+
+type RunCell = (
+  options: INotebookCellExecutor.IRunCellOptions
+) => Promise<boolean>;
+
+export class ClusterCellExecutor implements INotebookCellExecutor {
+  constructor(options: ClusterCellExecutor.IOptions) {
+    this._bridge = options.bridge;
+    this._defaultRunCell = options.defaultRunCell;
+  }
+
+  /** Emitted when a remote cell starts or ends. */
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  /** Remote cells in flight, of one notebook model or of all. */
+  running(notebook?: object): IRemoteExecution[] {
+    const all = [...this._running];
+    for (const entry of all) {
+      entry.jobId = entry.jobId ?? Private.jobIdOf(entry.cell);
+    }
+    return notebook ? all.filter(e => e.notebook === notebook) : all;
+  }
+
+  runCell(options: INotebookCellExecutor.IRunCellOptions): Promise<boolean> {
+    const { cell, sessionContext } = options;
+    if (cell.model.type !== 'code') {
+      return this._defaultRunCell(options);
+    }
+    const kernelName =
+      sessionContext?.session?.kernel?.name ??
+      sessionContext?.kernelPreference.name;
+    const source = cell.model.sharedModel.getSource();
+    if (routeCell(source, kernelName) === 'default') {
+      return this._defaultRunCell(options);
+    }
+    return this._runRemote(options, source);
+  }
+
+  /** The cluster a bare `%%cluster` in this notebook means. */
+  pickedCluster(
+    notebook: INotebookCellExecutor.IRunCellOptions['notebook']
+  ): string | undefined {
+    const meta = notebook.getMetadata(NOTEBOOK_METADATA_KEY) as
+      { cluster?: unknown } | undefined;
+    const picked = typeof meta?.cluster === 'string' ? meta.cluster : '';
+    return picked || this._bridge.defaultCluster;
+  }
+
+  private async _runRemote(
+    options: INotebookCellExecutor.IRunCellOptions,
+    source: string
+  ): Promise<boolean> {
+    const {
+      notebook,
+      notebookConfig,
+      onCellExecuted,
+      onCellExecutionScheduled
+    } = options;
+    const cell = options.cell as CodeCell;
+    onCellExecutionScheduled({ cell });
+    const entry: Private.IEntry = {
+      notebook,
+      cell,
+      cellId: cell.model.sharedModel.getId()
+    };
+    this._running.add(entry);
+    this._changed.emit();
+    let failure: ReturnType<typeof Private.kernelError>;
+    try {
+      const kernel = await this._bridge.ensureStarted();
+      const code = resolveBareMagic(source, this.pickedCluster(notebook));
+      const reply = await executeOnBridge(cell, {
+        code,
+        kernel,
+        recordTiming: notebookConfig.recordTiming
+      });
+      if (cell.isDisposed) {
+        return false;
+      }
+      if (!reply || reply.content.status === 'ok') {
+        onCellExecuted({ cell, success: true });
+        return true;
+      }
+      failure = Private.kernelError(reply.content as Private.IErrorContent);
+    } catch (reason) {
+      if (
+        cell.isDisposed ||
+        String((reason as Error)?.message).startsWith('Canceled')
+      ) {
+        return false;
+      }
+      Private.showFailure(cell, reason);
+      onCellExecuted({ cell, success: false, error: null });
+      return false;
+    } finally {
+      this._running.delete(entry);
+      this._changed.emit();
+    }
+    // Like the default runCell: report, then throw so "run all" stops
+    // marking later cells as queued (NotebookActions checks the message).
+    onCellExecuted({ cell, success: false, error: failure });
+    throw failure;
+  }
+
+  private _bridge: IClusterBridge;
+  private _defaultRunCell: RunCell;
+  private _running = new Set<Private.IEntry>();
+  private _changed = new Signal<this, void>(this);
+}
+
+export namespace ClusterCellExecutor {
+  export interface IOptions {
+    bridge: IClusterBridge;
+    /** JupyterLab's `runCell` from @jupyterlab/notebook. */
+    defaultRunCell: RunCell;
+  }
+}
+
+namespace Private {
+  export interface IEntry extends IRemoteExecution {
+    cell: CodeCell;
+  }
+
+  /** The job id from the cell's status output, once the bridge sent it. */
+  export function jobIdOf(cell: CodeCell): string | undefined {
+    if (cell.isDisposed) {
+      return undefined;
+    }
+    const outputs = cell.model.outputs;
+    for (let i = 0; i < outputs.length; i++) {
+      const data = outputs.get(i).data[STATUS_MIME] as
+        Partial<IStatusPayload> | undefined;
+      if (data && typeof data.jobId === 'string' && data.jobId) {
+        return data.jobId;
+      }
+    }
+    return undefined;
+  }
+
+  /** Same shape as @jupyterlab/notebook's KernelError, without importing it. */
+  export interface IKernelError extends Error {
+    errorName: string;
+    errorValue: string;
+    traceback: string[];
+  }
+
+  export interface IErrorContent {
+    ename?: string;
+    evalue?: string;
+    traceback?: string[];
+  }
+
+  export function kernelError(content: IErrorContent): IKernelError {
+    const err = new Error(
+      `KernelReplyNotOK: ${content.ename ?? 'Error'} ${content.evalue ?? ''}`
+    ) as IKernelError;
+    err.errorName = content.ename ?? 'Error';
+    err.errorValue = content.evalue ?? '';
+    err.traceback = content.traceback ?? [];
+    return err;
+  }
+
+  /** A failure before the kernel answered (no kernelspec, server gone). */
+  export function showFailure(cell: CodeCell, reason: unknown): void {
+    cell.model.executionState = 'idle';
+    cell.model.outputs.add({
+      output_type: 'error',
+      ename: 'ClusterBridgeError',
+      evalue: `The Cluster Bridge kernel is not available: ${
+        (reason as Error)?.message ?? String(reason)
+      }`,
+      traceback: []
+    });
+  }
+}

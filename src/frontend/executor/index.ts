@@ -1,0 +1,57 @@
+/**
+ * `jupyterlab-cluster-bridge:executor`: provides INotebookCellExecutor.
+ * It must not require INotebookTracker (the tracker requires the executor).
+ */
+import type {
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { INotebookCellExecutor, runCell } from '@jupyterlab/notebook';
+import { IClusterBridge, PLUGIN_PREFIX } from '../tokens';
+import { ClusterCellExecutor } from './executor';
+import { INTERRUPT_COMMAND, interruptRemoteCells } from './interrupt';
+
+export const executorPlugin: JupyterFrontEndPlugin<INotebookCellExecutor> = {
+  id: `${PLUGIN_PREFIX}:executor`,
+  description:
+    'Runs %%cluster cells on the Cluster Bridge kernel and every other cell on the notebook kernel.',
+  autoStart: true,
+  provides: INotebookCellExecutor,
+  requires: [IClusterBridge],
+  activate: (
+    app: JupyterFrontEnd,
+    bridge: IClusterBridge
+  ): INotebookCellExecutor => {
+    const executor = new ClusterCellExecutor({
+      bridge,
+      defaultRunCell: runCell
+    });
+    app.commands.commandExecuted.connect((_, args) => {
+      if (args.id !== INTERRUPT_COMMAND) {
+        return;
+      }
+      const notebook = Private.currentNotebookModel(app);
+      if (!notebook) {
+        return;
+      }
+      interruptRemoteCells(
+        bridge,
+        executor.running(notebook),
+        executor.running()
+      ).catch(err =>
+        console.warn('cluster-bridge: interrupt of remote cells failed', err)
+      );
+    });
+    return executor;
+  }
+};
+
+namespace Private {
+  /** The model of the notebook in the main area, without INotebookTracker. */
+  export function currentNotebookModel(app: JupyterFrontEnd): object | null {
+    const widget = app.shell.currentWidget as {
+      content?: { model?: object | null };
+    } | null;
+    return widget?.content?.model ?? null;
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * The Remote Jobs side panel: running, queued and finished jobs of this
+ * server as the bridge reports them, each with cancel and open (reattach).
+ * Plain DOM on a Lumino widget; the data comes from IClusterBridge.
+ */
+import { Widget } from '@lumino/widgets';
+import type { IJobInfo } from '../../shared/jobs';
+import type { IClusterBridge } from '../tokens';
+import { schedulerName } from '../renderers/format';
+
+export class JobsPanel extends Widget {
+  constructor(options: JobsPanel.IOptions) {
+    super();
+    this._bridge = options.bridge;
+    this._onOpen = options.onOpen;
+    this.addClass('jp-ClusterBridge-jobs');
+    this.title.caption = 'Remote Jobs';
+
+    const header = Private.el(this.node, 'div', 'jp-ClusterBridge-jobs-header');
+    Private.el(header, 'h2', 'jp-ClusterBridge-jobs-title', 'Remote Jobs');
+    const refresh = Private.el(
+      header,
+      'button',
+      'jp-Button jp-mod-styled jp-mod-minimal jp-ClusterBridge-jobs-refresh',
+      'Refresh'
+    ) as HTMLButtonElement;
+    refresh.type = 'button';
+    refresh.title = 'Ask the bridge for the jobs again';
+    refresh.addEventListener('click', () => void this.refresh());
+
+    this._status = Private.el(this.node, 'div', 'jp-ClusterBridge-jobs-status');
+    this._status.setAttribute('role', 'status');
+    this._list = Private.el(this.node, 'ul', 'jp-ClusterBridge-jobs-list');
+    this._list.setAttribute('aria-label', 'Remote jobs');
+
+    this._bridge.jobsChanged.connect(this._render, this);
+    this._bridge.connectionChanged.connect(this._render, this);
+    this._render();
+  }
+
+  /** Ask the bridge (starting it if needed) for the job list. */
+  async refresh(): Promise<void> {
+    this._status.textContent = 'Loading…';
+    try {
+      await this._bridge.refreshJobs();
+      this._error = '';
+    } catch (err) {
+      this._error = `Could not load jobs: ${(err as Error).message ?? err}`;
+    }
+    this._render();
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._stopPolling();
+    this._bridge.jobsChanged.disconnect(this._render, this);
+    this._bridge.connectionChanged.disconnect(this._render, this);
+    super.dispose();
+  }
+
+  protected onAfterShow(): void {
+    void this.refresh();
+    // Pushes keep the list current; a slow poll covers a bridge without them.
+    this._stopPolling();
+    this._poll = setInterval(() => {
+      if (this.isVisible && this._bridge.isConnected) {
+        this._bridge.refreshJobs().catch(() => undefined);
+      }
+    }, 5000);
+  }
+
+  protected onAfterHide(): void {
+    this._stopPolling();
+  }
+
+  private _stopPolling(): void {
+    if (this._poll !== null) {
+      clearInterval(this._poll);
+      this._poll = null;
+    }
+  }
+
+  private _render(): void {
+    const jobs = this._bridge.jobs;
+    this._status.textContent =
+      this._error ||
+      (jobs.length
+        ? `${jobs.filter(j => !Private.isEnded(j)).length} active, ${jobs.length} in all`
+        : this._bridge.isConnected
+          ? 'No remote jobs yet.'
+          : 'Not connected to the Cluster Bridge kernel.');
+    this._list.replaceChildren(...jobs.map(job => this._row(job)));
+  }
+
+  private _row(job: IJobInfo): HTMLElement {
+    const li = document.createElement('li');
+    li.className = 'jp-ClusterBridge-job';
+    li.dataset.jobId = job.id;
+    const state = Private.stateOf(job);
+    li.dataset.state = state;
+
+    const top = Private.el(li, 'div', 'jp-ClusterBridge-job-top');
+    Private.el(
+      top,
+      'span',
+      `jp-ClusterBridge-job-state jp-mod-${state}`,
+      state
+    );
+    Private.el(top, 'span', 'jp-ClusterBridge-job-cluster', job.cluster);
+    Private.el(
+      top,
+      'span',
+      'jp-ClusterBridge-job-time',
+      new Date(job.submittedAt).toLocaleString()
+    );
+
+    Private.el(
+      li,
+      'div',
+      'jp-ClusterBridge-job-title',
+      job.title || '(empty cell)'
+    );
+    const meta = [
+      `job ${job.id}`,
+      job.schedulerId
+        ? `${schedulerName(job.scheduler)} ${job.schedulerId}`
+        : '',
+      job.node ? `node ${job.node}` : '',
+      job.detached ? 'detached' : '',
+      job.detail ?? ''
+    ].filter(Boolean);
+    Private.el(li, 'div', 'jp-ClusterBridge-job-meta', meta.join(' · '));
+
+    const actions = Private.el(li, 'div', 'jp-ClusterBridge-job-actions');
+    const open = Private.button(
+      actions,
+      'Open',
+      `Show the outputs of job ${job.id}`
+    );
+    open.addEventListener('click', () => this._onOpen(job));
+    if (!Private.isEnded(job)) {
+      const cancel = Private.button(actions, 'Cancel', `Cancel job ${job.id}`);
+      cancel.classList.add('jp-mod-warn');
+      cancel.addEventListener('click', () => {
+        cancel.disabled = true;
+        this._bridge.cancelJob(job.id).catch(err => {
+          this._error = `Cancel failed: ${(err as Error).message ?? err}`;
+          this._render();
+        });
+      });
+    }
+    return li;
+  }
+
+  private _bridge: IClusterBridge;
+  private _onOpen: (job: IJobInfo) => void;
+  private _status: HTMLElement;
+  private _list: HTMLElement;
+  private _error = '';
+  private _poll: ReturnType<typeof setInterval> | null = null;
+}
+
+export namespace JobsPanel {
+  export interface IOptions {
+    bridge: IClusterBridge;
+    /** Reattach: show the job's outputs. */
+    onOpen: (job: IJobInfo) => void;
+  }
+}
+
+namespace Private {
+  const ENDED = new Set(['done', 'failed', 'cancelled']);
+
+  export function isEnded(job: IJobInfo): boolean {
+    return ENDED.has(job.phase) || !!job.endState;
+  }
+
+  export function stateOf(job: IJobInfo): string {
+    return job.endState ?? job.phase;
+  }
+
+  export function el(
+    parent: HTMLElement,
+    tag: string,
+    className: string,
+    text?: string
+  ): HTMLElement {
+    const node = document.createElement(tag);
+    node.className = className;
+    if (text !== undefined) {
+      node.textContent = text;
+    }
+    parent.appendChild(node);
+    return node;
+  }
+
+  export function button(
+    parent: HTMLElement,
+    text: string,
+    label: string
+  ): HTMLButtonElement {
+    const b = el(
+      parent,
+      'button',
+      'jp-Button jp-mod-styled jp-mod-minimal'
+    ) as HTMLButtonElement;
+    b.type = 'button';
+    b.textContent = text;
+    b.setAttribute('aria-label', label);
+    b.title = label;
+    return b;
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * The notebook toolbar's cluster picker: a native <select> (keyboard and
+ * screen-reader friendly) listing the bridge's clusters with a connection
+ * mark. The choice lives in the notebook metadata `cluster_bridge.cluster`
+ * and is what a bare `%%cluster` runs on.
+ */
+import type { INotebookModel } from '@jupyterlab/notebook';
+import { Widget } from '@lumino/widgets';
+import type { IClusterInfo } from '../../shared/config';
+import { NOTEBOOK_METADATA_KEY, type IClusterBridge } from '../tokens';
+
+export class ClusterPicker extends Widget {
+  constructor(options: ClusterPicker.IOptions) {
+    super();
+    this._bridge = options.bridge;
+    this.addClass('jp-ClusterBridge-picker');
+    const id = Private.nextId();
+
+    const label = document.createElement('label');
+    label.className = 'jp-ClusterBridge-picker-label';
+    label.htmlFor = id;
+    label.textContent = 'Cluster';
+    label.title = 'Cluster used by a bare %%cluster in this notebook';
+
+    const select = (this._select = document.createElement('select'));
+    select.id = id;
+    select.className = 'jp-ClusterBridge-picker-select';
+    select.setAttribute(
+      'aria-description',
+      'Cluster used by a bare %%cluster in this notebook'
+    );
+    select.title = 'Cluster used by a bare %%cluster in this notebook';
+    this.node.append(label, select);
+
+    select.addEventListener('change', () => this._onChange());
+    // First use: opening the list starts (or joins) the bridge session.
+    for (const type of ['focus', 'pointerdown', 'keydown']) {
+      select.addEventListener(type, () => this._connect());
+    }
+    this._bridge.clustersChanged.connect(this._render, this);
+    this._bridge.settingsChanged.connect(this._render, this);
+    this._bridge.connectionChanged.connect(this._render, this);
+    this.model = options.model ?? null;
+  }
+
+  /** The notebook model whose metadata holds the choice. */
+  get model(): INotebookModel | null {
+    return this._model;
+  }
+  set model(model: INotebookModel | null) {
+    if (this._model === model) {
+      return;
+    }
+    this._model?.metadataChanged.disconnect(this._render, this);
+    this._model = model;
+    model?.metadataChanged.connect(this._render, this);
+    this._render();
+  }
+
+  /** The picked cluster name, '' for the default. */
+  get value(): string {
+    const meta = this._model?.getMetadata(NOTEBOOK_METADATA_KEY) as
+      { cluster?: unknown } | undefined;
+    return typeof meta?.cluster === 'string' ? meta.cluster : '';
+  }
+
+  /** The <select>, for tests. */
+  get select(): HTMLSelectElement {
+    return this._select;
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._model?.metadataChanged.disconnect(this._render, this);
+    this._bridge.clustersChanged.disconnect(this._render, this);
+    this._bridge.settingsChanged.disconnect(this._render, this);
+    this._bridge.connectionChanged.disconnect(this._render, this);
+    super.dispose();
+  }
+
+  private _connect(): void {
+    if (this._bridge.isConnected || this._connecting) {
+      return;
+    }
+    this._connecting = true;
+    this._bridge
+      .ensureStarted()
+      .catch(err => console.warn('cluster-bridge: bridge not started', err))
+      .finally(() => {
+        this._connecting = false;
+        this._render();
+      });
+  }
+
+  private _onChange(): void {
+    const model = this._model;
+    if (!model) {
+      return;
+    }
+    const name = this._select.value;
+    const meta = {
+      ...((model.getMetadata(NOTEBOOK_METADATA_KEY) as object) ?? {})
+    } as { cluster?: string };
+    if (name) {
+      meta.cluster = name;
+    } else {
+      delete meta.cluster;
+    }
+    if (Object.keys(meta).length) {
+      model.setMetadata(NOTEBOOK_METADATA_KEY, meta);
+    } else {
+      model.deleteMetadata(NOTEBOOK_METADATA_KEY);
+    }
+  }
+
+  private _render(): void {
+    const select = this._select;
+    const value = this.value;
+    const clusters = [...this._bridge.clusters];
+    if (value && !clusters.some(c => c.name === value)) {
+      // Chosen earlier, not (yet) known to the bridge: keep it visible.
+      clusters.push({
+        name: value,
+        source: 'settings',
+        type: 'ssh',
+        scheduler: 'direct',
+        state: 'disconnected'
+      });
+    }
+    const fallback = this._bridge.defaultCluster;
+    const options: HTMLOptionElement[] = [];
+    const first = document.createElement('option');
+    first.value = '';
+    first.textContent = fallback ? `default (${fallback})` : 'default';
+    first.setAttribute(
+      'aria-label',
+      fallback ? `Default cluster, ${fallback}` : 'Default cluster'
+    );
+    options.push(first);
+    for (const cluster of clusters) {
+      options.push(Private.option(cluster));
+    }
+    select.replaceChildren(...options);
+    select.value = value;
+    const picked = clusters.find(c => c.name === value);
+    const state = picked ? Private.STATE_TEXT[picked.state] : '';
+    select.setAttribute(
+      'aria-label',
+      `Cluster for %%cluster cells: ${value || 'default'}${
+        state ? `, ${state}` : ''
+      }`
+    );
+    this.node.dataset.state = picked?.state ?? '';
+    this.toggleClass('jp-mod-connected', this._bridge.isConnected);
+  }
+
+  private _bridge: IClusterBridge;
+  private _model: INotebookModel | null = null;
+  private _select: HTMLSelectElement;
+  private _connecting = false;
+}
+
+export namespace ClusterPicker {
+  export interface IOptions {
+    bridge: IClusterBridge;
+    model?: INotebookModel | null;
+  }
+}
+
+namespace Private {
+  let count = 0;
+
+  export function nextId(): string {
+    return `jp-ClusterBridge-picker-${++count}`;
+  }
+
+  export const STATE_TEXT: { [state: string]: string } = {
+    connected: 'connected',
+    connecting: 'connecting',
+    disconnected: 'not connected',
+    error: 'connection error'
+  };
+
+  const MARK: { [state: string]: string } = {
+    connected: '●',
+    connecting: '◐',
+    disconnected: '○',
+    error: '⊘'
+  };
+
+  export function option(cluster: IClusterInfo): HTMLOptionElement {
+    const el = document.createElement('option');
+    el.value = cluster.name;
+    el.textContent = `${MARK[cluster.state] ?? '○'} ${cluster.name}`;
+    const state = STATE_TEXT[cluster.state] ?? cluster.state;
+    el.setAttribute(
+      'aria-label',
+      `${cluster.name}, ${state}${cluster.error ? `: ${cluster.error}` : ''}`
+    );
+    el.title = [
+      `${cluster.name}: ${state}`,
+      cluster.scheduler !== 'direct' ? cluster.scheduler : '',
+      cluster.description ?? '',
+      cluster.error ?? ''
+    ]
+      .filter(Boolean)
+      .join(' · ');
+    el.dataset.state = cluster.state;
+    return el;
+  }
+}

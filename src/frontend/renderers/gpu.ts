@@ -1,0 +1,96 @@
+/**
+ * The GPU card (GPU_MIME): device names, memory used and peak as bars against
+ * the total, run time. With the `gpuCard` setting off it shows the bridge's
+ * text/plain fallback instead.
+ */
+import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+import { Widget } from '@lumino/widgets';
+import { GPU_MIME, type IGpuPayload } from '../../shared/mime';
+import { formatGpu } from './format';
+
+export class GpuRenderer extends Widget implements IRenderMime.IRenderer {
+  constructor(
+    options: IRenderMime.IRendererOptions | undefined,
+    private _showCard: () => boolean
+  ) {
+    super();
+    this._mimeType = options?.mimeType ?? GPU_MIME;
+    this.addClass('jp-ClusterBridge-gpu');
+  }
+
+  renderModel(model: IRenderMime.IMimeModel): Promise<void> {
+    const node = this.node;
+    node.textContent = '';
+    const payload = model.data[this._mimeType] as unknown as IGpuPayload;
+    if (!this._showCard() || !payload || typeof payload !== 'object') {
+      this.addClass('jp-mod-plain');
+      const pre = document.createElement('pre');
+      pre.textContent = String(model.data['text/plain'] ?? '');
+      node.appendChild(pre);
+      return Promise.resolve();
+    }
+    this.removeClass('jp-mod-plain');
+    const view = formatGpu(payload);
+    node.setAttribute('role', 'group');
+    node.setAttribute('aria-label', `${view.title} ${view.details}`);
+
+    const header = Private.el(node, 'div', 'jp-ClusterBridge-gpu-header');
+    Private.el(header, 'span', 'jp-ClusterBridge-gpu-title', view.title);
+    Private.el(header, 'span', 'jp-ClusterBridge-gpu-details', view.details);
+
+    for (const device of view.devices) {
+      const row = Private.el(node, 'div', 'jp-ClusterBridge-gpu-device');
+      Private.el(row, 'span', 'jp-ClusterBridge-gpu-name', device.label);
+      const bar = Private.el(row, 'div', 'jp-ClusterBridge-gpu-bar');
+      bar.setAttribute('role', 'meter');
+      bar.setAttribute('aria-valuemin', '0');
+      bar.setAttribute('aria-valuemax', '100');
+      bar.setAttribute(
+        'aria-valuenow',
+        String(Math.round((device.used ?? 0) * 100))
+      );
+      bar.setAttribute('aria-label', `${device.label}: ${device.memory}`);
+      if (device.peak !== null) {
+        const peak = Private.el(bar, 'div', 'jp-ClusterBridge-gpu-peak');
+        peak.style.width = `${(device.peak * 100).toFixed(1)}%`;
+      }
+      if (device.used !== null) {
+        const used = Private.el(bar, 'div', 'jp-ClusterBridge-gpu-used');
+        used.style.width = `${(device.used * 100).toFixed(1)}%`;
+      }
+      Private.el(row, 'span', 'jp-ClusterBridge-gpu-memory', device.memory);
+    }
+    return Promise.resolve();
+  }
+
+  private _mimeType: string;
+}
+
+/** Factory; `showCard` reads the `gpuCard` setting at render time. */
+export function createGpuRendererFactory(
+  showCard: () => boolean
+): IRenderMime.IRendererFactory {
+  return {
+    safe: true,
+    mimeTypes: [GPU_MIME],
+    defaultRank: 40,
+    createRenderer: options => new GpuRenderer(options, showCard)
+  };
+}
+
+namespace Private {
+  export function el(
+    parent: HTMLElement,
+    tag: string,
+    className: string,
+    text?: string
+  ): HTMLElement {
+    const node = document.createElement(tag);
+    node.className = className;
+    if (text !== undefined) {
+      node.textContent = text;
+    }
+    parent.appendChild(node);
+    return node;
+  }
+}
