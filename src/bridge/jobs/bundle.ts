@@ -1,0 +1,102 @@
+/**
+ * The job bundle the agent unpacks (bundle.json): the cell source, its line
+ * offset, the VENV2 spec and its hash, the request and the cluster name.
+ */
+import { createHash, randomBytes } from 'crypto';
+
+import type { IEnvSpec, IResolvedCluster } from '../../shared/config';
+import type { IJobRequest } from '../../shared/magic';
+
+export interface IJobBundle {
+  jobId: string;
+  code: string;
+  lineOffset: number;
+  env: IEnvSpec;
+  envHash: string;
+  request: IJobRequest;
+  cluster: string;
+  /** Absolute remote work directory (envs/ lives there). */
+  workDir: string;
+}
+
+/** A fresh job id: sortable by time, unique, safe as a directory name. */
+export function newJobId(now = Date.now()): string {
+  return `cb-${now.toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+/** True for ids newJobId could have made (guards paths built from user input). */
+export function isJobId(id: string): boolean {
+  return /^cb-[a-z0-9]+-[0-9a-f]+$/.test(id);
+}
+
+/**
+ * The VENV2 spec of a cell: the cluster's default env, or a named one
+ * (`--env NAME`), plus `--packages` as extra pip packages.
+ */
+export function envSpecFor(
+  cluster: IResolvedCluster,
+  request: IJobRequest
+): IEnvSpec {
+  let spec: IEnvSpec = { ...(cluster.config.env ?? {}) };
+  if (request.env) {
+    const named = cluster.config.envs?.[request.env];
+    if (!named) {
+      const known = Object.keys(cluster.config.envs ?? {});
+      throw new Error(
+        `cluster "${cluster.name}" has no env "${request.env}". ` +
+          (known.length
+            ? `Known envs: ${known.join(', ')}`
+            : 'It defines no named envs (add them under "envs" in the cluster config).')
+      );
+    }
+    spec = { ...named };
+  }
+  if (request.packages && request.packages.length > 0) {
+    const pip = [...(spec.pip ?? [])];
+    for (const pkg of request.packages) {
+      if (!pip.includes(pkg)) {
+        pip.push(pkg);
+      }
+    }
+    spec.pip = pip;
+  }
+  return spec;
+}
+
+/** Stable hash of a spec: key order and defaults do not change it. */
+export function envHash(spec: IEnvSpec): string {
+  const normalized = {
+    python: spec.python ?? '',
+    channels: spec.channels ?? [],
+    conda: spec.conda ?? [],
+    pip: spec.pip ?? [],
+    setup: spec.setup ?? [],
+    systemSitePackages: spec.systemSitePackages ?? true,
+    manager: spec.manager ?? 'auto'
+  };
+  return createHash('sha256')
+    .update(JSON.stringify(normalized))
+    .digest('hex')
+    .slice(0, 12);
+}
+
+export function makeBundle(options: {
+  jobId: string;
+  code: string;
+  lineOffset: number;
+  request: IJobRequest;
+  cluster: IResolvedCluster;
+  workDir: string;
+}): IJobBundle {
+  const env = envSpecFor(options.cluster, options.request);
+  return {
+    jobId: options.jobId,
+    code: options.code,
+    lineOffset: options.lineOffset,
+    env,
+    envHash: envHash(env),
+    request: options.request,
+    cluster: options.cluster.name,
+    workDir: options.workDir
+  };
+}

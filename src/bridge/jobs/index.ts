@@ -1,0 +1,56 @@
+/**
+ * The job pipeline's entry point for the kernel and the CLI:
+ *   const manager = createJobManager({ registry: new ClusterRegistry() });
+ */
+import { ClusterRegistry } from '../clusters/registry';
+import type { SchedulerKind } from '../../shared/config';
+import type { IScheduler } from '../schedulers/types';
+import { TransportPool } from '../transport/pool';
+import { IJobManagerOptions, JobManager } from './manager';
+
+export type ICreateJobManagerOptions = Partial<IJobManagerOptions>;
+
+/** A JobManager with the production registry, transport pool and schedulers unless given. */
+export function createJobManager(
+  options: ICreateJobManagerOptions = {}
+): JobManager {
+  return new JobManager({
+    ...options,
+    registry: options.registry ?? new ClusterRegistry(),
+    pool: options.pool ?? new TransportPool(),
+    schedulers: options.schedulers ?? Private.createScheduler
+  });
+}
+
+export { JobManager } from './manager';
+export type {
+  IJobManagerOptions,
+  ITransportProvider,
+  ITiming
+} from './manager';
+export { ClusterRegistry } from '../clusters/registry';
+export { EventLineParser } from './events';
+export { EventMapper, gpuSummary } from './outputs';
+export { StatusLine, statusText } from './status';
+export { JobStore, defaultStateDir } from './store';
+export { RuntimeInstaller, runtimeFiles, systemPython } from './runtime';
+export type { IRemoteRuntime } from './runtime';
+export { envHash, envSpecFor, makeBundle, newJobId, isJobId } from './bundle';
+export type { IJobBundle } from './bundle';
+export type {
+  IJobManager,
+  IOutputSink,
+  IRunCellOptions,
+  IRunOutcome
+} from './types';
+
+namespace Private {
+  /** schedulers/index.ts (the schedulers helper's factory), loaded when a batch job first needs it. */
+  export function createScheduler(kind: SchedulerKind): IScheduler {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require('../schedulers') as {
+      createScheduler(kind: SchedulerKind): IScheduler;
+    };
+    return mod.createScheduler(kind);
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * Events -> outputs: turns the remote event log into IOutputSink calls and
+ * status-line changes for one job. Pure logic; no I/O.
+ */
+import type {
+  IDoneEvent,
+  IGpuEvent,
+  IJobEvent,
+  IStatusEvent
+} from '../../shared/events';
+import { GPU_MIME, IGpuPayload } from '../../shared/mime';
+import type { IOutputSink } from './types';
+
+export interface IEventMapperOptions {
+  jobId: string;
+  sink: IOutputSink;
+  /** Status events (phase, node, message) for the status line. */
+  onStatus?: (event: IStatusEvent) => void;
+  /** Show GPU cards (the frontend's `gpuCard` setting). */
+  gpuCard?: boolean;
+}
+
+export class EventMapper {
+  constructor(options: IEventMapperOptions) {
+    this._options = options;
+  }
+
+  /** The `done` event once it arrived. */
+  get done(): IDoneEvent | null {
+    return this._done;
+  }
+
+  /** True once the cell raised (an `error` event). */
+  get raised(): boolean {
+    return this._raised;
+  }
+
+  handle(event: IJobEvent): void {
+    const sink = this._options.sink;
+    switch (event.type) {
+      case 'stream':
+        if (event.text) {
+          sink.stream(
+            event.name === 'stderr' ? 'stderr' : 'stdout',
+            event.text
+          );
+        }
+        break;
+      case 'display':
+        if (event.update && event.displayId) {
+          sink.updateDisplay(event.data, event.metadata, event.displayId);
+        } else {
+          sink.display(event.data, event.metadata, event.displayId);
+        }
+        break;
+      case 'result':
+        sink.result(event.data, event.metadata);
+        break;
+      case 'error':
+        this._raised = true;
+        sink.error(event.ename, event.evalue, event.traceback ?? []);
+        break;
+      case 'gpu':
+        this._gpu(event);
+        break;
+      case 'notice':
+        sink.stream('stderr', `[cluster-bridge] ${Private.line(event.text)}`);
+        break;
+      case 'env':
+        // Environment build progress (conda/pip), shown as it happens.
+        if (event.text) {
+          sink.stream('stderr', event.text);
+        }
+        break;
+      case 'status':
+        this._options.onStatus?.(event);
+        break;
+      case 'done':
+        this._done = event;
+        if (this._gpuPayload && typeof event.duration === 'number') {
+          this._gpuPayload.duration = event.duration;
+          sink.updateDisplay(
+            Private.gpuBundle(this._gpuPayload),
+            undefined,
+            this._gpuId()
+          );
+        }
+        break;
+      default:
+        // Unknown event types from a newer runtime are ignored, never fatal.
+        break;
+    }
+  }
+
+  private _gpu(event: IGpuEvent): void {
+    if (this._options.gpuCard === false) {
+      return;
+    }
+    const payload: IGpuPayload = {
+      devices: event.devices ?? [],
+      source: event.source
+    };
+    if (event.host) {
+      payload.host = event.host;
+    }
+    if (event.cudaVisibleDevices !== undefined) {
+      payload.cudaVisibleDevices = event.cudaVisibleDevices;
+    }
+    const first = this._gpuPayload === null;
+    this._gpuPayload = payload;
+    if (first) {
+      this._options.sink.display(
+        Private.gpuBundle(payload),
+        undefined,
+        this._gpuId()
+      );
+    } else {
+      this._options.sink.updateDisplay(
+        Private.gpuBundle(payload),
+        undefined,
+        this._gpuId()
+      );
+    }
+  }
+
+  private _gpuId(): string {
+    return `cb-gpu-${this._options.jobId}`;
+  }
+
+  private _options: IEventMapperOptions;
+  private _done: IDoneEvent | null = null;
+  private _raised = false;
+  private _gpuPayload: IGpuPayload | null = null;
+}
+
+/** Plain-text GPU summary for frontends without the GPU card renderer. */
+export function gpuSummary(payload: IGpuPayload): string {
+  const gib = (n?: number) =>
+    typeof n === 'number' ? `${(n / 2 ** 30).toFixed(1)} GiB` : '?';
+  const head =
+    `GPU${payload.devices.length === 1 ? '' : 's'}` +
+    (payload.host ? ` on ${payload.host}` : '') +
+    (payload.cudaVisibleDevices !== undefined
+      ? ` (CUDA_VISIBLE_DEVICES=${payload.cudaVisibleDevices})`
+      : '') +
+    (typeof payload.duration === 'number'
+      ? `, ran ${payload.duration.toFixed(1)} s`
+      : '');
+  if (payload.devices.length === 0) {
+    return `${head}: none visible`;
+  }
+  const lines = payload.devices.map(d => {
+    const peak =
+      typeof d.memoryPeak === 'number' ? `, peak ${gib(d.memoryPeak)}` : '';
+    return `  [${d.index}] ${d.name}: ${gib(d.memoryUsed)} used${peak} of ${gib(d.memoryTotal)}`;
+  });
+  return [`${head}:`, ...lines].join('\n');
+}
+
+namespace Private {
+  export function line(text: string): string {
+    return text.endsWith('\n') ? text : text + '\n';
+  }
+
+  export function gpuBundle(payload: IGpuPayload): { [mime: string]: unknown } {
+    return { [GPU_MIME]: payload, 'text/plain': gpuSummary(payload) };
+  }
+}
