@@ -1,0 +1,1101 @@
+"""cluster-bridge runner implementation (VENV2 side): runs one notebook cell the way IPython does.
+
+Usage: <venv2>/bin/python -u runner.py JOBDIR
+
+Reads JOBDIR/bundle.json ({"code", "lineOffset", "cwd"?, "executionCount"?}), executes the code,
+and appends events (src/shared/events.ts) to JOBDIR/events.jsonl: stream, display, result, error,
+gpu, notice. Standard library only; IPython, matplotlib and torch are hooked when the cell uses them.
+Python 3.8+. Exit status: 0 ok, 1 error in the cell, 130 KeyboardInterrupt, N for SystemExit(N).
+
+Tunables (environment): CB_OUTPUT_BURST (bytes passed before throttling, default 16 MiB),
+CB_OUTPUT_RATE (bytes/s after that, default 1 MiB/s), CB_FLUSH_INTERVAL (seconds, default 0.05).
+"""
+import json
+import os
+import sys
+import threading
+import time
+
+RUNNER_FILE = os.path.abspath(__file__)  # frames from here are stripped from tracebacks
+CELL_FILE = '<cell>'
+FLUSH_SIZE = 1 << 20  # flush inline when this many characters are pending
+MAX_EVENT_TEXT = 1 << 20  # split stream events bigger than this
+OVERFLOW_CAP = 256 << 20  # keep at most this much dropped output on disk
+
+REPR_METHODS = (
+    ('_repr_html_', 'text/html'),
+    ('_repr_markdown_', 'text/markdown'),
+    ('_repr_svg_', 'image/svg+xml'),
+    ('_repr_png_', 'image/png'),
+    ('_repr_jpeg_', 'image/jpeg'),
+    ('_repr_latex_', 'text/latex'),
+    ('_repr_json_', 'application/json'),
+    ('_repr_javascript_', 'application/javascript'),
+    ('_repr_pdf_', 'application/pdf'),
+)
+BINARY_MIMES = ('image/png', 'image/jpeg', 'application/pdf')
+
+
+def _env_number(name, default):
+    try:
+        return float(os.environ.get(name, ''))
+    except ValueError:
+        return default
+
+
+def last_seq(path):
+    """Sequence number of the last whole event in path, or -1."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return -1
+    try:
+        end = os.lseek(fd, 0, os.SEEK_END)
+        size = 4096
+        while True:
+            start = max(0, end - size)
+            os.lseek(fd, start, os.SEEK_SET)
+            data = os.read(fd, end - start)
+            lines = data.rstrip(b'\n').split(b'\n')
+            # The first piece may be cut unless we read from the start.
+            candidates = lines if start == 0 else lines[1:]
+            for line in reversed(candidates):
+                try:
+                    return int(json.loads(line.decode('utf-8', 'replace'))['seq'])
+                except (ValueError, KeyError, TypeError):
+                    continue
+            if start == 0:
+                return -1
+            size *= 4
+    finally:
+        os.close(fd)
+
+
+def _sanitize(value):
+    """Make a value JSON-safe: non-finite floats become None, unknown objects their repr."""
+    if isinstance(value, float):
+        return value if value == value and value not in (float('inf'), float('-inf')) else None
+    if isinstance(value, dict):
+        return dict((str(k), _sanitize(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_sanitize(v) for v in value]
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return repr(value)
+
+
+class EventLog:
+    """Appends events to events.jsonl: one os.write per batch of whole lines."""
+
+    def __init__(self, path):
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.seq = last_seq(path) + 1
+        self.lock = threading.Lock()
+        self.notify_fd = None
+        fd = os.environ.pop('CB_NOTIFY_FD', None)
+        if fd:
+            try:
+                self.notify_fd = int(fd)
+                os.set_inheritable(self.notify_fd, False)
+                os.set_blocking(self.notify_fd, False)
+            except (ValueError, OSError):
+                self.notify_fd = None
+
+    def _encode(self, event, t):
+        record = {'seq': self.seq, 't': t}
+        record.update(event)
+        try:
+            line = json.dumps(record, separators=(',', ':'), allow_nan=False)
+        except (TypeError, ValueError):
+            line = json.dumps(_sanitize(record), separators=(',', ':'))
+        self.seq += 1
+        return line
+
+    def write(self, events):
+        if not events:
+            return
+        with self.lock:
+            t = time.time()
+            data = ('\n'.join([self._encode(e, t) for e in events]) + '\n').encode('ascii')
+            while data:
+                n = os.write(self.fd, data)
+                data = data[n:]
+            if self.notify_fd is not None:
+                try:
+                    os.write(self.notify_fd, b'.')
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self.notify_fd = None
+
+
+class Throttle:
+    """Token bucket over output bytes: a burst passes whole, then a steady rate; the rest is
+    dropped with visible notices and kept in an overflow file."""
+
+    def __init__(self, log, jobdir):
+        self.log = log
+        self.burst = _env_number('CB_OUTPUT_BURST', 16 << 20)
+        self.rate = _env_number('CB_OUTPUT_RATE', 1 << 20)
+        self.tokens = self.burst
+        self.last = time.monotonic()
+        self.overflow_path = os.path.join(jobdir, 'dropped-output.txt')
+        self.overflow = None
+        self.overflow_bytes = 0
+        self.dropped_chars = 0
+        self.dropped_lines = 0
+        self.dropped_displays = 0
+        self.dropping = False
+        self.last_notice = 0.0
+
+    def _refill(self):
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+
+    def take_text(self, name, text):
+        """Returns the part of text that may pass (a prefix, cut at a newline where possible)."""
+        self._refill()
+        n = len(text)
+        if n <= self.tokens:
+            self.tokens -= n
+            self._recovered()
+            return text
+        allowed = int(max(0, self.tokens))
+        cut = text.rfind('\n', 0, allowed) + 1 if allowed else 0
+        passed, dropped = text[:cut], text[cut:]
+        self.tokens -= len(passed)
+        self._drop(name, dropped)
+        return passed
+
+    def take_display(self, size):
+        self._refill()
+        if size <= self.tokens:
+            self.tokens -= size
+            self._recovered()
+            return True
+        self.dropped_displays += 1
+        self._drop(None, '')
+        return False
+
+    def _drop(self, name, text):
+        self.dropped_chars += len(text)
+        self.dropped_lines += text.count('\n')
+        if text and self.overflow_bytes < OVERFLOW_CAP:
+            try:
+                if self.overflow is None:
+                    self.overflow = open(self.overflow_path, 'a', encoding='utf-8', errors='replace')
+                self.overflow.write(text)
+                self.overflow_bytes += len(text)
+            except OSError:
+                pass
+        now = time.monotonic()
+        if not self.dropping:
+            self.dropping = True
+            self.last_notice = now
+            self.log.write([{'type': 'notice', 'text': (
+                'Output is arriving faster than %s/s after the first %s: dropping output until it '
+                'slows down. Dropped text is kept on the remote in %s' % (
+                    _size(self.rate), _size(self.burst), self.overflow_path))}])
+        elif now - self.last_notice > 5:
+            self.last_notice = now
+            self.log.write([{'type': 'notice', 'text': self.summary('so far')}])
+
+    def _recovered(self):
+        if self.dropping:
+            self.dropping = False
+
+    def summary(self, when):
+        parts = []
+        if self.dropped_chars:
+            parts.append('%s (%d lines) of text' % (_size(self.dropped_chars), self.dropped_lines))
+        if self.dropped_displays:
+            parts.append('%d displays' % self.dropped_displays)
+        return 'Output throttled: dropped %s %s; see %s on the remote.' % (
+            ' and '.join(parts), when, self.overflow_path)
+
+    def close(self):
+        if self.dropped_chars or self.dropped_displays:
+            self.log.write([{'type': 'notice', 'text': self.summary('in total')}])
+        if self.overflow is not None:
+            try:
+                self.overflow.close()
+            except OSError:
+                pass
+
+
+def _size(n):
+    n = float(n)
+    for unit in ('B', 'KiB', 'MiB', 'GiB'):
+        if n < 1024 or unit == 'GiB':
+            return ('%d %s' % (n, unit)) if unit == 'B' else ('%.1f %s' % (n, unit))
+        n /= 1024.0
+
+
+class Streams:
+    """Collects stdout/stderr text (Python-level writes and fd-level pipe data) and writes it as
+    coalesced `stream` events: time-based flush (CB_FLUSH_INTERVAL) or when a lot is pending.
+    Lock order: flush_lock -> pipe_lock -> lock."""
+
+    def __init__(self, log, throttle):
+        self.log = log
+        self.throttle = throttle
+        self.lock = threading.Lock()
+        self.flush_lock = threading.Lock()
+        self.pipe_lock = threading.Lock()
+        self.groups = []
+        self.pending = 0
+        self.armed = False
+        self.wake = threading.Event()
+        self.interval = _env_number('CB_FLUSH_INTERVAL', 0.05)
+        self.pipes = []  # (read fd, name, incremental decoder)
+        self.closed = False
+        t = threading.Thread(target=self._flusher, name='cb-flusher', daemon=True)
+        t.start()
+
+    def write(self, name, text):
+        with self.lock:
+            groups = self.groups
+            if groups and groups[-1][0] is name:
+                groups[-1][1].append(text)
+            else:
+                groups.append((name, [text]))
+            self.pending += len(text)
+            big = self.pending > FLUSH_SIZE
+            arm = not self.armed
+            self.armed = True
+        if big:
+            self.flush()
+        elif arm:
+            self.wake.set()
+
+    def _flusher(self):
+        while not self.closed:
+            self.wake.wait()
+            time.sleep(self.interval)
+            self.wake.clear()
+            with self.lock:
+                self.armed = False
+            try:
+                self.flush()
+            except Exception:  # never let the flusher die silently
+                _diag('flush failed')
+
+    def capture_fds(self):
+        """Point fds 1 and 2 at pipes read here, so subprocesses and C code are captured."""
+        import codecs
+        import select
+        for fd, name in ((1, 'stdout'), (2, 'stderr')):
+            r, w = os.pipe()
+            os.dup2(w, fd)
+            os.close(w)
+            os.set_blocking(r, False)
+            decoder = codecs.getincrementaldecoder('utf-8')('replace')
+            self.pipes.append((r, name, decoder))
+        readers = [p[0] for p in self.pipes]
+
+        def pump():
+            while True:
+                try:
+                    select.select(readers, [], [])
+                except (OSError, ValueError):
+                    return
+                self.read_pipes()
+                if self.pending > FLUSH_SIZE:
+                    self.flush()
+
+        threading.Thread(target=pump, name='cb-fd-pump', daemon=True).start()
+
+    def read_pipes(self):
+        with self.pipe_lock:
+            for r, name, decoder in self.pipes:
+                while True:
+                    try:
+                        data = os.read(r, 65536)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError:
+                        break
+                    if not data:
+                        break
+                    self.write(name, decoder.decode(data))
+
+    def flush(self, blocking=True):
+        if not self.flush_lock.acquire(blocking, 0.5 if blocking else -1):
+            return
+        try:
+            self.flush_unlocked()
+        finally:
+            self.flush_lock.release()
+
+    def emit(self, event):
+        """Write a non-stream event after the text written before it (keeps the order)."""
+        with self.flush_lock:
+            self.flush_unlocked()
+            self.log.write([event])
+
+    def flush_unlocked(self):
+        # Callers hold flush_lock.
+        if self.pipes:
+            self.read_pipes()
+        with self.lock:
+            groups, self.groups = self.groups, []
+            self.pending = 0
+        events = []
+        for name, parts in groups:
+            text = self.throttle.take_text(name, ''.join(parts))
+            for i in range(0, len(text), MAX_EVENT_TEXT):
+                events.append({'type': 'stream', 'name': name, 'text': text[i:i + MAX_EVENT_TEXT]})
+        self.log.write(events)
+
+
+class _BinaryStream:
+    """sys.stdout.buffer: bytes decoded as UTF-8 with replacement characters."""
+
+    def __init__(self, text):
+        import codecs
+        self._text = text
+        self._decoder = codecs.getincrementaldecoder('utf-8')('replace')
+
+    def write(self, data):
+        data = bytes(data)
+        self._text.write(self._decoder.decode(data))
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def writable(self):
+        return True
+
+    def fileno(self):
+        return self._text.fileno()
+
+    def isatty(self):
+        return False
+
+
+def _make_text_stream(streams, name, fileno):
+    import io
+
+    class TextStream(io.TextIOBase):
+        encoding = 'utf-8'
+        errors = 'replace'
+        newlines = None
+        line_buffering = False
+
+        def write(self, s):
+            if s.__class__ is not str and not isinstance(s, str):
+                raise TypeError('write() argument must be str, not %s' % type(s).__name__)
+            streams.write(name, s)
+            return len(s)
+
+        def writable(self):
+            return True
+
+        def readable(self):
+            return False
+
+        def flush(self):
+            pass
+
+        def fileno(self):
+            return fileno
+
+        def isatty(self):
+            return False
+
+        @property
+        def name(self):
+            return '<%s>' % name
+
+    stream = TextStream()
+    stream.buffer = _BinaryStream(stream)
+    return stream
+
+
+# ---------------------------------------------------------------------------------------------
+# Rich display
+
+
+def _b64(data):
+    import base64
+    return base64.b64encode(data).decode('ascii')
+
+
+def _plain(obj):
+    text = repr(obj)
+    if len(text) > 79 and type(obj) in (dict, list, tuple, set):
+        try:
+            import pprint
+            text = pprint.pformat(obj, sort_dicts=False)
+        except Exception:
+            pass
+    return text
+
+
+def _figure_png(fig):
+    import io
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', bbox_inches='tight')
+    return _b64(buf.getvalue())
+
+
+def _is_figure(obj):
+    cls = type(obj)
+    return cls.__module__.startswith('matplotlib.') and any(
+        c.__name__ == 'Figure' and c.__module__ == 'matplotlib.figure' for c in cls.__mro__)
+
+
+def format_object(obj, include=None, exclude=None):
+    """(data, metadata) for obj, the way IPython's display formatter builds a mime bundle."""
+    data = {}
+    metadata = {}
+    rich = not isinstance(obj, type)
+    if rich:
+        try:
+            # Objects that claim every attribute (proxies, mocks) get only text/plain.
+            rich = not hasattr(obj, '_ipython_canary_method_should_not_exist_')
+        except Exception:
+            rich = False
+    if rich:
+        method = _get_method(obj, '_repr_mimebundle_')
+        if method is not None:
+            try:
+                out = method(include=include, exclude=exclude)
+            except TypeError:
+                out = _call_repr(method)
+            except Exception:
+                out = None
+                _repr_failed(obj, '_repr_mimebundle_')
+            if isinstance(out, tuple) and len(out) == 2:
+                out, md = out
+                if isinstance(md, dict):
+                    metadata.update(md)
+            if isinstance(out, dict):
+                for mime, value in out.items():
+                    data[mime] = _normalize(mime, value)
+        for attr, mime in REPR_METHODS:
+            if mime in data:
+                continue
+            method = _get_method(obj, attr)
+            if method is None:
+                continue
+            try:
+                value = method()
+            except NotImplementedError:
+                continue
+            except Exception:
+                _repr_failed(obj, attr)
+                continue
+            if value is None:
+                continue
+            if isinstance(value, tuple) and len(value) == 2:
+                value, md = value
+                if md:
+                    metadata[mime] = md
+            data[mime] = _normalize(mime, value)
+        if 'image/png' not in data and _is_figure(obj):
+            try:
+                data['image/png'] = _figure_png(obj)
+            except Exception:
+                _repr_failed(obj, 'savefig')
+    if 'text/plain' not in data:
+        try:
+            data['text/plain'] = _plain(obj)
+        except Exception as e:
+            data['text/plain'] = '<repr of %s failed: %s>' % (type(obj).__name__, e)
+    if include:
+        data = dict((k, v) for k, v in data.items() if k in include)
+    if exclude:
+        data = dict((k, v) for k, v in data.items() if k not in exclude)
+    return data, metadata
+
+
+def _get_method(obj, attr):
+    try:
+        method = getattr(obj, attr, None)
+    except Exception:
+        return None
+    return method if callable(method) else None
+
+
+def _call_repr(method):
+    try:
+        return method()
+    except Exception:
+        return None
+
+
+def _normalize(mime, value):
+    if mime in BINARY_MIMES and isinstance(value, (bytes, bytearray)):
+        return _b64(bytes(value))
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode('utf-8', 'replace')
+    if mime == 'application/json' and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _repr_failed(obj, attr):
+    import traceback
+    sys.stderr.write('%s.%s() failed:\n%s' % (type(obj).__name__, attr, traceback.format_exc()))
+
+
+class DisplayHandle:
+    """Returned by display(..., display_id=...): update() replaces the output in place."""
+
+    def __init__(self, display_id=None):
+        self.display_id = display_id or os.urandom(16).hex()
+
+    def __repr__(self):
+        return '<DisplayHandle display_id=%s>' % self.display_id
+
+    def display(self, obj, **kwargs):
+        display(obj, display_id=self.display_id, **kwargs)
+
+    def update(self, obj, **kwargs):
+        update_display(obj, display_id=self.display_id, **kwargs)
+
+
+_STATE = {}
+
+
+def display(*objs, include=None, exclude=None, metadata=None, transient=None, display_id=None,
+            raw=False, clear=False, update=False, **kwargs):
+    """IPython's display(): each object becomes a `display` event with its rich reprs."""
+    ctx = _STATE.get('ctx')
+    if transient and transient.get('display_id'):
+        display_id = transient['display_id']
+    if display_id is True:
+        display_id = os.urandom(16).hex()
+    for obj in objs:
+        if raw:
+            data, md = dict(obj), dict(metadata or {})
+        else:
+            custom = None if isinstance(obj, type) else _get_method(obj, '_ipython_display_')
+            if custom is not None and not update:
+                custom()
+                continue
+            data, md = format_object(obj, include, exclude)
+            if metadata:
+                md.update(metadata)
+        event = {'type': 'display', 'data': data}
+        if md:
+            event['metadata'] = md
+        if display_id:
+            event['displayId'] = str(display_id)
+        if update:
+            event['update'] = True
+        if ctx is not None:
+            ctx.emit_output(event)
+    if display_id and not update:
+        ipython = sys.modules.get('IPython.core.display_functions')
+        cls = getattr(ipython, 'DisplayHandle', None) if ipython is not None else None
+        return (cls or DisplayHandle)(display_id)
+    return None
+
+
+def update_display(obj, *, display_id, **kwargs):
+    kwargs['update'] = True
+    display(obj, display_id=display_id, **kwargs)
+
+
+def clear_output(wait=False):
+    """No clear event exists in the event log; kept so code written for Jupyter runs."""
+    return None
+
+
+def publish_display_data(data, metadata=None, source=None, *, transient=None, **kwargs):
+    display(data, raw=True, metadata=metadata, transient=transient, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hooks into libraries the cell may import (installed lazily: importing them is slow)
+
+
+class _PostImportHook:
+    """A meta path finder that patches a module right after it is executed."""
+
+    def __init__(self, hooks):
+        self.hooks = hooks
+
+    def find_spec(self, fullname, path=None, target=None):
+        hook = self.hooks.get(fullname)
+        if hook is None:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, 'find_spec'):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        if loader is None or not hasattr(loader, 'exec_module'):
+            return spec
+
+        class Loader:
+            def create_module(self, spec):
+                return loader.create_module(spec)
+
+            def exec_module(self, module):
+                loader.exec_module(module)
+                try:
+                    hook(module)
+                except Exception:
+                    _diag('hook for %s failed' % fullname)
+
+            def __getattr__(self, name):
+                return getattr(loader, name)
+
+        spec.loader = Loader()
+        return spec
+
+
+def _patch_ipython(module):
+    for name, func in (('display', display), ('update_display', update_display),
+                       ('clear_output', clear_output),
+                       ('publish_display_data', publish_display_data)):
+        if name in module.__dict__:
+            setattr(module, name, func)
+
+
+def _patch_pyplot(module):
+    def show(*args, **kwargs):
+        emit_figures(module)
+    show.__doc__ = 'cluster-bridge: sends every open figure to the cell as PNG, then closes it.'
+    module.show = show
+
+
+def emit_figures(pyplot=None):
+    plt = pyplot or sys.modules.get('matplotlib.pyplot')
+    if plt is None:
+        return
+    for num in list(plt.get_fignums()):
+        fig = plt.figure(num)
+        try:
+            data = {'image/png': _figure_png(fig), 'text/plain': repr(fig)}
+        except Exception:
+            _repr_failed(fig, 'savefig')
+            data = None
+        plt.close(fig)
+        if data is not None:
+            display(data, raw=True)
+
+
+HOOKS = {
+    'matplotlib.pyplot': _patch_pyplot,
+    'IPython.core.display_functions': _patch_ipython,
+    'IPython.core.display': _patch_ipython,
+    'IPython.display': _patch_ipython,
+}
+
+
+def install_hooks():
+    for name, hook in HOOKS.items():
+        if name in sys.modules:
+            hook(sys.modules[name])
+    sys.meta_path.insert(0, _PostImportHook(HOOKS))
+
+
+# ---------------------------------------------------------------------------------------------
+# GPU facts
+
+
+def _which(name):
+    for d in os.environ.get('PATH', '').split(os.pathsep):
+        p = os.path.join(d or '.', name)
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
+    return None
+
+
+class GpuSampler:
+    """Samples nvidia-smi while the cell runs, for the peak memory of each visible device."""
+    QUERY = '--query-gpu=index,uuid,name,memory.total,memory.used'
+
+    def __init__(self):
+        self.smi = _which('nvidia-smi')
+        self.cvd = os.environ.get('CUDA_VISIBLE_DEVICES')
+        self.samples = {}
+        self.proc = None
+        self.got = threading.Event()
+        if self.smi:
+            import subprocess
+            try:
+                self.proc = subprocess.Popen(
+                    [self.smi, self.QUERY, '--format=csv,noheader,nounits', '-lms', '500'],
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+            except OSError:
+                self.proc = None
+            else:
+                threading.Thread(target=self._read, name='cb-gpu', daemon=True).start()
+
+    def wanted(self):
+        return self.cvd is not None or self.smi is not None or 'torch' in sys.modules
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            parts = [p.strip() for p in raw.decode('utf-8', 'replace').split(',')]
+            if len(parts) < 5:
+                continue
+            try:
+                index = int(parts[0])
+                total = int(float(parts[3])) << 20
+                used = int(float(parts[4])) << 20
+            except ValueError:
+                continue
+            old = self.samples.get(index)
+            peak = max(used, old['memoryPeak']) if old else used
+            self.samples[index] = {'index': index, 'uuid': parts[1], 'name': parts[2],
+                                   'memoryTotal': total, 'memoryUsed': used, 'memoryPeak': peak}
+            self.got.set()
+
+    def _visible(self, devices):
+        if not self.cvd or self.cvd.strip() in ('', 'all'):
+            return devices
+        wanted = [x.strip() for x in self.cvd.split(',') if x.strip()]
+        out = []
+        for w in wanted:
+            for d in devices:
+                if str(d['index']) == w or d.get('uuid', '').startswith(w):
+                    out.append(d)
+        return out
+
+    def facts(self):
+        devices = []
+        source = 'env'
+        torch = sys.modules.get('torch')
+        if torch is not None:
+            try:
+                cuda = torch.cuda
+                if cuda.is_available() and cuda.is_initialized():
+                    for i in range(cuda.device_count()):
+                        free, total = cuda.mem_get_info(i)
+                        devices.append({'index': i, 'name': cuda.get_device_name(i),
+                                        'memoryTotal': int(total), 'memoryUsed': int(total - free),
+                                        'memoryPeak': int(cuda.max_memory_allocated(i))})
+                    source = 'torch'
+            except Exception:
+                devices = []
+        if not devices and self.proc is not None:
+            self.got.wait(3)
+            devices = self._visible([self.samples[k] for k in sorted(self.samples)])
+            if devices:
+                source = 'nvidia-smi'
+        if not devices and self.cvd:
+            for i, ident in enumerate(x.strip() for x in self.cvd.split(',')):
+                if ident and ident not in ('NoDevFiles', '-1'):
+                    devices.append({'index': i, 'name': 'GPU %s' % ident})
+        event = {'type': 'gpu', 'devices': devices, 'source': source}
+        if self.cvd is not None:
+            event['cudaVisibleDevices'] = self.cvd
+        try:
+            import socket
+            event['host'] = socket.gethostname()
+        except Exception:
+            pass
+        return event
+
+    def stop(self):
+        if self.proc is not None:
+            try:
+                self.proc.kill()
+                self.proc.wait()
+            except OSError:
+                pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracebacks
+
+RED = '\x1b[0;31m'
+GREEN = '\x1b[0;32m'
+CYAN = '\x1b[0;36m'
+BOLD_RED = '\x1b[1;31m'
+RESET = '\x1b[0m'
+
+
+def format_traceback(etype, evalue, tb, cell_label):
+    """IPython-style traceback lines for the cell, with the runner's own frames removed."""
+    import traceback
+    te = traceback.TracebackException(etype, evalue, tb, limit=None)
+    chain = []
+    seen = set()
+    cur = te
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if cur.__cause__ is not None:
+            chain.append((cur, 'The above exception was the direct cause of the following exception:'))
+            cur = cur.__cause__
+        elif cur.__context__ is not None and not cur.__suppress_context__:
+            chain.append((cur, 'During handling of the above exception, another exception occurred:'))
+            cur = cur.__context__
+        else:
+            chain.append((cur, None))
+            cur = None
+    chain.reverse()
+    lines = []
+    for i, (exc, _) in enumerate(chain):
+        if i > 0:
+            lines.append('\n%s\n' % chain[i][1])
+        lines.extend(_format_one(exc, cell_label))
+    return lines
+
+
+def _format_one(te, cell_label):
+    import linecache
+    out = []
+    stack = [fs for fs in te.stack if fs.filename != RUNNER_FILE]
+    firsts = [i for i, fs in enumerate(stack) if fs.filename == CELL_FILE]
+    if firsts:
+        stack = stack[firsts[0]:]  # drop plumbing (asyncio etc.) before the cell's first frame
+    ename = te.exc_type.__qualname__ if te.exc_type else 'Exception'
+    mod = te.exc_type.__module__ if te.exc_type else 'builtins'
+    if mod not in ('builtins', '__main__'):
+        ename = mod + '.' + ename
+    if stack:
+        out.append('%s%s%s' % (RED, '-' * 75, RESET))
+        out.append('%s%s%sTraceback (most recent call last)' % (RED, ename.ljust(42), RESET))
+    for fs in stack:
+        if fs.filename == CELL_FILE:
+            head = '%s%s, line %d%s' % (CYAN, cell_label, fs.lineno, RESET)
+            if fs.name != '<module>':
+                head += ', in %s()' % fs.name
+            context = 2
+        else:
+            head = '%sFile %s:%d%s, in %s()' % (CYAN, fs.filename, fs.lineno, RESET, fs.name)
+            context = 2
+        body = [head]
+        lo = max(1, fs.lineno - context)
+        for n in range(lo, fs.lineno + context + 1):
+            src = linecache.getline(fs.filename, n)
+            if not src and n > fs.lineno:
+                break
+            src = src.rstrip('\n')
+            if n == fs.lineno:
+                body.append('%s---> %d%s %s' % (GREEN, n, RESET, src))
+            elif src.strip() or n < fs.lineno:
+                body.append('%s%s%s %s' % (GREEN, str(n).rjust(6), RESET, src))
+        out.append('\n'.join(body) + '\n')
+    only = list(te.format_exception_only())
+    text = ''.join(only).rstrip('\n')
+    if issubclass(te.exc_type, SyntaxError) if te.exc_type else False:
+        text = text.replace('File "%s", ' % CELL_FILE, cell_label + ', ')
+    last = text.split('\n')
+    if last:
+        tail = last[-1]
+        if ': ' in tail or tail == ename.split('.')[-1]:
+            name, _, rest = tail.partition(': ')
+            last[-1] = '%s%s%s%s' % (BOLD_RED, name, RESET, (': ' + rest) if rest else '')
+    out.append('\n'.join(last))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The cell
+
+
+def _diag(message):
+    """Runner diagnostics go to the agent's log (the original stderr), never to the cell."""
+    import traceback
+    fd = _STATE.get('diag_fd', 2)
+    try:
+        os.write(fd, ('cluster-bridge runner: %s\n%s' % (message, traceback.format_exc())).encode(
+            'utf-8', 'replace'))
+    except OSError:
+        pass
+
+
+class Cell:
+    def __init__(self, jobdir):
+        self.jobdir = jobdir
+        with open(os.path.join(jobdir, 'bundle.json'), 'rb') as f:
+            self.bundle = json.loads(f.read().decode('utf-8'))
+        self.log = EventLog(os.path.join(jobdir, 'events.jsonl'))
+        self.throttle = Throttle(self.log, jobdir)
+        self.streams = Streams(self.log, self.throttle)
+        count = self.bundle.get('executionCount')
+        self.label = 'Cell In[%s]' % count if count is not None else 'Cell'
+
+    def emit_output(self, event):
+        if event.get('type') in ('display', 'result'):
+            try:
+                size = len(json.dumps(event.get('data'), default=repr))
+            except (TypeError, ValueError):
+                size = 0
+            if not self.throttle.take_display(size):
+                self.streams.flush()
+                return
+        self.streams.emit(event)
+
+    def setup(self):
+        _STATE['ctx'] = self
+        _STATE['diag_fd'] = os.dup(2)
+        os.environ.setdefault('MPLBACKEND', 'Agg')
+        try:
+            self.streams.capture_fds()
+        except OSError:
+            _diag('could not capture fds 1 and 2')
+        sys.stdout = _make_text_stream(self.streams, 'stdout', 1)
+        sys.stderr = _make_text_stream(self.streams, 'stderr', 2)
+        import builtins
+        builtins.display = display
+        install_hooks()
+        import atexit
+        atexit.register(self.streams.flush)  # registered first, so it runs after the cell's own
+        cwd = self.bundle.get('cwd') or os.path.expanduser('~')
+        try:
+            os.chdir(cwd)
+        except OSError as e:
+            self.log.write([{'type': 'notice', 'text': 'Could not change to %s (%s); running in %s'
+                             % (cwd, e.strerror, os.getcwd())}])
+
+    def run(self):
+        import ast
+        import types
+        offset = int(self.bundle.get('lineOffset') or 0)
+        code = self.bundle.get('code') or ''
+        source = '\n' * offset + code
+        import linecache
+        linecache.cache[CELL_FILE] = (len(source), None, source.splitlines(True), CELL_FILE)
+        main = types.ModuleType('__main__')
+        main.__dict__['__builtins__'] = __builtins__
+        sys.modules['__main__'] = main
+        sys.argv = ['<cell>']
+        ns = main.__dict__
+        flags = getattr(ast, 'PyCF_ALLOW_TOP_LEVEL_AWAIT', 0)
+        try:
+            tree = ast.parse(source, CELL_FILE)
+            last = None
+            if tree.body and isinstance(tree.body[-1], ast.Expr):
+                last = ast.Expression(tree.body.pop().value)
+            body = compile(tree, CELL_FILE, 'exec', flags=flags, dont_inherit=True)
+            last_code = compile(last, CELL_FILE, 'eval', flags=flags, dont_inherit=True) if last else None
+            self._eval(body, ns)
+            if last_code is not None:
+                value = self._eval(last_code, ns)
+                if value is not None and not _ends_with_semicolon(code):
+                    ns['_'] = value
+                    custom = None if isinstance(value, type) else _get_method(value, '_ipython_display_')
+                    if custom is not None:
+                        custom()
+                    else:
+                        data, md = format_object(value)
+                        event = {'type': 'result', 'data': data}
+                        if md:
+                            event['metadata'] = md
+                        self.emit_output(event)
+            return 0
+        except SystemExit as e:
+            status = e.code
+            if status is None or status == 0:
+                return 0
+            self._error(type(e), e, None)
+            return status if isinstance(status, int) else 1
+        except KeyboardInterrupt as e:
+            self._error(type(e), e, e.__traceback__)
+            return 130
+        except BaseException as e:
+            self._error(type(e), e, e.__traceback__)
+            return 1
+
+    def _eval(self, code, ns):
+        result = eval(code, ns)
+        if code.co_flags & 0x80:  # CO_COROUTINE: the cell used top-level await
+            import asyncio
+            loop = _STATE.get('loop')
+            if loop is None:
+                loop = _STATE['loop'] = asyncio.new_event_loop()
+                asyncio.set_event_loop(loop)
+            result = loop.run_until_complete(result)
+        return result
+
+    def _error(self, etype, evalue, tb):
+        try:
+            traceback = format_traceback(etype, evalue, tb, self.label)
+        except Exception:
+            _diag('formatting a traceback failed')
+            traceback = ['%s: %s' % (etype.__name__, evalue)]
+        try:
+            evalue_text = str(evalue)
+        except Exception:
+            evalue_text = '<unprintable %s>' % etype.__name__
+        self.streams.emit({'type': 'error', 'ename': etype.__name__, 'evalue': evalue_text,
+                           'traceback': traceback})
+
+    def finish(self, sampler):
+        # Late interrupts must not cut the bookkeeping short.
+        import signal
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            emit_figures()
+        except Exception:
+            _diag('emitting figures failed')
+        if sampler is not None and sampler.wanted():
+            try:
+                self.streams.emit(sampler.facts())
+            except Exception:
+                _diag('GPU facts failed')
+        if sampler is not None:
+            sampler.stop()
+        self.streams.flush()
+        self.throttle.close()
+
+
+def _ends_with_semicolon(code):
+    lines = [ln for ln in code.rstrip().split('\n')]
+    last = lines[-1].split('#', 1)[0].rstrip() if lines else ''
+    return last.endswith(';')
+
+
+def _install_signals(cell):
+    import signal
+    last = [0.0]
+
+    def on_sigint(signum, frame):
+        # A group signal plus a forwarded one can arrive together: raise once.
+        now = time.monotonic()
+        if now - last[0] < 0.3:
+            return
+        last[0] = now
+        raise KeyboardInterrupt
+
+    def on_sigterm(signum, frame):
+        try:
+            cell.streams.flush(blocking=False)
+            cell.log.write([{'type': 'notice', 'text': 'Terminated (SIGTERM).'}])
+        finally:
+            os._exit(143)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def main(argv):
+    if len(argv) != 2:
+        sys.stderr.write('usage: runner.py JOBDIR\n')
+        return 2
+    jobdir = os.path.abspath(argv[1])
+    cell = Cell(jobdir)
+    _install_signals(cell)
+    sampler = None
+    try:
+        cell.setup()
+        sampler = GpuSampler()
+        status = cell.run()
+    except BaseException as e:  # the runner itself failed: say so in the cell
+        _diag('runner failure')
+        cell._error(type(e), e, e.__traceback__)
+        status = 1
+    cell.finish(sampler)
+    return status
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
