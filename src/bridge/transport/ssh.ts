@@ -316,15 +316,16 @@ export class SshTransport implements ITransport {
           if (stopped) {
             throw abortError(`${this.cluster}: command`);
           }
-          channel = await this._openChannel(conn, script);
-          if (stopped) {
-            Private.stopChannel(channel);
-          }
-          const result = await Private.runChannel(
-            channel,
-            options.stdin,
-            sinks
-          );
+          // Listeners go on inside the exec callback: a fast command's exit and
+          // close can arrive in the same socket read as the exec reply.
+          const result = await this._openChannel(conn, script, ch => {
+            channel = ch;
+            const finished = Private.runChannel(ch, options.stdin, sinks);
+            if (stopped) {
+              Private.stopChannel(ch);
+            }
+            return finished;
+          });
           if (options.signal?.aborted && !isStream) {
             throw abortError(`${this.cluster}: command`);
           }
@@ -351,17 +352,25 @@ export class SshTransport implements ITransport {
     return { done, close: stop };
   }
 
-  private async _openChannel(
+  /** Opens an exec channel (retrying refusals) and hands it to `use` synchronously. */
+  private async _openChannel<T>(
     conn: IConnection,
-    script: string
-  ): Promise<ClientChannel> {
+    script: string,
+    use: (ch: ClientChannel) => Promise<T>
+  ): Promise<T> {
     const retries = this._options.channelRetries ?? 8;
     for (let attempt = 0; ; attempt++) {
+      let used: Promise<T> | undefined;
       try {
-        return await new Promise<ClientChannel>((resolve, reject) => {
-          conn.client.exec(script, (err, ch) =>
-            err ? reject(err) : resolve(ch)
-          );
+        await new Promise<void>((resolve, reject) => {
+          conn.client.exec(script, (err, ch) => {
+            if (err) {
+              reject(err);
+            } else {
+              used = use(ch);
+              resolve();
+            }
+          });
         });
       } catch (err) {
         if (this._conn !== conn) {
@@ -382,7 +391,9 @@ export class SshTransport implements ITransport {
           `${this.cluster}: channel refused (${(err as Error).message}); retrying`
         );
         await new Promise(r => setTimeout(r, retryDelay(attempt)));
+        continue;
       }
+      return used!;
     }
   }
 

@@ -104,8 +104,10 @@ export function resolveRoute(
         resolveEndpoint(spec.host, parsed, home, localUser, {
           port: spec.port,
           user: spec.user,
-          // Hops verify against the same known_hosts as the target when the cluster names one.
-          knownHostsFile: config.knownHostsFile
+          // Hops verify against the same known_hosts as the target when the cluster names one,
+          // and use the cluster's key when ~/.ssh/config names none for them.
+          knownHostsFile: config.knownHostsFile,
+          fallbackIdentityFile: config.identityFile
         })
       );
     }
@@ -203,6 +205,8 @@ function resolveEndpoint(
     port?: number;
     user?: string;
     identityFile?: string;
+    /** Used when neither the cluster nor ~/.ssh/config names an identity (ProxyJump hops). */
+    fallbackIdentityFile?: string;
     knownHostsFile?: string;
   }
 ): ISshEndpoint {
@@ -211,9 +215,14 @@ function resolveEndpoint(
   const port = overrides.port ?? Private.num(Private.first(c.port)) ?? 22;
   const user = overrides.user ?? Private.first(c.user) ?? localUser;
   const tokens = { home, localUser, host, user, port, alias };
+  const fromConfig = Private.all(c.identityfile).filter(
+    f => f.toLowerCase() !== 'none'
+  );
   const configured = overrides.identityFile
     ? [overrides.identityFile]
-    : Private.all(c.identityfile).filter(f => f.toLowerCase() !== 'none');
+    : fromConfig.length || !overrides.fallbackIdentityFile
+      ? fromConfig
+      : [overrides.fallbackIdentityFile];
   const identityFilesExplicit = configured.length > 0;
   const identityFiles = (
     identityFilesExplicit
