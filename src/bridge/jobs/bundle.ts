@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'crypto';
 
 import type { IEnvSpec, IResolvedCluster } from '../../shared/config';
 import type { IJobRequest } from '../../shared/magic';
+import { systemPython } from './runtime';
 
 export interface IJobBundle {
   jobId: string;
@@ -59,6 +60,18 @@ export function envSpecFor(
       }
     }
     spec.pip = pip;
+  }
+  // The local cluster runs cells with the same interpreter as VENV1 (Debian's
+  // python3 where present, with its packages), not whatever python3 is on PATH.
+  if (
+    cluster.config.type === 'local' &&
+    !spec.python &&
+    spec.manager !== 'conda'
+  ) {
+    const python = systemPython(cluster);
+    if (python.startsWith('/')) {
+      spec.python = python;
+    }
   }
   return spec;
 }

@@ -655,6 +655,14 @@ export class JobManager implements IJobManager {
             `cluster "${ctx.cluster.name}": starting the job failed (exit ${code}): ${errText}`
           );
         }
+        if (code === 3) {
+          // The agent saw the job process die without a `done` event.
+          synthesize(
+            'lost',
+            errText || 'the job process ended without writing its end'
+          );
+          break;
+        }
         failures = parser.offset > before ? 0 : failures + 1;
         if (failures >= 3) {
           synthesize(
@@ -1009,9 +1017,7 @@ namespace Private {
     return transport.state !== 'connected';
   }
 
-  export function parseStatus(
-    text: string
-  ): {
+  export function parseStatus(text: string): {
     alive?: boolean;
     pid?: number;
     state?: string;
