@@ -83,9 +83,10 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
     this._running.add(entry);
     this._changed.emit();
     let failure: ReturnType<typeof Private.kernelError>;
+    // The picked cluster at the moment of the run, not once the bridge is up.
+    const code = resolveBareMagic(source, this.pickedCluster(notebook));
     try {
       const kernel = await this._bridge.ensureStarted();
-      const code = resolveBareMagic(source, this.pickedCluster(notebook));
       const reply = await executeOnBridge(cell, {
         code,
         kernel,

@@ -1,8 +1,17 @@
 /**
  * Where a cell runs, and how a bare `%%cluster` learns its cluster. Pure
- * functions: the executor plugin and the unit tests use them alike.
+ * functions over the shared magic parser (src/shared/magic.ts): the executor
+ * plugin and the unit tests use them alike.
  */
-import { CELL_MAGIC, LINE_MAGIC, isClusterCell } from '../../shared/magic';
+import {
+  CELL_MAGIC,
+  LINE_MAGIC,
+  MAGIC_OPTIONS,
+  isClusterCell,
+  parseCell,
+  tokenize,
+  type IToken
+} from '../../shared/magic';
 import { BRIDGE_KERNEL_NAME } from '../tokens';
 
 export type CellRoute = 'bridge' | 'default';
@@ -28,38 +37,28 @@ export function routeCell(
 
 /** True when the first non-blank line is a `%cluster` line magic. */
 export function isClusterLineCell(source: string): boolean {
-  const first = Private.firstLine(source).trimStart();
-  return first === LINE_MAGIC || first.startsWith(LINE_MAGIC + ' ');
+  const first = Private.magicLine(source).text.trimStart();
+  return /^%cluster(\s|$)/.test(first) && first.startsWith(LINE_MAGIC);
 }
 
 /**
  * The cluster a `%%cluster` line names, `null` when it names none (bare), or
- * `undefined` when the source is not a `%%cluster` cell.
+ * `undefined` when the source is not a `%%cluster` cell or its line is
+ * malformed (the bridge reports that; nothing is rewritten).
  */
 export function magicClusterName(source: string): string | null | undefined {
-  if (!isClusterCell(source)) {
+  const parsed = parseCell(source);
+  if (parsed.kind !== 'cluster') {
     return undefined;
   }
-  const line = Private.firstLine(source).trimStart();
-  const tokens = Private.tokenize(line.slice(CELL_MAGIC.length));
-  for (let i = 0; i < tokens.length; i++) {
-    const token = tokens[i];
-    if (token.startsWith('-')) {
-      if (!token.includes('=') && !Private.FLAGS.has(token)) {
-        i++; // skip the option's value
-      }
-      continue;
-    }
-    return token;
-  }
-  return null;
+  return parsed.request.cluster ?? null;
 }
 
 /**
  * Make a bare `%%cluster` explicit: `%%cluster --gpus 1` becomes
  * `%%cluster NAME --gpus 1`. Anything else is returned unchanged, as is the
- * source when no cluster is known. Line count and the body never change, so
- * tracebacks keep pointing at the cell's own lines.
+ * source when no cluster is known. The line count and the body never change,
+ * so tracebacks keep pointing at the cell's own lines.
  */
 export function resolveBareMagic(
   source: string,
@@ -68,84 +67,65 @@ export function resolveBareMagic(
   if (!cluster || magicClusterName(source) !== null) {
     return source;
   }
-  const index = source.indexOf(CELL_MAGIC);
-  const at = index + CELL_MAGIC.length;
-  return `${source.slice(0, at)} ${Private.quote(cluster)}${source.slice(at)}`;
+  const line = Private.magicLine(source);
+  const at = line.start + line.text.indexOf(CELL_MAGIC) + CELL_MAGIC.length;
+  return `${source.slice(0, at)} ${cluster}${source.slice(at)}`;
 }
 
 /**
- * Put `%%cluster NAME` on a cell: replace the name of an existing magic line,
- * or add a new first line. Used by "run cell on cluster...".
+ * Put `%%cluster NAME` on a cell: name a bare magic, replace the name of an
+ * explicit one, or add a first line to a plain cell ("run cell on cluster").
+ * A malformed magic line gets a new first line too; the bridge then reports
+ * the old line's error as cell code, so nothing runs silently elsewhere.
  */
 export function withClusterMagic(source: string, cluster: string): string {
   const name = magicClusterName(source);
   if (name === undefined) {
-    return `${CELL_MAGIC} ${Private.quote(cluster)}\n${source}`;
+    return `${CELL_MAGIC} ${cluster}\n${source}`;
   }
   if (name === null) {
     return resolveBareMagic(source, cluster);
   }
-  const index = source.indexOf(CELL_MAGIC);
-  const lineEnd = source.indexOf('\n', index);
-  const end = lineEnd === -1 ? source.length : lineEnd;
-  const line = source.slice(index, end);
-  const rest = line.slice(CELL_MAGIC.length);
-  const quoted = Private.findToken(rest, name);
-  const updated =
-    quoted === -1
-      ? `${CELL_MAGIC} ${Private.quote(cluster)}${rest}`
-      : CELL_MAGIC +
-        rest.slice(0, quoted.start) +
-        Private.quote(cluster) +
-        rest.slice(quoted.end);
-  return source.slice(0, index) + updated + source.slice(end);
+  const line = Private.magicLine(source);
+  const argsAt = line.text.indexOf(CELL_MAGIC) + CELL_MAGIC.length;
+  const token = Private.clusterToken(line.text.slice(argsAt));
+  if (!token) {
+    return source;
+  }
+  const from = line.start + argsAt + token.start;
+  const to = line.start + argsAt + token.end;
+  return source.slice(0, from) + cluster + source.slice(to);
 }
 
 namespace Private {
-  /** Options without a value; every other `--option` takes the next token. */
-  export const FLAGS = new Set(['--detach', '--dry-run', '--help', '-h']);
-
-  export function firstLine(source: string): string {
-    return source.replace(/^\s*\n/, '').split('\n', 1)[0] ?? '';
-  }
-
-  /** Shell-like words: whitespace separated, '...' and "..." group. */
-  export function tokenize(text: string): string[] {
-    const tokens: string[] = [];
-    const re = /"((?:\\.|[^"\\])*)"|'([^']*)'|(\S+)/g;
-    let m: RegExpExecArray | null;
-    while ((m = re.exec(text))) {
-      tokens.push(m[1] ?? m[2] ?? m[3]);
+  /** The first non-blank line and its offset in the source. */
+  export function magicLine(source: string): { text: string; start: number } {
+    let start = 0;
+    while (start <= source.length) {
+      const end = source.indexOf('\n', start);
+      const text = source.slice(start, end === -1 ? undefined : end);
+      if (text.trim() !== '' || end === -1) {
+        return { text: text.replace(/\r$/, ''), start };
+      }
+      start = end + 1;
     }
-    return tokens;
+    return { text: '', start: 0 };
   }
 
-  /** Position of the first word equal to `word` (quoted or not). */
-  export function findToken(
-    text: string,
-    word: string
-  ): { start: number; end: number } | -1 {
-    const re = /"((?:\\.|[^"\\])*)"|'([^']*)'|(\S+)/g;
-    let m: RegExpExecArray | null;
-    let skipNext = false;
-    while ((m = re.exec(text))) {
-      const token = m[1] ?? m[2] ?? m[3];
-      if (skipNext) {
-        skipNext = false;
-        continue;
+  /** The positional (cluster) token of a `%%cluster` line's arguments. */
+  export function clusterToken(args: string): IToken | null {
+    const tokens = tokenize(args);
+    for (let i = 0; i < tokens.length; i++) {
+      const text = tokens[i].text;
+      if (!text.startsWith('-')) {
+        return tokens[i];
       }
-      if (token.startsWith('-')) {
-        skipNext = !token.includes('=') && !FLAGS.has(token);
-        continue;
-      }
-      if (token === word) {
-        return { start: m.index, end: m.index + m[0].length };
+      const name = text.slice(2).split('=', 1)[0];
+      const option = MAGIC_OPTIONS.find(o => o.name === name);
+      if (option?.value !== undefined && !text.includes('=')) {
+        i++; // its value
       }
     }
-    return -1;
-  }
-
-  export function quote(name: string): string {
-    return /^[\w.@:+-]+$/.test(name) ? name : `'${name.replace(/'/g, '')}'`;
+    return null;
   }
 }

@@ -32,8 +32,8 @@ export function formatStatus(p: IStatusPayload, now: number): IStatusView {
   return {
     text: phaseText(p),
     elapsed: formatDuration(end - (Number(p.startedAt) || end)),
-    ids: idsText(p),
-    tone: toneOf(p),
+    ids: Private.idsText(p),
+    tone: Private.toneOf(p),
     terminal
   };
 }
@@ -71,7 +71,7 @@ export function phaseText(p: IStatusPayload): string {
     case 'done':
     case 'failed':
     case 'cancelled':
-      return endText(p);
+      return Private.endText(p);
     default:
       return `${String(p.phase)} on ${p.cluster}${detail}`;
   }
@@ -155,83 +155,8 @@ export function formatGpu(p: IGpuPayload): IGpuView {
       ? `GPU${devices.length > 1 ? `s (${devices.length})` : ''}`
       : 'No GPU visible to the job',
     details,
-    devices: devices.map(deviceView)
+    devices: devices.map(Private.deviceView)
   };
-}
-
-function deviceView(d: IGpuDevice): IGpuDeviceView {
-  const total = d.memoryTotal;
-  const frac = (v: number | undefined) =>
-    total && v !== undefined && v !== null
-      ? Math.min(1, Math.max(0, v / total))
-      : null;
-  const parts: string[] = [];
-  if (d.memoryUsed !== undefined) {
-    parts.push(`${formatBytes(d.memoryUsed)} used`);
-  }
-  if (d.memoryPeak !== undefined) {
-    parts.push(`peak ${formatBytes(d.memoryPeak)}`);
-  }
-  const memory = total
-    ? `${parts.join(' · ') || 'memory'} of ${formatBytes(total)}`
-    : parts.join(' · ');
-  return {
-    label: `${d.index}: ${d.name || 'unknown device'}`,
-    memory,
-    used: frac(d.memoryUsed),
-    peak: frac(d.memoryPeak)
-  };
-}
-
-function endText(p: IStatusPayload): string {
-  const where = p.node ? ` on node ${p.node}` : ` on ${p.cluster}`;
-  const exit =
-    p.exitCode !== undefined && p.exitCode !== null && p.exitCode !== 0
-      ? ` (exit code ${p.exitCode})`
-      : '';
-  const detail = p.detail ? `: ${p.detail}` : '';
-  switch (p.endState ?? Private.defaultEnd(p.phase)) {
-    case 'completed':
-      return `Done${where}`;
-    case 'cancelled':
-      return `Cancelled${where}${detail}`;
-    case 'timeout':
-      return `Time limit reached${where}${detail}`;
-    case 'out_of_memory':
-      return `Out of memory${where}${detail}`;
-    case 'node_fail':
-      return `Node failure${where}${detail}`;
-    case 'rejected':
-      return `Rejected by ${schedulerName(p.scheduler)}${detail}`;
-    case 'lost':
-      return `Lost track of the job${where}${detail}`;
-    case 'failed':
-    default:
-      return `Failed${where}${exit}${detail}`;
-  }
-}
-
-function idsText(p: IStatusPayload): string {
-  const parts = [p.jobId ? `job ${p.jobId}` : ''];
-  if (p.schedulerId) {
-    const kind =
-      p.scheduler && p.scheduler !== 'direct'
-        ? schedulerName(p.scheduler)
-        : 'pid';
-    parts.push(`${kind} ${p.schedulerId}`);
-  }
-  return parts.filter(Boolean).join(' · ');
-}
-
-function toneOf(p: IStatusPayload): StatusTone {
-  if (isTerminal(p)) {
-    const end = p.endState ?? Private.defaultEnd(p.phase);
-    if (end === 'completed') {
-      return 'ok';
-    }
-    return end === 'cancelled' ? 'cancelled' : 'error';
-  }
-  return p.phase === 'running' || p.phase === 'starting' ? 'active' : 'waiting';
 }
 
 namespace Private {
@@ -244,5 +169,82 @@ namespace Private {
       default:
         return 'failed';
     }
+  }
+
+  export function deviceView(d: IGpuDevice): IGpuDeviceView {
+    const total = d.memoryTotal;
+    const frac = (v: number | undefined) =>
+      total && v !== undefined && v !== null
+        ? Math.min(1, Math.max(0, v / total))
+        : null;
+    const parts: string[] = [];
+    if (d.memoryUsed !== undefined) {
+      parts.push(`${formatBytes(d.memoryUsed)} used`);
+    }
+    if (d.memoryPeak !== undefined) {
+      parts.push(`peak ${formatBytes(d.memoryPeak)}`);
+    }
+    const memory = total
+      ? `${parts.join(' · ') || 'memory'} of ${formatBytes(total)}`
+      : parts.join(' · ');
+    return {
+      label: `${d.index}: ${d.name || 'unknown device'}`,
+      memory,
+      used: frac(d.memoryUsed),
+      peak: frac(d.memoryPeak)
+    };
+  }
+
+  export function endText(p: IStatusPayload): string {
+    const where = p.node ? ` on node ${p.node}` : ` on ${p.cluster}`;
+    const exit =
+      p.exitCode !== undefined && p.exitCode !== null && p.exitCode !== 0
+        ? ` (exit code ${p.exitCode})`
+        : '';
+    const detail = p.detail ? `: ${p.detail}` : '';
+    switch (p.endState ?? defaultEnd(p.phase)) {
+      case 'completed':
+        return `Done${where}`;
+      case 'cancelled':
+        return `Cancelled${where}${detail}`;
+      case 'timeout':
+        return `Time limit reached${where}${detail}`;
+      case 'out_of_memory':
+        return `Out of memory${where}${detail}`;
+      case 'node_fail':
+        return `Node failure${where}${detail}`;
+      case 'rejected':
+        return `Rejected by ${schedulerName(p.scheduler)}${detail}`;
+      case 'lost':
+        return `Lost track of the job${where}${detail}`;
+      case 'failed':
+      default:
+        return `Failed${where}${exit}${detail}`;
+    }
+  }
+
+  export function idsText(p: IStatusPayload): string {
+    const parts = [p.jobId ? `job ${p.jobId}` : ''];
+    if (p.schedulerId) {
+      const kind =
+        p.scheduler && p.scheduler !== 'direct'
+          ? schedulerName(p.scheduler)
+          : 'pid';
+      parts.push(`${kind} ${p.schedulerId}`);
+    }
+    return parts.filter(Boolean).join(' · ');
+  }
+
+  export function toneOf(p: IStatusPayload): StatusTone {
+    if (isTerminal(p)) {
+      const end = p.endState ?? defaultEnd(p.phase);
+      if (end === 'completed') {
+        return 'ok';
+      }
+      return end === 'cancelled' ? 'cancelled' : 'error';
+    }
+    return p.phase === 'running' || p.phase === 'starting'
+      ? 'active'
+      : 'waiting';
   }
 }

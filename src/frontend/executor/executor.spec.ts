@@ -1,0 +1,308 @@
+import { NotebookModel } from '@jupyterlab/notebook';
+import { STATUS_MIME } from '../../shared/mime';
+import type { IClusterBridge } from '../tokens';
+import { ClusterCellExecutor } from './executor';
+import { interruptRemoteCells } from './interrupt';
+
+/**
+ * The executor against real cell and notebook models, a fake bridge kernel
+ * (records execute requests, replies when the test says) and a recording
+ * default runCell.
+ */
+class FakeKernel {
+  name = 'cluster-bridge';
+  requests: { code: string; metadata: any }[] = [];
+  interrupted = 0;
+  private replies: ((reply: any) => void)[] = [];
+
+  requestExecute(content: { code: string }, _dispose: boolean, metadata: any) {
+    this.requests.push({ code: content.code, metadata });
+    let resolve!: (reply: any) => void;
+    const done = new Promise(r => (resolve = r));
+    this.replies.push(resolve);
+    return { done, isDisposed: false, registerMessageHook: () => undefined };
+  }
+
+  reply(index: number, content: any, date = '2026-11-28T12:00:05.000Z') {
+    this.replies[index]({ content, header: { date }, metadata: {} });
+  }
+
+  async interrupt() {
+    this.interrupted++;
+  }
+}
+
+function fakeBridge(kernel: FakeKernel, defaultCluster?: string) {
+  return {
+    defaultCluster,
+    session: { kernel },
+    ensureStarted: jest.fn(async () => kernel),
+    cancelJob: jest.fn(async () => ({ ok: true }))
+  } as unknown as IClusterBridge & {
+    ensureStarted: jest.Mock;
+    cancelJob: jest.Mock;
+  };
+}
+
+let notebook: NotebookModel;
+
+/** A real cell model inside the notebook model, in a stand-in cell widget. */
+function fakeCell(source: string, type: 'code' | 'markdown' = 'code') {
+  const index = notebook.cells.length;
+  notebook.sharedModel.insertCell(index, { cell_type: type, source });
+  const model = notebook.cells.get(index);
+  const cell: any = {
+    model,
+    isDisposed: false,
+    outputHidden: true,
+    outputArea: { future: null }
+  };
+  return cell;
+}
+
+function options(cell: any, notebook: NotebookModel, kernelName = 'python3') {
+  const events: string[] = [];
+  return {
+    events,
+    opts: {
+      cell,
+      notebook,
+      notebookConfig: { recordTiming: false } as any,
+      onCellExecuted: (args: any) =>
+        events.push(
+          `executed:${args.success}${args.error ? ':' + args.error.errorName : ''}`
+        ),
+      onCellExecutionScheduled: () => events.push('scheduled'),
+      sessionContext: {
+        session: { kernel: { name: kernelName } },
+        kernelPreference: { name: kernelName }
+      } as any
+    }
+  };
+}
+
+// yjs warns about cell models built before their document is attached: noise.
+const warn = console.warn;
+beforeAll(() => {
+  jest.spyOn(console, 'warn').mockImplementation((...args: unknown[]) => {
+    const text = String(args[0]);
+    if (!text.startsWith('Invalid access') && !text.startsWith('[yjs#509]')) {
+      warn(...args);
+    }
+  });
+});
+afterAll(() => jest.restoreAllMocks());
+
+const flush = () => new Promise(r => setTimeout(r, 0));
+
+describe('ClusterCellExecutor', () => {
+  let kernel: FakeKernel;
+  let defaultRunCell: jest.Mock;
+
+  beforeEach(() => {
+    kernel = new FakeKernel();
+    defaultRunCell = jest.fn(async () => true);
+    notebook = new NotebookModel();
+  });
+
+  it('hands plain cells and markdown to the default runCell untouched', async () => {
+    const executor = new ClusterCellExecutor({
+      bridge: fakeBridge(kernel),
+      defaultRunCell
+    });
+    for (const cell of [
+      fakeCell('print(1)'),
+      fakeCell('# %%cluster', 'markdown')
+    ]) {
+      const { opts } = options(cell, notebook);
+      await expect(executor.runCell(opts)).resolves.toBe(true);
+      expect(defaultRunCell).toHaveBeenLastCalledWith(opts);
+    }
+    expect(kernel.requests).toHaveLength(0);
+  });
+
+  it('sends %%cluster cells to the bridge kernel, never to the default runCell', async () => {
+    const bridge = fakeBridge(kernel);
+    const executor = new ClusterCellExecutor({ bridge, defaultRunCell });
+    const cell = fakeCell('%%cluster local\nprint(1)');
+    const { opts, events } = options(cell, notebook);
+    const run = executor.runCell(opts);
+    await flush();
+    expect(bridge.ensureStarted).toHaveBeenCalled();
+    expect(kernel.requests.map(r => r.code)).toEqual([
+      '%%cluster local\nprint(1)'
+    ]);
+    expect(kernel.requests[0].metadata.cellId).toBe(
+      cell.model.sharedModel.getId()
+    );
+    expect(cell.model.executionState).toBe('running');
+    expect(cell.outputArea.future).not.toBeNull();
+    expect(executor.running(notebook)).toHaveLength(1);
+
+    kernel.reply(0, { status: 'ok', execution_count: 7 });
+    await expect(run).resolves.toBe(true);
+    expect(cell.model.executionCount).toBe(7);
+    expect(events).toEqual(['scheduled', 'executed:true']);
+    expect(executor.running()).toHaveLength(0);
+    expect(defaultRunCell).not.toHaveBeenCalled();
+  });
+
+  it('lets the bridge-kernel notebook run %%cluster cells itself', async () => {
+    const executor = new ClusterCellExecutor({
+      bridge: fakeBridge(kernel),
+      defaultRunCell
+    });
+    const { opts } = options(
+      fakeCell('%%cluster local\nx'),
+      notebook,
+      'cluster-bridge'
+    );
+    await executor.runCell(opts);
+    expect(defaultRunCell).toHaveBeenCalledWith(opts);
+    expect(kernel.requests).toHaveLength(0);
+  });
+
+  it('sends a bare %%cluster with the cluster picked in the notebook metadata', async () => {
+    const executor = new ClusterCellExecutor({
+      bridge: fakeBridge(kernel, 'local'),
+      defaultRunCell
+    });
+    notebook.setMetadata('cluster_bridge', { cluster: 'local2' });
+    void executor.runCell(
+      options(fakeCell('%%cluster --gpus 1\nx'), notebook).opts
+    );
+    await flush();
+    expect(kernel.requests[0].code).toBe('%%cluster local2 --gpus 1\nx');
+  });
+
+  it('falls back to the default cluster, and keeps explicit names', async () => {
+    const executor = new ClusterCellExecutor({
+      bridge: fakeBridge(kernel, 'local'),
+      defaultRunCell
+    });
+    void executor.runCell(options(fakeCell('%%cluster\nx'), notebook).opts);
+    notebook.setMetadata('cluster_bridge', { cluster: 'local2' });
+    void executor.runCell(options(fakeCell('%%cluster hpc\nx'), notebook).opts);
+    await flush();
+    expect(kernel.requests.map(r => r.code)).toEqual([
+      '%%cluster local\nx',
+      '%%cluster hpc\nx'
+    ]);
+  });
+
+  it('runs several remote cells at once (no queue behind the first)', async () => {
+    const executor = new ClusterCellExecutor({
+      bridge: fakeBridge(kernel),
+      defaultRunCell
+    });
+    const a = executor.runCell(
+      options(fakeCell('%%cluster local\nsleep()'), notebook).opts
+    );
+    const b = executor.runCell(
+      options(fakeCell('%%cluster local\nquick()'), notebook).opts
+    );
+    await flush();
+    expect(kernel.requests).toHaveLength(2);
+    kernel.reply(1, { status: 'ok', execution_count: 2 });
+    await expect(b).resolves.toBe(true);
+    expect(executor.running(notebook)).toHaveLength(1);
+    kernel.reply(0, { status: 'ok', execution_count: 1 });
+    await expect(a).resolves.toBe(true);
+  });
+
+  it('reports an error reply like the default runCell (KernelReplyNotOK)', async () => {
+    const executor = new ClusterCellExecutor({
+      bridge: fakeBridge(kernel),
+      defaultRunCell
+    });
+    const cell = fakeCell('%%cluster local\n1/0');
+    const { opts, events } = options(cell, notebook);
+    const run = executor.runCell(opts);
+    await flush();
+    kernel.reply(0, {
+      status: 'error',
+      execution_count: 3,
+      ename: 'ZeroDivisionError',
+      evalue: 'division by zero',
+      traceback: []
+    });
+    await expect(run).rejects.toThrow(/^KernelReplyNotOK: ZeroDivisionError/);
+    expect(cell.model.executionCount).toBe(3);
+    expect(events).toEqual(['scheduled', 'executed:false:ZeroDivisionError']);
+  });
+
+  it('shows an error output when the bridge kernel cannot start', async () => {
+    const bridge = fakeBridge(kernel);
+    bridge.ensureStarted.mockRejectedValueOnce(
+      new Error('No such kernel named cluster-bridge')
+    );
+    const executor = new ClusterCellExecutor({ bridge, defaultRunCell });
+    const cell = fakeCell('%%cluster local\nx');
+    const { opts, events } = options(cell, notebook);
+    await expect(executor.runCell(opts)).resolves.toBe(false);
+    expect(cell.model.outputs.length).toBe(1);
+    expect(cell.model.outputs.get(0).toJSON()).toMatchObject({
+      output_type: 'error',
+      ename: 'ClusterBridgeError'
+    });
+    expect(events).toEqual(['scheduled', 'executed:false']);
+  });
+
+  it('finds the job id of a running cell in its status output', async () => {
+    const executor = new ClusterCellExecutor({
+      bridge: fakeBridge(kernel),
+      defaultRunCell
+    });
+    const cell = fakeCell('%%cluster local\nx');
+    void executor.runCell(options(cell, notebook).opts);
+    await flush();
+    expect(executor.running(notebook)[0].jobId).toBeUndefined();
+    cell.model.outputs.add({
+      output_type: 'display_data',
+      data: {
+        [STATUS_MIME]: { jobId: 'j-9', cluster: 'local', phase: 'running' }
+      },
+      metadata: {}
+    } as any);
+    expect(executor.running(notebook)[0].jobId).toBe('j-9');
+  });
+});
+
+describe('interruptRemoteCells', () => {
+  beforeEach(() => {
+    notebook = new NotebookModel();
+  });
+
+  const nbA = {};
+  const nbB = {};
+
+  it('does nothing without remote cells in the notebook', async () => {
+    const kernel = new FakeKernel();
+    await expect(
+      interruptRemoteCells(fakeBridge(kernel), [], [])
+    ).resolves.toBe('none');
+    expect(kernel.interrupted).toBe(0);
+  });
+
+  it('interrupts the bridge kernel when only this notebook has remote cells', async () => {
+    const kernel = new FakeKernel();
+    const mine = [{ notebook: nbA, cellId: 'c1', jobId: 'j1' }];
+    await expect(
+      interruptRemoteCells(fakeBridge(kernel), mine, mine)
+    ).resolves.toBe('interrupt');
+    expect(kernel.interrupted).toBe(1);
+  });
+
+  it("cancels by job id when another notebook's cells also run", async () => {
+    const kernel = new FakeKernel();
+    const bridge = fakeBridge(kernel);
+    const mine = [{ notebook: nbA, cellId: 'c1', jobId: 'j1' }];
+    const other = { notebook: nbB, cellId: 'c2', jobId: 'j2' };
+    await expect(
+      interruptRemoteCells(bridge, mine, [...mine, other])
+    ).resolves.toBe('cancel');
+    expect(bridge.cancelJob).toHaveBeenCalledWith('j1');
+    expect(bridge.cancelJob).not.toHaveBeenCalledWith('j2');
+    expect(kernel.interrupted).toBe(0);
+  });
+});
