@@ -1032,15 +1032,15 @@ def doctor(work_dir):
     if smi:
         try:
             out = subprocess.check_output(
-                [smi, '--query-gpu=index,name,memory.total,memory.used,uuid',
+                [smi, '--query-gpu=index,uuid,name,memory.total,memory.used',
                  '--format=csv,noheader,nounits'], stderr=subprocess.STDOUT, timeout=20)
             gpus = []
             for line in out.decode('utf-8', 'replace').strip().splitlines():
                 parts = [p.strip() for p in line.split(',')]
                 if len(parts) >= 5:
-                    gpus.append({'index': int(parts[0]), 'name': parts[1],
-                                 'memoryTotal': int(float(parts[2])) << 20,
-                                 'memoryUsed': int(float(parts[3])) << 20, 'uuid': parts[4]})
+                    gpus.append({'index': int(parts[0]), 'uuid': parts[1], 'name': parts[2],
+                                 'memoryTotal': int(float(parts[3])) << 20,
+                                 'memoryUsed': int(float(parts[4])) << 20})
         except (OSError, subprocess.SubprocessError, ValueError) as e:
             gpus = {'error': str(e)}
     facts['nvidiaSmi'] = {'path': smi, 'gpus': gpus} if smi else None

@@ -1,0 +1,247 @@
+"""The agent (VENV1 side): prepare, run, launch, follow, go, cancel, status, doctor."""
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import unittest
+
+from rt_helpers import (AGENT, PYTHON, TempDirCase, group_exists, of_type, read_events,
+                        stream_text, strip_ansi, wait_for)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def parse_lines(data):
+    return [json.loads(line) for line in data.decode('utf-8').splitlines() if line.strip()]
+
+
+class AgentCommands(TempDirCase):
+    def test_prepare_writes_bundle_private(self):
+        jobdir = self.jobdir('p1')
+        out = self.agent('prepare', jobdir, input=self.bundle('print(1)'))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(json.loads(out.stdout.decode()), {'ok': True})
+        self.assertEqual(stat.S_IMODE(os.stat(jobdir).st_mode), 0o700)
+        with open(os.path.join(jobdir, 'bundle.json')) as f:
+            self.assertEqual(json.load(f)['code'], 'print(1)')
+        bad = self.agent('prepare', self.jobdir('p2'), input=b'not json')
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn('not valid JSON', bad.stderr.decode())
+
+    def test_run_in_foreground(self):
+        jobdir = self.jobdir('r1')
+        self.agent('prepare', jobdir, input=self.bundle('print("hi")\n6 * 7'))
+        out = self.agent('run', jobdir)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout, b'', 'run prints nothing; events go to the log')
+        events = read_events(jobdir)
+        self.assertSeqOk(events)
+        status = of_type(events, 'status')
+        self.assertEqual([s['phase'] for s in status], ['preparing', 'running'])
+        self.assertEqual(status[1]['node'], socket.gethostname())
+        self.assertTrue(of_type(events, 'env'), 'the first run builds the env and says so')
+        self.assertEqual(stream_text(events), 'hi\n')
+        self.assertEqual(of_type(events, 'result')[0]['data']['text/plain'], '42')
+        done = self.assertDone(events, 'completed')
+        self.assertEqual(done['exitCode'], 0)
+        self.assertGreater(done['duration'], 0)
+        with open(os.path.join(jobdir, 'status.json')) as f:
+            st = json.load(f)
+        self.assertEqual(st['state'], 'completed')
+        self.assertEqual(st['exitCode'], 0)
+        self.assertEqual(st['node'], socket.gethostname())
+
+    def test_run_exit_code_is_the_runners(self):
+        jobdir = self.jobdir('r2')
+        self.agent('prepare', jobdir, input=self.bundle('raise SystemExit(7)'))
+        out = self.agent('run', jobdir)
+        self.assertEqual(out.returncode, 7)
+        done = self.assertDone(read_events(jobdir), 'failed')
+        self.assertEqual(done['exitCode'], 7)
+
+    def test_launch_then_follow(self):
+        jobdir = self.jobdir('l1')
+        self.agent('prepare', jobdir, input=self.bundle(
+            'import time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.1)'))
+        out = self.agent('launch', jobdir)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        pid = json.loads(out.stdout.decode())['pid']
+        with open(os.path.join(jobdir, 'status.json')) as f:
+            st = json.load(f)
+        self.assertEqual(st['pid'], pid)
+        self.assertEqual(st['pgid'], pid, 'the job leads its own process group')
+        self.assertNotEqual(os.getsid(pid) if group_exists(pid) else pid + 1, os.getsid(0))
+        fol = self.agent('follow', jobdir, '--offset', '0')
+        self.assertEqual(fol.returncode, 0, fol.stderr)
+        lines = parse_lines(fol.stdout)
+        self.assertEqual(lines[-1]['type'], 'done')
+        self.assertEqual(stream_text(lines), '0\n1\n2\n')
+        with open(os.path.join(jobdir, 'events.jsonl'), 'rb') as f:
+            whole = f.read()
+        self.assertEqual(fol.stdout, whole, 'follow copies the log byte for byte')
+        # From an offset in the middle: exactly the rest.
+        middle = whole.index(b'\n', len(whole) // 2) + 1
+        fol2 = self.agent('follow', jobdir, '--offset', str(middle))
+        self.assertEqual(fol2.stdout, whole[middle:])
+        self.assertTrue(wait_for(lambda: not group_exists(pid), 10), 'job process group gone')
+
+    def test_follow_streams_while_running(self):
+        jobdir = self.jobdir('f1')
+        self.agent('prepare', jobdir, input=self.bundle(
+            'import time\nprint("early", flush=True)\ntime.sleep(1.5)\nprint("late")'))
+        self.agent('launch', jobdir)
+        proc = subprocess.Popen([PYTHON, '-u', AGENT, 'follow', jobdir], env=self.env(),
+                                stdout=subprocess.PIPE)
+        seen = b''
+        try:
+            while b'early' not in seen:
+                line = proc.stdout.readline()
+                self.assertTrue(line, 'follow ended before "early" arrived')
+                seen += line
+            self.assertNotIn(b'"done"', seen, 'early output arrives before the job ends')
+            rest = proc.stdout.read()
+            self.assertEqual(proc.wait(30), 0)
+        finally:
+            proc.kill()
+            proc.stdout.close()
+        self.assertIn(b'late', rest)
+        self.assertEqual(parse_lines(rest)[-1]['type'], 'done')
+
+    def test_follow_exits_3_when_job_died_without_done(self):
+        jobdir = self.jobdir('dead')
+        self.agent('prepare', jobdir, input=self.bundle('1'))
+        dead = subprocess.Popen(['true'])
+        dead.wait()
+        with open(os.path.join(jobdir, 'status.json'), 'w') as f:
+            json.dump({'state': 'running', 'pid': dead.pid, 'pgid': dead.pid,
+                       'node': socket.gethostname()}, f)
+        with open(os.path.join(jobdir, 'events.jsonl'), 'w') as f:
+            f.write(json.dumps({'seq': 0, 't': 1.0, 'type': 'status', 'phase': 'running'}) + '\n')
+        out = self.agent('follow', jobdir, timeout=30)
+        self.assertEqual(out.returncode, 3)
+        self.assertEqual(len(parse_lines(out.stdout)), 1, 'what was there is still copied')
+        self.assertIn('gone', out.stderr.decode())
+
+    def test_go_one_process_and_warm_reuse(self):
+        first = self.agent('go', self.jobdir('g1'), input=self.bundle('print("one")'))
+        self.assertEqual(first.returncode, 0, first.stderr)
+        events = parse_lines(first.stdout)
+        self.assertDone(events, 'completed')
+        self.assertEqual(stream_text(events), 'one\n')
+        self.assertTrue(any('venv' in e['text'] for e in of_type(events, 'env')))
+        second = self.agent('go', self.jobdir('g2'), input=self.bundle('print("two")\n2'))
+        events2 = parse_lines(second.stdout)
+        self.assertEqual(of_type(events2, 'env'), [], 'the warm path builds nothing')
+        self.assertEqual(stream_text(events2), 'two\n')
+        self.assertEqual(events2, read_events(self.jobdir('g2')))
+        self.assertSeqOk(events2)
+
+    def test_go_under_isolated_mode(self):
+        out = subprocess.run([PYTHON, '-I', '-u', AGENT, 'go', self.jobdir('iso')],
+                             input=self.bundle('print("isolated")', workDir=self.work),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
+                             env={'PATH': '/usr/bin:/bin', 'HOME': self.home})
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(stream_text(parse_lines(out.stdout)), 'isolated\n')
+
+    def test_cell_error_done_failed(self):
+        out = self.agent('go', self.jobdir('e1'), input=self.bundle('1/0'))
+        events = parse_lines(out.stdout)
+        self.assertEqual(of_type(events, 'error')[0]['ename'], 'ZeroDivisionError')
+        self.assertEqual(self.assertDone(events, 'failed')['exitCode'], 1)
+
+    def _start_go(self, name, code):
+        jobdir = self.jobdir(name)
+        proc = subprocess.Popen([PYTHON, '-u', AGENT, 'go', jobdir], env=self.env(),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        proc.stdin.write(self.bundle(code))
+        proc.stdin.close()
+        proc.stdin = None  # communicate() must not flush it
+        self.assertTrue(wait_for(lambda: 'ready' in stream_text(read_events(jobdir)), 60),
+                        'the cell started')
+        with open(os.path.join(jobdir, 'status.json')) as f:
+            return jobdir, proc, json.load(f)
+
+    def test_cancel_interrupts_with_keyboard_interrupt(self):
+        jobdir, proc, st = self._start_go('c1', 'import time, subprocess\n'
+                                          'child = subprocess.Popen(["sleep", "300"])\n'
+                                          'print("ready", flush=True)\ntime.sleep(300)')
+        out = self.agent('cancel', jobdir, '--grace', '5')
+        self.assertEqual(out.returncode, 0, out.stderr)
+        result = json.loads(out.stdout.decode())
+        self.assertTrue(result['ok'])
+        self.assertEqual(result['signals'], ['SIGINT'], 'SIGINT was enough')
+        stdout, _ = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0)
+        events = parse_lines(stdout)
+        err = of_type(events, 'error')[0]
+        self.assertEqual(err['ename'], 'KeyboardInterrupt')
+        self.assertIn('time.sleep(300)', strip_ansi('\n'.join(err['traceback'])))
+        self.assertDone(events, 'cancelled')
+        for pgid in (st['pgid'], st['runnerPgid']):
+            self.assertFalse(group_exists(pgid), 'process group %d is gone' % pgid)
+
+    def test_cancel_escalates_when_sigint_is_ignored(self):
+        jobdir, proc, st = self._start_go('c2', 'import signal, subprocess, time\n'
+                                          'signal.signal(signal.SIGINT, signal.SIG_IGN)\n'
+                                          'subprocess.Popen(["sh", "-c", "trap \'\' INT TERM; sleep 300"])\n'
+                                          'print("ready", flush=True)\n'
+                                          'while True:\n    time.sleep(1)')
+        out = self.agent('cancel', jobdir, '--grace', '0.5')
+        result = json.loads(out.stdout.decode())
+        self.assertTrue(result['ok'], result)
+        self.assertIn('SIGTERM', result['signals'])
+        stdout, _ = proc.communicate(timeout=30)
+        events = parse_lines(stdout)
+        self.assertDone(events, 'cancelled')
+        for pgid in (st['pgid'], st['runnerPgid']):
+            self.assertFalse(group_exists(pgid), 'no orphans in group %d' % pgid)
+
+    def test_cancel_finished_job_is_a_no_op(self):
+        self.agent('go', self.jobdir('c3'), input=self.bundle('1'))
+        out = self.agent('cancel', self.jobdir('c3'))
+        self.assertEqual(json.loads(out.stdout.decode())['state'], 'completed')
+
+    def test_status(self):
+        self.agent('go', self.jobdir('s1'), input=self.bundle('1'))
+        out = self.agent('status', self.jobdir('s1'))
+        st = json.loads(out.stdout.decode())
+        self.assertEqual(st['state'], 'completed')
+        self.assertFalse(st['alive'])
+        self.assertTrue(st['done'])
+
+    def test_bad_usage(self):
+        out = self.agent('frobnicate')
+        self.assertEqual(out.returncode, 2)
+        self.assertIn('unknown command', out.stderr.decode())
+        out = self.agent('follow')
+        self.assertIn('needs a JOBDIR', out.stderr.decode())
+
+    def test_doctor(self):
+        fake_bin = os.path.join(HERE, 'fixtures', 'bin')
+        os.symlink(os.path.join(os.path.dirname(HERE), 'fixtures', 'fake-conda'),
+                   os.path.join(self.home, 'miniconda3'))
+        env = self.env(PATH=fake_bin + ':/usr/bin:/bin')
+        out = self.agent('doctor', '--workdir', self.work, env=env)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        facts = json.loads(out.stdout.decode())
+        self.assertEqual(facts['hostname'], socket.gethostname())
+        self.assertEqual(facts['home'], self.home)
+        self.assertEqual(facts['workDir'], self.work)
+        self.assertTrue(facts['python']['version'].startswith('3.'))
+        self.assertTrue(facts['venv']['ok'])
+        self.assertEqual(facts['conda'], os.path.join(self.home, 'miniconda3', 'bin', 'conda'))
+        self.assertIn('sbatch', facts['schedulers'])
+        self.assertEqual([g['name'] for g in facts['nvidiaSmi']['gpus']], ['NVIDIA H100 80GB HBM3'] * 2)
+        self.assertGreater(facts['diskFree'], 0)
+        plain = self.agent('doctor', env=self.env())
+        self.assertIsNone(json.loads(plain.stdout.decode())['nvidiaSmi'])
+
+
+if __name__ == '__main__':
+    unittest.main()
