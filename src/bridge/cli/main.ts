@@ -122,6 +122,8 @@ export function loadCommand(
   const file = path.join(dir, command.module);
   let mod: { [key: string]: unknown };
   try {
+    // A runtime path: the command modules are optional parts of a build.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     mod = require(file);
   } catch (err) {
     if (Private.isMissing(err, file)) {
