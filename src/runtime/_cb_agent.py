@@ -395,8 +395,11 @@ class EnvBuilder:
 
     def capture(self, argv, env=None):
         import subprocess
-        p = subprocess.Popen(with_setup(self.spec['setup'], argv), stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        try:
+            p = subprocess.Popen(with_setup(self.spec['setup'], argv), stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        except OSError as e:
+            return 127, '', str(e)
         out, err = p.communicate()
         return p.returncode, out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
 
