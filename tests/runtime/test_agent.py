@@ -207,6 +207,14 @@ class AgentCommands(TempDirCase):
         out = self.agent('cancel', self.jobdir('c3'))
         self.assertEqual(json.loads(out.stdout.decode())['state'], 'completed')
 
+    def test_cell_gets_default_signal_dispositions(self):
+        code = ('import signal\n'
+                'print([signal.getsignal(s) == signal.SIG_DFL for s in (signal.SIGHUP, signal.SIGQUIT)])\n'
+                'import subprocess\n'
+                'print(subprocess.run("yes | head -n 2", shell=True, stdout=subprocess.PIPE).stdout)')
+        out = self.agent('go', self.jobdir('sig'), input=self.bundle(code))
+        self.assertEqual(stream_text(parse_lines(out.stdout)), "[True, True]\nb'y\\ny\\n'\n")
+
     def test_status(self):
         self.agent('go', self.jobdir('s1'), input=self.bundle('1'))
         out = self.agent('status', self.jobdir('s1'))
