@@ -30,13 +30,35 @@ export interface ISubmitResult {
 export type SchedulerState =
   | { state: 'pending'; reason?: string; expectedStart?: string }
   | { state: 'running'; node?: string }
-  | { state: 'ended'; end: JobEndState; exitCode?: number | null; reason?: string }
+  | {
+      state: 'ended';
+      end: JobEndState;
+      exitCode?: number | null;
+      reason?: string;
+    }
   | { state: 'unknown' };
+
+/** What a submit would do, shown by `%cluster doctor` and `--dry-run`. */
+export interface ISubmitPlan {
+  kind: SchedulerKind;
+  /** The job script exactly as submitted (for direct: the launch command). */
+  script: string;
+  /** Where the script is written (jobDir/job.sh; empty for direct). */
+  scriptPath: string;
+  /** The exact shell command that submits the script, as run on the cluster. */
+  command: string;
+}
 
 export interface IScheduler {
   readonly kind: SchedulerKind;
   /** The job script (or for direct, the launch command) exactly as submitted. */
   script(spec: IJobSpec): string;
+  /**
+   * The script and the exact submit command, submitting nothing (dry run,
+   * doctor). Batch schedulers implement it; index.ts explainJob() falls back
+   * to script() for those that do not.
+   */
+  explain?(spec: IJobSpec): ISubmitPlan;
   /** Writes the script into jobDir and submits it; rejects with the scheduler's own message. */
   submit(transport: ITransport, spec: IJobSpec): Promise<ISubmitResult>;
   /** Current state of several jobs with one scheduler call. */
@@ -44,5 +66,24 @@ export interface IScheduler {
     transport: ITransport,
     schedulerIds: string[]
   ): Promise<Map<string, SchedulerState>>;
-  cancel(transport: ITransport, schedulerId: string, jobDir: string): Promise<void>;
+  cancel(
+    transport: ITransport,
+    schedulerId: string,
+    jobDir: string
+  ): Promise<void>;
+}
+
+/**
+ * A scheduler said no (submit rejected: invalid partition, too many GPUs), or
+ * one of its commands failed. `message` is the scheduler's own words.
+ */
+export class SchedulerError extends Error {
+  constructor(
+    readonly kind: SchedulerKind,
+    readonly reason: 'rejected' | 'command',
+    message: string
+  ) {
+    super(message);
+    this.name = 'SchedulerError';
+  }
 }
