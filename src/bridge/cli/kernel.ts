@@ -1,0 +1,96 @@
+/**
+ * `cluster-bridge kernel -f CONNECTION_FILE`: the bridge kernel process, as
+ * the kernelspec starts it. Wires the zeromq server, the kernel core and the
+ * bridge session together; exits after shutdown_request.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+import { BridgeSession } from '../kernel/cellHandler';
+import { KernelCore } from '../kernel/core';
+import { IConnectionInfo, KernelServer } from '../kernel/server';
+import { createServices } from '../kernel/services';
+import { newSession } from '../kernel/wire';
+import { packageRoot } from '../util/paths';
+
+const USAGE = 'usage: cluster-bridge kernel -f CONNECTION_FILE';
+
+export async function main(argv: string[]): Promise<number> {
+  let file: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '-f' || a === '--connection-file') {
+      file = argv[++i];
+    } else if (a.startsWith('-f=') || a.startsWith('--connection-file=')) {
+      file = a.slice(a.indexOf('=') + 1);
+    } else if (a === '-h' || a === '--help') {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    } else {
+      process.stderr.write(
+        `unexpected argument ${JSON.stringify(a)}\n${USAGE}\n`
+      );
+      return 2;
+    }
+  }
+  if (!file) {
+    process.stderr.write(USAGE + '\n');
+    return 2;
+  }
+  let connection: IConnectionInfo;
+  try {
+    connection = JSON.parse(fs.readFileSync(file, 'utf8')) as IConnectionInfo;
+  } catch (err) {
+    process.stderr.write(
+      `cannot read connection file ${file}: ${(err as Error).message}\n`
+    );
+    return 2;
+  }
+  const log = (text: string) =>
+    process.stderr.write(`[cluster-bridge kernel] ${text}\n`);
+  const kernelId =
+    /kernel-(.+)\.json$/.exec(path.basename(file))?.[1] ?? newSession().session;
+  const server = new KernelServer({ connection, kernelId, log });
+  let finish: () => void = () => undefined;
+  const finished = new Promise<void>(resolve => (finish = resolve));
+  const core = new KernelCore({
+    handler: new BridgeSession(createServices()),
+    send: (channel, message) => server.send(channel, message),
+    session: newSession(),
+    implementationVersion: Private.version(),
+    log,
+    onShutdown: () => finish()
+  });
+  await server.start(
+    (channel, message) => void core.handleMessage(channel, message)
+  );
+  // interrupt_mode is "message", but a SIGINT (terminal, signal-mode clients) means the same.
+  process.on('SIGINT', () => core.interrupt());
+  process.on('SIGTERM', () => finish());
+  await finished;
+  await server.close();
+  return 0;
+}
+
+namespace Private {
+  export function version(): string {
+    try {
+      const pkg = JSON.parse(
+        fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')
+      );
+      return String(pkg.version);
+    } catch {
+      return '0.0.0';
+    }
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    code => process.exit(code),
+    err => {
+      process.stderr.write(`${(err as Error).stack ?? err}\n`);
+      process.exit(1);
+    }
+  );
+}
