@@ -258,27 +258,46 @@ async function main(): Promise<void> {
     await ssh2Exec(client, `${shellQuote(sshPy)} -c pass`);
     await run('ssh', [...openssh, `${shellQuote(sshPy)} -c pass`]);
 
-    const warmSsh = await timeRuns(
-      WARM_RUNS,
-      async () => void (await cell(m, 'ssh', 'pass'))
-    );
-    const floorSsh2 = await timeRuns(
-      WARM_RUNS,
-      async () => void (await ssh2Exec(client, `${shellQuote(sshPy)} -c pass`))
-    );
-    const floorOpenssh = await timeRuns(
-      WARM_RUNS,
-      async () =>
-        void (await run('ssh', [...openssh, `${shellQuote(sshPy)} -c pass`]))
-    );
-    const warmLocal = await timeRuns(
-      WARM_RUNS,
-      async () => void (await cell(m, 'local', 'pass'))
-    );
-    const floorLocal = await timeRuns(
-      WARM_RUNS,
-      async () => void (await run(localPy, ['-c', 'pass']))
-    );
+    // Interleaved, so load from other processes hits cells and floors alike.
+    const warmSsh: number[] = [];
+    const floorSsh2: number[] = [];
+    const floorOpenssh: number[] = [];
+    const warmLocal: number[] = [];
+    const floorLocal: number[] = [];
+    for (let i = 0; i < WARM_RUNS; i++) {
+      warmSsh.push(
+        ...(await timeRuns(1, async () => void (await cell(m, 'ssh', 'pass'))))
+      );
+      floorSsh2.push(
+        ...(await timeRuns(
+          1,
+          async () =>
+            void (await ssh2Exec(client, `${shellQuote(sshPy)} -c pass`))
+        ))
+      );
+      floorOpenssh.push(
+        ...(await timeRuns(
+          1,
+          async () =>
+            void (await run('ssh', [
+              ...openssh,
+              `${shellQuote(sshPy)} -c pass`
+            ]))
+        ))
+      );
+      warmLocal.push(
+        ...(await timeRuns(
+          1,
+          async () => void (await cell(m, 'local', 'pass'))
+        ))
+      );
+      floorLocal.push(
+        ...(await timeRuns(
+          1,
+          async () => void (await run(localPy, ['-c', 'pass']))
+        ))
+      );
+    }
     // Where a warm local cell's time goes (same clock: the local cluster's own files).
     const parts = {
       toLaunch: [] as number[],

@@ -3,8 +3,7 @@
  *   const manager = createJobManager({ registry: new ClusterRegistry() });
  */
 import { ClusterRegistry } from '../clusters/registry';
-import type { SchedulerKind } from '../../shared/config';
-import type { IScheduler } from '../schedulers/types';
+import { createScheduler } from '../schedulers';
 import { TransportPool } from '../transport/pool';
 import { IJobManagerOptions, JobManager } from './manager';
 
@@ -18,7 +17,7 @@ export function createJobManager(
     ...options,
     registry: options.registry ?? new ClusterRegistry(),
     pool: options.pool ?? new TransportPool(),
-    schedulers: options.schedulers ?? Private.createScheduler
+    schedulers: options.schedulers ?? createScheduler
   });
 }
 
@@ -43,14 +42,3 @@ export type {
   IRunCellOptions,
   IRunOutcome
 } from './types';
-
-namespace Private {
-  /** schedulers/index.ts (the schedulers helper's factory), loaded when a batch job first needs it. */
-  export function createScheduler(kind: SchedulerKind): IScheduler {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require('../schedulers') as {
-      createScheduler(kind: SchedulerKind): IScheduler;
-    };
-    return mod.createScheduler(kind);
-  }
-}

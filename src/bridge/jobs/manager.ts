@@ -21,6 +21,7 @@ import {
   CANCEL_GRACE_S,
   DirectScheduler
 } from '../schedulers/direct';
+import { explainJob } from '../schedulers';
 import type { IJobSpec, IScheduler, SchedulerState } from '../schedulers/types';
 import type { IPrompter, IStreamHandle, ITransport } from '../transport/types';
 import { shellQuote } from '../util/quote';
@@ -496,16 +497,21 @@ export class JobManager implements IJobManager {
     bundle: unknown,
     sink: IOutputSink
   ): void {
-    const script =
-      kind === 'direct'
-        ? `${agent} go ${shellQuote(spec.jobDir)}   # bundle.json on stdin`
-        : scheduler.script(spec);
+    let text: string;
+    if (kind === 'direct') {
+      text = `Command (bundle.json on stdin):\n${agent} go ${shellQuote(spec.jobDir)}\n`;
+    } else {
+      const plan = explainJob(scheduler, spec);
+      text =
+        `Job script${plan.scriptPath ? ` (${plan.scriptPath})` : ''}:\n` +
+        plan.script.replace(/\n?$/, '\n') +
+        (plan.command ? `\nSubmitted with:\n${plan.command}\n` : '');
+    }
     sink.stream(
       'stdout',
       `Dry run on cluster "${cluster.name}" (${kind}): nothing was submitted.\n\n` +
         `Job directory: ${spec.jobDir}\n\n` +
-        (kind === 'direct' ? 'Command:\n' : 'Job script:\n') +
-        script.replace(/\n?$/, '\n') +
+        text +
         `\nbundle.json:\n${JSON.stringify(bundle, null, 2)}\n`
     );
   }
@@ -904,12 +910,22 @@ export class JobManager implements IJobManager {
 
   private async _finish(
     ctx: IJobContext,
-    done: IDoneEvent,
+    end: IDoneEvent,
     mapper: EventMapper,
     cancelRequested: boolean,
     synthesized: boolean
   ): Promise<IRunOutcome> {
     const { job, sink, status } = ctx;
+    let done = end;
+    if (
+      !synthesized &&
+      !cancelRequested &&
+      job.scheduler !== 'direct' &&
+      done.state !== 'completed'
+    ) {
+      // The job's own log says it was stopped; the scheduler knows why (TIMEOUT, OOM, node failure).
+      done = await this._refineEnd(ctx, done);
+    }
     const state = done.state;
     const phase: JobPhase =
       state === 'completed'
@@ -947,6 +963,44 @@ export class JobManager implements IJobManager {
           ? 'ok'
           : 'error';
     return { status: outcome, job: { ...job } };
+  }
+
+  /** The scheduler's end state when it is more specific than the log's. */
+  private async _refineEnd(
+    ctx: IJobContext,
+    done: IDoneEvent
+  ): Promise<IDoneEvent> {
+    const id = ctx.job.schedulerId;
+    if (!id) {
+      return done;
+    }
+    const specific = new Set<JobEndState>([
+      'timeout',
+      'out_of_memory',
+      'node_fail'
+    ]);
+    const deadline = Date.now() + this._timing.endedGraceMs * 2;
+    for (;;) {
+      try {
+        const state = (await ctx.scheduler.states(ctx.transport, [id])).get(id);
+        if (state?.state === 'ended') {
+          return specific.has(state.end)
+            ? {
+                ...done,
+                state: state.end,
+                reason: state.reason ?? done.reason,
+                exitCode: state.exitCode ?? done.exitCode
+              }
+            : done;
+        }
+      } catch {
+        return done;
+      }
+      if (Date.now() > deadline) {
+        return done;
+      }
+      await new Promise(resolve => setTimeout(resolve, 300));
+    }
   }
 
   /** A batch job that died without a `done`: its scheduler log usually says why. */

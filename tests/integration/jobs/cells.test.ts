@@ -402,6 +402,10 @@ describe('a dropped SSH connection during a running cell', () => {
       );
       expect(sink.text('stdout')).toBe(expected);
       expect(sink.calls.filter(c => c.kind === 'result')).toHaveLength(1);
+      // The drop really happened: the status line said so while reconnecting.
+      expect(
+        sink.statuses().some(s => s.detail === 'connection lost, reconnecting')
+      ).toBe(true);
     } finally {
       await bed.dispose();
       fs.rmSync(path.join(facts.home, `.cb-it-drop-${process.pid}`), {
