@@ -83,13 +83,12 @@ describe('SgeScheduler.script', () => {
     expect(sge.script(spec(over))).toMatchSnapshot();
   });
 
-  it('writes Grid Engine directives: h_rt, per-slot h_vmem, pe, gpu complex, -notify', () => {
+  it('writes Grid Engine directives: h_rt, per-slot h_vmem, pe, gpu complex', () => {
     const lines = sge.script(spec(cases[1][1])).split('\n');
     expect(lines).toEqual(
       expect.arrayContaining([
         '#$ -N runs',
         '#$ -S /bin/bash',
-        '#$ -notify',
         '#$ -q gpu.q',
         '#$ -A proj42',
         '#$ -l h_rt=01:30:00',

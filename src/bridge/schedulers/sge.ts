@@ -4,8 +4,11 @@
  * states from ONE remote command per poll: `qstat -u '*' -s prsz -xml` (pending,
  * running, suspended, zombie) plus `qstat -j` for the scheduler's pending
  * reason; ended jobs then from `qacct -j` (exit status, failed code).
- * Cancel is `qdel`; the script asks for `-notify`, so the job gets SIGUSR2
- * before the SIGKILL and the agent can record `cancelled`.
+ * Cancel is `qdel`: Grid Engine kills the job (SIGKILL) at once, so the
+ * agent cannot write its own `done`; the end state (`cancelled`) then comes
+ * from qacct (`failed 100`, exit 137). No `-notify`: the agent does not handle
+ * SIGUSR2 and would die alone while the runner ran on until the notify period
+ * (60 s by default) ended.
  */
 import type { JobEndState } from '../../shared/events';
 import { shellQuote } from '../util/quote';
@@ -43,7 +46,7 @@ export class SgeScheduler extends BatchScheduler {
   script(spec: IJobSpec): string {
     const res = resolveResources(spec);
     const notes: string[] = [];
-    const d: string[] = [`#$ -N ${res.name}`, '#$ -S /bin/bash', '#$ -notify'];
+    const d: string[] = [`#$ -N ${res.name}`, '#$ -S /bin/bash'];
     if (res.partition) {
       d.push(`#$ -q ${res.partition}`);
     }
