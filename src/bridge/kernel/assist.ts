@@ -125,7 +125,7 @@ export function inspect(code: string, cursor: number): IInspectResult {
     lineEnd = code.length;
   }
   const line = code.slice(lineStart, lineEnd).trimStart();
-  if (!line.startsWith(LINE_MAGIC)) {
+  if (!line.startsWith(LINE_MAGIC) && !line.startsWith(CELL_MAGIC)) {
     return { found: false, data: {} };
   }
   // The word under the cursor.
