@@ -11,12 +11,6 @@ import { SshTransport, type ISshTransportOptions } from './ssh';
 import { FakeSshd, finish } from './testing/fakeSshd';
 import type { IPrompter } from './types';
 
-/** The command as written by the caller (streams and abortable execs are wrapped). */
-function inner(command: string): string {
-  const m = /\( ([\s\S]*)\n\) 0<&3 3<&- & wait \$!$/.exec(command);
-  return m ? m[1] : command;
-}
-
 class Prompter implements IPrompter {
   asked: { prompt: string; password: boolean }[] = [];
   constructor(private readonly _answers: (prompt: string) => string) {}
@@ -53,7 +47,7 @@ function transport(
 /** Default command handler: echo, binary, huge, half (drop mid-stream), sleep. */
 function handler(sshd: () => FakeSshd) {
   return (command: string, ch: import('ssh2').ServerChannel): void => {
-    const cmd = inner(command);
+    const cmd = command;
     let m: RegExpExecArray | null;
     if ((m = /^echo (.*)$/.exec(cmd))) {
       ch.write(m[1] + '\n');

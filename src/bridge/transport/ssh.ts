@@ -29,6 +29,9 @@ import type {
   ITransport
 } from './types';
 
+/** How long a stopped command may take to close its channel before we stop waiting. */
+const STOP_GRACE_MS = 3000;
+
 export interface ISshTransportOptions {
   /** ~/.ssh/config text, home and local user (tests); default: the real ones. */
   sources?: ISshConfigSources;
@@ -88,25 +91,20 @@ export class SshTransport implements ITransport {
     const stdout = new OutputCollector(max);
     const stderr = new OutputCollector(max);
     let overflow = false;
-    const run = this._run(
-      command,
-      options,
-      {
-        onStdout: c => {
-          if (!stdout.push(c)) {
-            overflow = true;
-            run.close();
-          }
-        },
-        onStderr: c => {
-          if (!stderr.push(c)) {
-            overflow = true;
-            run.close();
-          }
+    const run = this._run(command, options, {
+      onStdout: c => {
+        if (!stdout.push(c)) {
+          overflow = true;
+          run.close();
         }
       },
-      !!options.signal
-    );
+      onStderr: c => {
+        if (!stderr.push(c)) {
+          overflow = true;
+          run.close();
+        }
+      }
+    });
     return run.done.then(r => {
       if (overflow) {
         throw new TransportError(
@@ -127,7 +125,6 @@ export class SshTransport implements ITransport {
         onStdout: options.onStdout,
         onStderr: options.onStderr ?? (c => void stderr.push(c))
       },
-      true,
       true
     );
     return {
@@ -166,8 +163,7 @@ export class SshTransport implements ITransport {
     const r = await this._run(
       `cat -- ${shellQuote(file)}`,
       {},
-      { onStdout: c => void out.push(c), onStderr: c => void err.push(c) },
-      false
+      { onStdout: c => void out.push(c), onStderr: c => void err.push(c) }
     ).done;
     if (r.code !== 0) {
       throw Private.fileError('read', this.cluster, file, {
@@ -278,23 +274,31 @@ export class SshTransport implements ITransport {
   // --- channels --------------------------------------------------------------------
 
   /**
-   * Runs a command on a channel. `killable` wraps it so that a TERM to the
-   * session shell (sent on abort/close) takes its whole process group down.
+   * Runs a command on a channel. Stopping it (close()/abort) sends a TERM
+   * signal request, which OpenSSH (7.9+) delivers with killpg() to the
+   * session's whole process group, then closes the channel.
    */
   private _run(
     command: string,
     options: IExecOptions & { prompter?: IPrompter },
     sinks: { onStdout: (b: Buffer) => void; onStderr: (b: Buffer) => void },
-    killable: boolean,
     isStream = false
   ): { done: Promise<IExecResult>; close: () => void } {
     let channel: ClientChannel | undefined;
     let stopped = false;
+    // sshd answers our channel close only once the command has exited; a
+    // server that ignores signal requests must not hang the caller.
+    let giveUp: () => void = () => undefined;
+    const gaveUp = new Promise<'dropped'>(resolve => {
+      giveUp = () =>
+        setTimeout(() => resolve('dropped'), STOP_GRACE_MS).unref();
+    });
     const stop = (): void => {
       if (stopped) {
         return;
       }
       stopped = true;
+      giveUp();
       if (channel) {
         Private.stopChannel(channel);
       }
@@ -306,10 +310,7 @@ export class SshTransport implements ITransport {
       const onAbort = (): void => stop();
       options.signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        let script = envPrefix(options.env) + command;
-        if (killable) {
-          script = Private.killableWrapper(script);
-        }
+        const script = envPrefix(options.env) + command;
         const conn = await this._connection(options.prompter);
         const release = await this._limiter.acquire();
         try {
@@ -324,7 +325,7 @@ export class SshTransport implements ITransport {
             if (stopped) {
               Private.stopChannel(ch);
             }
-            return finished;
+            return Promise.race([finished, gaveUp]);
           });
           if (options.signal?.aborted && !isStream) {
             throw abortError(`${this.cluster}: command`);
@@ -410,21 +411,17 @@ export class SshTransport implements ITransport {
 }
 
 namespace Private {
-  /**
-   * Runs `script` in a background subshell (stdin passed through fd 3, as
-   * POSIX gives background jobs /dev/null) and, on TERM/HUP/INT, kills the
-   * session's whole process group (sshd made the shell a session leader).
-   */
-  export function killableWrapper(script: string): string {
-    return (
-      `exec 3<&0; trap 'trap - TERM HUP INT; kill -TERM 0 2>/dev/null' TERM HUP INT; ` +
-      `( ${script}\n) 0<&3 3<&- & wait $!`
-    );
-  }
-
   export function stopChannel(channel: ClientChannel): void {
+    // ssh2's channel.signal() is a no-op once our side sent EOF (stdin
+    // closed), which is always the case here: send the request directly.
+    const ch = channel as unknown as {
+      outgoing: { id: number; state: string };
+      _client?: { _protocol?: { signal(id: number, name: string): void } };
+    };
     try {
-      channel.signal('TERM');
+      if (ch.outgoing.state === 'open' || ch.outgoing.state === 'eof') {
+        ch._client?._protocol?.signal(ch.outgoing.id, 'TERM');
+      }
     } catch {
       // Signals are optional in the protocol.
     }

@@ -12,13 +12,13 @@ const SAFE = /^[A-Za-z0-9_@%+:,./-][A-Za-z0-9_@%+=:,./-]*$/;
  * argv or a shell word, so it is rejected rather than silently truncated.
  */
 export function shellQuote(s: string): string {
-  if (typeof s !== "string") {
+  if (typeof s !== 'string') {
     throw new TypeError(`shellQuote: expected a string, got ${typeof s}`);
   }
-  if (s.includes("\0")) {
-    throw new Error("shellQuote: a shell word cannot contain a NUL byte");
+  if (s.includes('\0')) {
+    throw new Error('shellQuote: a shell word cannot contain a NUL byte');
   }
-  if (s === "") {
+  if (s === '') {
     return "''";
   }
   if (SAFE.test(s)) {
@@ -29,7 +29,7 @@ export function shellQuote(s: string): string {
 
 /** Quotes each argument and joins them with spaces: a command line for `sh -c`. */
 export function shellJoin(args: readonly string[]): string {
-  return args.map(shellQuote).join(" ");
+  return args.map(shellQuote).join(' ');
 }
 
 /** A valid shell variable name (for `env NAME=value` prefixes and exports). */
@@ -44,20 +44,20 @@ export function isEnvName(name: string): boolean {
  */
 export function envPrefix(env?: { [name: string]: string }): string {
   if (!env) {
-    return "";
+    return '';
   }
   const names = Object.keys(env);
   if (names.length === 0) {
-    return "";
+    return '';
   }
   for (const name of names) {
     if (!isEnvName(name)) {
       throw new Error(
-        `invalid environment variable name: ${JSON.stringify(name)}`,
+        `invalid environment variable name: ${JSON.stringify(name)}`
       );
     }
   }
   return (
-    "export " + names.map((n) => `${n}=${shellQuote(env[n])}`).join(" ") + "; "
+    'export ' + names.map(n => `${n}=${shellQuote(env[n])}`).join(' ') + '; '
   );
 }
