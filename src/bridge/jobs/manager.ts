@@ -538,6 +538,7 @@ export class JobManager implements IJobManager {
     let synthesized: IDoneEvent | null = null;
     let current: IStreamHandle | null = null;
     let cancelRequested = false;
+    let finished = false;
     const timers = new Set<ReturnType<typeof setTimeout>>();
     const later = (ms: number, fn: () => void) => {
       const timer = setTimeout(() => {
@@ -586,12 +587,24 @@ export class JobManager implements IJobManager {
       }
       cancelRequested = true;
       status.set({ detail: 'cancelling' });
-      this._cancelRemote(ctx).catch(err =>
-        sink.stream(
-          'stderr',
-          `[cluster-bridge] cancel failed: ${Private.message(err)}\n`
-        )
-      );
+      // Cancel again while no `done` arrives: an interrupt that lands before the
+      // job has started (no pid yet) would otherwise be lost.
+      const attempt = (n: number) => {
+        if (mapper.done || synthesized || finished) {
+          return;
+        }
+        this._cancelRemote(ctx)
+          .catch(err => {
+            if (n === 0) {
+              sink.stream(
+                'stderr',
+                `[cluster-bridge] cancel failed: ${Private.message(err)}\n`
+              );
+            }
+          })
+          .then(() => later(1000, () => attempt(n + 1)));
+      };
+      attempt(0);
       later(this._timing.cancelWaitMs, () =>
         synthesize('cancelled', 'the job did not confirm the cancel in time')
       );
@@ -693,6 +706,7 @@ export class JobManager implements IJobManager {
       });
       throw err;
     } finally {
+      finished = true;
       options.signal?.removeEventListener('abort', onAbort);
       unwatch();
       for (const timer of timers) {

@@ -204,6 +204,21 @@ describe.each(CASES)('cells on the %s cluster', (cluster, clusters) => {
     );
   });
 
+  it('an interrupt that lands before the job started still cancels it', async () => {
+    const sink = new RecordingSink();
+    const abort = new AbortController();
+    const pending = run('import time\ntime.sleep(120)', {}, sink, abort.signal);
+    await sink.until(s => s.statuses().length > 0);
+    abort.abort();
+    const outcome = await pending;
+    expect(outcome.status).toBe('aborted');
+    const jobId = sink.statuses()[0].jobId;
+    expect(sink.statuses().pop()?.phase).toBe('cancelled');
+    expect(await eventually(() => processesMatching(jobId).length === 0)).toBe(
+      true
+    );
+  });
+
   it('detaches, then attaches from a new manager (a kernel restart) and replays all output', async () => {
     const sink = new RecordingSink();
     const outcome = await run(
