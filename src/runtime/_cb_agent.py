@@ -15,10 +15,16 @@ Runs on Python 3.6+ with the standard library only: no f-strings, no 3.7+ APIs. 
 the few below happen inside the functions that need them, so the warm `go` path stays cheap; the
 file never imports its siblings (it must work under `python -I`).
 """
-import json
 import os
 import sys
 import time
+
+import _cb_json as json  # json without `re`/`enum`: the warm path's imports are its cost
+
+try:
+    import _signal as signal  # the C module: `signal` would import enum
+except ImportError:
+    import signal
 
 AGENT_FILE = os.path.abspath(__file__)
 RUNTIME_DIR = os.path.dirname(AGENT_FILE)
@@ -47,7 +53,7 @@ def hostname():
 def write_json_atomic(path, obj):
     tmp = '%s.%d.tmp' % (path, os.getpid())
     with open(tmp, 'w') as f:
-        json.dump(obj, f)
+        f.write(json.dumps(obj))
     os.rename(tmp, path)
 
 
@@ -166,7 +172,7 @@ class EventLog:
         for event in events:
             record = {'seq': self.seq, 't': t}
             record.update(event)
-            lines.append(json.dumps(record, separators=(',', ':')))
+            lines.append(json.dumps(record))
             self.seq += 1
         write_all(self.fd, ('\n'.join(lines) + '\n').encode('ascii'))
         if self.notify_fd is not None:
@@ -229,7 +235,7 @@ def prepare(jobdir, bundle):
     os.chmod(jobdir, 0o700)
     path = os.path.join(jobdir, 'bundle.json')
     with open(path + '.tmp', 'w') as f:
-        json.dump(bundle, f)
+        f.write(json.dumps(bundle))
     os.rename(path + '.tmp', path)
     os.close(os.open(os.path.join(jobdir, 'events.jsonl'), os.O_WRONLY | os.O_CREAT, 0o600))
 
@@ -255,7 +261,8 @@ def normalize_spec(spec):
 def env_hash(spec):
     """sha256 of the canonical JSON (sorted keys, no spaces) of the normalized spec, 16 hex."""
     import hashlib
-    canonical = json.dumps(normalize_spec(spec), sort_keys=True, separators=(',', ':'))
+    import json as std_json
+    canonical = std_json.dumps(normalize_spec(spec), sort_keys=True, separators=(',', ':'))
     return hashlib.sha256(canonical.encode('utf-8')).hexdigest()[:16]
 
 
@@ -630,7 +637,6 @@ def find_conda(setup=None):
 
 def run_job(jobdir, notify_fd=None):
     """Ensures VENV2, runs the runner, writes `done` and status.json. Returns the exit status."""
-    import signal
     jobdir = os.path.abspath(jobdir)
     bundle = read_json(os.path.join(jobdir, 'bundle.json'))
     log = EventLog(jobdir, notify_fd)
@@ -787,7 +793,6 @@ def spawn(argv, env, cwd, pass_fds=()):
             os.close(null)
             for fd in pass_fds:
                 os.set_inheritable(fd, True)
-            import signal
             # What Popen's restore_signals does, plus SIGHUP that the agent ignores.
             for name in ('SIGPIPE', 'SIGXFSZ', 'SIGHUP', 'SIGINT', 'SIGTERM'):
                 if hasattr(signal, name):
@@ -805,7 +810,6 @@ def spawn(argv, env, cwd, pass_fds=()):
 
 def reap_group(pgid, grace=1.0):
     """After the runner exits, end what it left behind in its process group (no orphans)."""
-    import signal
     if not group_alive(pgid):
         return
     try:
@@ -989,7 +993,6 @@ def _find_done(chunk):
 
 
 def cancel(jobdir, grace=5.0):
-    import signal
     status = read_json(os.path.join(jobdir, 'status.json')) or {}
     pgid = status.get('pgid')
     runner_pgid = status.get('runnerPgid')
@@ -1148,7 +1151,7 @@ def parse_args(argv):
 
 
 def print_json(obj):
-    write_all(1, (json.dumps(obj) + '\n').encode('utf-8'))
+    write_all(1, (json.dumps(obj) + '\n').encode('ascii'))
 
 
 def main(argv):

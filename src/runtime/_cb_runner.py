@@ -10,11 +10,17 @@ Python 3.8+. Exit status: 0 ok, 1 error in the cell, 130 KeyboardInterrupt, N fo
 Tunables (environment): CB_OUTPUT_BURST (bytes passed before throttling, default 16 MiB),
 CB_OUTPUT_RATE (bytes/s after that, default 1 MiB/s), CB_FLUSH_INTERVAL (seconds, default 0.05).
 """
-import json
 import os
 import sys
 import threading
 import time
+
+import _cb_json as json  # json without `re`/`enum`: imports are most of a trivial cell's cost
+
+try:
+    import _signal as signal  # the C module: `signal` would import enum
+except ImportError:
+    import signal
 
 RUNNER_FILE = os.path.abspath(__file__)  # frames from here are stripped from tracebacks
 CELL_FILE = '<cell>'
@@ -105,9 +111,9 @@ class EventLog:
         record = {'seq': self.seq, 't': t}
         record.update(event)
         try:
-            line = json.dumps(record, separators=(',', ':'), allow_nan=False)
-        except (TypeError, ValueError):
-            line = json.dumps(_sanitize(record), separators=(',', ':'))
+            line = json.dumps(record)
+        except (TypeError, ValueError, RecursionError):
+            line = json.dumps(_sanitize(record))
         self.seq += 1
         return line
 
@@ -254,20 +260,36 @@ class Streams:
         t.start()
 
     def write(self, name, text):
-        with self.lock:
-            groups = self.groups
-            if groups and groups[-1][0] is name:
-                groups[-1][1].append(text)
+        self.writer(name)(text)
+
+    def writer(self, name):
+        """A write(text) function for one stream: the hot path of every print()."""
+        lock = self.lock
+        wake = self.wake
+
+        def write(text):
+            if text.__class__ is not str and not isinstance(text, str):
+                raise TypeError('write() argument must be str, not %s' % type(text).__name__)
+            with lock:
+                groups = self.groups
+                if groups and groups[-1][0] is name:
+                    groups[-1][1].append(text)
+                else:
+                    groups.append((name, [text]))
+                self.pending += len(text)
+                if self.pending > FLUSH_SIZE:
+                    big = True
+                else:
+                    big = False
+                    if self.armed:
+                        return len(text)
+                    self.armed = True
+            if big:
+                self.flush()
             else:
-                groups.append((name, [text]))
-            self.pending += len(text)
-            big = self.pending > FLUSH_SIZE
-            arm = not self.armed
-            self.armed = True
-        if big:
-            self.flush()
-        elif arm:
-            self.wake.set()
+                wake.set()
+            return len(text)
+        return write
 
     def _flusher(self):
         while not self.closed:
@@ -384,11 +406,8 @@ def _make_text_stream(streams, name, fileno):
         newlines = None
         line_buffering = False
 
-        def write(self, s):
-            if s.__class__ is not str and not isinstance(s, str):
-                raise TypeError('write() argument must be str, not %s' % type(s).__name__)
-            streams.write(name, s)
-            return len(s)
+        def write(self, s):  # replaced per instance by the fast closure below
+            return fast_write(s)
 
         def writable(self):
             return True
@@ -409,7 +428,9 @@ def _make_text_stream(streams, name, fileno):
         def name(self):
             return '<%s>' % name
 
+    fast_write = streams.writer(name)
     stream = TextStream()
+    stream.write = fast_write  # an instance attribute: print() finds it without a method call
     stream.buffer = _BinaryStream(stream)
     return stream
 
@@ -688,7 +709,15 @@ def emit_figures(pyplot=None):
             display(data, raw=True)
 
 
+def register_cell_source(linecache):
+    """The cell's source for tracebacks, inspect and warnings (mtime None: checkcache keeps it)."""
+    source = _STATE.get('source')
+    if source is not None:
+        linecache.cache[CELL_FILE] = (len(source), None, source.splitlines(True), CELL_FILE)
+
+
 HOOKS = {
+    'linecache': register_cell_source,
     'matplotlib.pyplot': _patch_pyplot,
     'IPython.core.display_functions': _patch_ipython,
     'IPython.core.display': _patch_ipython,
@@ -823,7 +852,9 @@ RESET = '\x1b[0m'
 
 def format_traceback(etype, evalue, tb, cell_label):
     """IPython-style traceback lines for the cell, with the runner's own frames removed."""
+    import linecache
     import traceback
+    register_cell_source(linecache)
     te = traceback.TracebackException(etype, evalue, tb, limit=None)
     chain = []
     seen = set()
@@ -850,6 +881,7 @@ def format_traceback(etype, evalue, tb, cell_label):
 
 def _format_one(te, cell_label):
     import linecache
+    register_cell_source(linecache)
     out = []
     stack = [fs for fs in te.stack if fs.filename != RUNNER_FILE]
     firsts = [i for i, fs in enumerate(stack) if fs.filename == CELL_FILE]
@@ -926,9 +958,9 @@ class Cell:
     def emit_output(self, event):
         if event.get('type') in ('display', 'result'):
             try:
-                size = len(json.dumps(event.get('data'), default=repr))
-            except (TypeError, ValueError):
-                size = 0
+                size = len(json.dumps(event.get('data')))
+            except (TypeError, ValueError, RecursionError):
+                size = sum(len(repr(v)) for v in (event.get('data') or {}).values())
             if not self.throttle.take_display(size):
                 self.streams.flush()
                 return
@@ -957,24 +989,26 @@ class Cell:
                              % (cwd, e.strerror, os.getcwd())}])
 
     def run(self):
-        import ast
+        import _ast
         import types
         offset = int(self.bundle.get('lineOffset') or 0)
         code = self.bundle.get('code') or ''
         source = '\n' * offset + code
-        import linecache
-        linecache.cache[CELL_FILE] = (len(source), None, source.splitlines(True), CELL_FILE)
+        _STATE['source'] = source
+        if 'linecache' in sys.modules:
+            register_cell_source(sys.modules['linecache'])
         main = types.ModuleType('__main__')
         main.__dict__['__builtins__'] = __builtins__
         sys.modules['__main__'] = main
         sys.argv = ['<cell>']
         ns = main.__dict__
-        flags = getattr(ast, 'PyCF_ALLOW_TOP_LEVEL_AWAIT', 0)
+        flags = getattr(_ast, 'PyCF_ALLOW_TOP_LEVEL_AWAIT', 0)
         try:
-            tree = ast.parse(source, CELL_FILE)
+            # ast.parse without importing ast (which imports enum)
+            tree = compile(source, CELL_FILE, 'exec', _ast.PyCF_ONLY_AST, dont_inherit=True)
             last = None
-            if tree.body and isinstance(tree.body[-1], ast.Expr):
-                last = ast.Expression(tree.body.pop().value)
+            if tree.body and isinstance(tree.body[-1], _ast.Expr):
+                last = _ast.Expression(tree.body.pop().value)
             body = compile(tree, CELL_FILE, 'exec', flags=flags, dont_inherit=True)
             last_code = compile(last, CELL_FILE, 'eval', flags=flags, dont_inherit=True) if last else None
             self._eval(body, ns)
@@ -1031,7 +1065,6 @@ class Cell:
 
     def finish(self, sampler):
         # Late interrupts must not cut the bookkeeping short.
-        import signal
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             emit_figures()
@@ -1055,7 +1088,6 @@ def _ends_with_semicolon(code):
 
 
 def _install_signals(cell):
-    import signal
     last = [0.0]
 
     def on_sigint(signum, frame):
