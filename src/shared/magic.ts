@@ -284,7 +284,11 @@ export class MagicError extends Error {
 
 /** Parses the arguments of a `%%cluster` line (everything after `%%cluster`). */
 export function parseJobRequest(args: string): IJobRequest {
-  const tokens = tokenize(args).map(t => t.text);
+  return parseJobArgs(tokenize(args).map(t => t.text));
+}
+
+/** Parses already split arguments (a command line's argv) like a `%%cluster` line. */
+export function parseJobArgs(tokens: string[]): IJobRequest {
   const request: IJobRequest = {};
   const seen = new Set<string>();
   for (let i = 0; i < tokens.length; i++) {

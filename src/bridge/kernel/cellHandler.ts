@@ -205,7 +205,7 @@ export class BridgeSession implements IKernelHandler {
         return { status: 'ok' };
       }
       case 'jobs':
-        ctx.sink.display({ 'text/plain': Private.jobTable(jobs.jobs()) }, {});
+        ctx.sink.display({ 'text/plain': jobTable(jobs.jobs()) }, {});
         return { status: 'ok' };
       case 'attach': {
         const outcome = await jobs.attach(args[0], ctx.sink, ctx.signal);
@@ -364,6 +364,25 @@ export function doctorReport(cluster: string, lines: IDoctorLine[]): string {
   return [`Doctor for cluster ${cluster}`, ...body, verdict].join('\n');
 }
 
+export function jobTable(jobs: IJobInfo[]): string {
+  if (jobs.length === 0) {
+    return 'No jobs.';
+  }
+  const rows = jobs.map(j => [
+    j.id,
+    j.cluster,
+    j.scheduler + (j.schedulerId ? ` ${j.schedulerId}` : ''),
+    j.endState ?? j.phase,
+    new Date(j.submittedAt).toISOString().replace('T', ' ').slice(0, 19),
+    j.detached ? 'detached' : '',
+    j.title
+  ]);
+  return Private.table(
+    ['job', 'cluster', 'scheduler', 'state', 'submitted (UTC)', '', 'title'],
+    rows
+  ).join('\n');
+}
+
 namespace Private {
   export function json<T>(value: T): JSONObject {
     return value as unknown as JSONObject;
@@ -411,26 +430,7 @@ namespace Private {
     return lines.join('\n');
   }
 
-  export function jobTable(jobs: IJobInfo[]): string {
-    if (jobs.length === 0) {
-      return 'No jobs.';
-    }
-    const rows = jobs.map(j => [
-      j.id,
-      j.cluster,
-      j.scheduler + (j.schedulerId ? ` ${j.schedulerId}` : ''),
-      j.endState ?? j.phase,
-      new Date(j.submittedAt).toISOString().replace('T', ' ').slice(0, 19),
-      j.detached ? 'detached' : '',
-      j.title
-    ]);
-    return table(
-      ['job', 'cluster', 'scheduler', 'state', 'submitted (UTC)', '', 'title'],
-      rows
-    ).join('\n');
-  }
-
-  function table(head: string[], rows: string[][]): string[] {
+  export function table(head: string[], rows: string[][]): string[] {
     const widths = head.map((h, i) =>
       Math.max(h.length, ...rows.map(r => r[i].length))
     );
