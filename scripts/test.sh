@@ -6,6 +6,7 @@
 # Runners (name, command, required). A required runner whose npm script is missing is a failure;
 # an optional one is reported as not present. Per-runner time limit: CLUSTER_BRIDGE_TEST_TIMEOUT
 # seconds (default 1500), so a hang fails the run instead of eating CI's time.
+# CLUSTER_BRIDGE_TEST_ONLY="lint test:unit" runs only those steps (for development; CI runs all).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +20,10 @@ TOTAL_FAILED=0
 SUMMARY=()
 
 say() { echo "[test] $*"; }
+
+ONLY="${CLUSTER_BRIDGE_TEST_ONLY:-}"
+# selected STEP: whether STEP runs in this invocation.
+selected() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
 # record NAME PASSED FAILED DETAIL
 record() {
@@ -92,6 +97,7 @@ has_script() {
 run_step() {
   local name="$1" kind="$2"
   shift 2
+  selected "$name" || return 0
   local log="$LOGS/$name.log" start rc
   echo
   say "===== $name: $* ====="
@@ -127,6 +133,7 @@ run_step() {
 # run_script NAME REQUIRED: `npm run NAME` if package.json has it.
 run_script() {
   local script="$1" required="$2"
+  selected "$script" || return 0
   if has_script "$script"; then
     run_step "$script" tests npm run --silent "$script"
   elif [ "$required" = required ]; then
@@ -165,6 +172,7 @@ run_script test:runtime optional
 # --- services for the integration and ui tests --------------------------------------------------
 for s in scripts/services/*.sh; do
   [ -e "$s" ] || continue
+  selected test:integration || selected test:kernel || selected test:ui || break
   name="service:$(basename "$s" .sh)"
   say "starting $s"
   SERVICES_STARTED+=("$s")
