@@ -170,17 +170,23 @@ run_script test:unit required
 run_script test:runtime optional
 
 # --- services for the integration and ui tests --------------------------------------------------
+# A service that was already running (`<script> status` exits 0: someone else started it) is left
+# running at the end; the ones this run starts are stopped again.
 for s in scripts/services/*.sh; do
   [ -e "$s" ] || continue
   selected test:integration || selected test:kernel || selected test:ui || break
-  name="service:$(basename "$s" .sh)"
+  svc="$(basename "$s" .sh)"
   say "starting $s"
-  SERVICES_STARTED+=("$s")
-  if bash "$s" start </dev/null >"$LOGS/$(basename "$s" .sh).start.log" 2>&1; then
+  if bash "$s" status </dev/null >/dev/null 2>&1; then
+    say "$svc: already running; it stays running after the tests"
+  else
+    SERVICES_STARTED+=("$s")
+  fi
+  if bash "$s" start </dev/null >"$LOGS/$svc.start.log" 2>&1; then
     say "$s started"
   else
-    cat "$LOGS/$(basename "$s" .sh).start.log"
-    record "$name" 0 1 "start failed, see $LOGS/$(basename "$s" .sh).start.log"
+    cat "$LOGS/$svc.start.log"
+    record "service:$svc" 0 1 "start failed, see $LOGS/$svc.start.log"
   fi
 done
 
