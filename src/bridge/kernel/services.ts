@@ -4,8 +4,9 @@
  * classes; tests inject fakes into BridgeSession instead.
  */
 import { ClusterRegistry } from '../clusters/registry';
-import type { IJobManager } from '../jobs/types';
+import { createJobManager } from '../jobs';
 import type { IBridgeServices } from './cellHandler';
+import { createDoctor } from './doctor';
 
 export interface IServicesOptions {
   /** Clusters file (default $CLUSTER_BRIDGE_CONFIG). */
@@ -18,23 +19,14 @@ export function createServices(
   const clusters = new ClusterRegistry(
     options.configFile === undefined ? {} : { configFile: options.configFile }
   );
-  const jobs: IJobManager = Private.unavailableJobs();
-  return { clusters, jobs };
-}
-
-namespace Private {
-  /** Until the job pipeline lands: every run says so clearly. */
-  export function unavailableJobs(): IJobManager {
-    const fail = () =>
-      Promise.reject(
-        new Error('the job pipeline is not available in this build')
-      );
-    return {
-      runCell: fail,
-      attach: fail,
-      cancel: fail,
-      jobs: () => [],
-      onChange: () => () => undefined
-    };
-  }
+  const jobs = createJobManager({ registry: clusters });
+  return {
+    clusters,
+    jobs,
+    doctor: createDoctor(jobs),
+    setGpuCard: on => {
+      jobs.gpuCard = on;
+    },
+    dispose: () => jobs.dispose()
+  };
 }

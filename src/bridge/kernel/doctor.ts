@@ -1,0 +1,197 @@
+/**
+ * `%cluster doctor NAME` / `cluster-bridge doctor`: connect and prepare the
+ * cluster through the job manager, run the agent's `doctor` there, and turn
+ * the facts into a checklist with one verdict per line.
+ */
+import type { IResolvedCluster } from '../../shared/config';
+import type { IRemoteRuntime } from '../jobs/runtime';
+import type { IPrompter, ITransport } from '../transport/types';
+import { shellQuote } from '../util/quote';
+import type { DoctorFunction, IDoctorLine } from './cellHandler';
+
+/** The part of JobManager the doctor needs. */
+export interface IClusterPreparer {
+  prepareCluster(
+    name: string,
+    prompter?: IPrompter
+  ): Promise<IRemoteRuntime & { agent: string; transport: ITransport }>;
+}
+
+/** The agent's `doctor` JSON (src/runtime/_cb_agent.py), the fields used here. */
+export interface IAgentFacts {
+  hostname?: string;
+  python?: { version?: string; executable?: string };
+  venv?: { ok?: boolean; ensurepip?: boolean; error?: string };
+  conda?: string | null;
+  schedulers?: { [command: string]: string | null };
+  nvidiaSmi?: {
+    path?: string;
+    gpus?: { name: string; memoryTotal?: number }[] | { error: string } | null;
+  } | null;
+  cudaVisibleDevices?: string | null;
+  diskFree?: number | null;
+}
+
+const SCHEDULER_COMMANDS: { [kind: string]: string[] } = {
+  slurm: ['sbatch', 'squeue', 'scancel'],
+  sge: ['qsub', 'qstat', 'qdel'],
+  pbs: ['qsub', 'qstat', 'qdel']
+};
+
+export function createDoctor(preparer: IClusterPreparer): DoctorFunction {
+  return async (cluster, prompter) => {
+    const lines: IDoctorLine[] = [];
+    const started = Date.now();
+    let prepared: Awaited<ReturnType<IClusterPreparer['prepareCluster']>>;
+    try {
+      prepared = await preparer.prepareCluster(cluster.name, prompter);
+    } catch (err) {
+      lines.push({
+        check: 'connection',
+        verdict: 'fail',
+        detail: (err as Error).message
+      });
+      for (const check of ['python', 'venv', 'conda', 'scheduler', 'gpus']) {
+        lines.push({ check, verdict: 'skip', detail: 'needs a connection' });
+      }
+      return lines;
+    }
+    lines.push({
+      check: 'connection',
+      verdict: 'ok',
+      detail: `connected and prepared in ${Date.now() - started} ms (work dir ${prepared.workDir})`
+    });
+    const result = await prepared.transport.exec(
+      `${prepared.agent} doctor --workdir ${shellQuote(prepared.workDir)}`
+    );
+    let facts: IAgentFacts;
+    try {
+      facts = JSON.parse(result.stdout) as IAgentFacts;
+    } catch {
+      lines.push({
+        check: 'agent',
+        verdict: 'fail',
+        detail: `agent doctor failed (exit ${result.code}): ${(result.stderr || result.stdout).trim().slice(0, 300)}`
+      });
+      return lines;
+    }
+    return [...lines, ...checklist(cluster, prepared, facts)];
+  };
+}
+
+/** The checks after the connection, from the agent's facts. Pure, for tests. */
+export function checklist(
+  cluster: IResolvedCluster,
+  runtime: Pick<IRemoteRuntime, 'python' | 'pythonVersion' | 'notices'>,
+  facts: IAgentFacts
+): IDoctorLine[] {
+  const lines: IDoctorLine[] = [];
+  const host = facts.hostname ? ` on ${facts.hostname}` : '';
+  lines.push({
+    check: 'python',
+    verdict: 'ok',
+    detail: `Python ${runtime.pythonVersion}${host} (VENV1: ${runtime.python})`
+  });
+  const conda = facts.conda ?? null;
+  if (facts.venv?.ok) {
+    lines.push({
+      check: 'venv',
+      verdict: 'ok',
+      detail: facts.venv.ensurepip
+        ? 'venv with ensurepip'
+        : 'venv without ensurepip (pip packages need conda or a pip in the base Python)'
+    });
+  } else {
+    lines.push({
+      check: 'venv',
+      verdict: conda ? 'warn' : 'fail',
+      detail: `venv module unavailable${facts.venv?.error ? `: ${facts.venv.error}` : ''}${conda ? '; conda will be used' : ''}`
+    });
+  }
+  lines.push(
+    conda
+      ? { check: 'conda', verdict: 'ok', detail: conda }
+      : {
+          check: 'conda',
+          verdict: 'warn',
+          detail:
+            'not found (PATH, CONDA_EXE, usual places): VENV2 will be a plain venv'
+        }
+  );
+  const kind = cluster.config.scheduler ?? 'direct';
+  const found = facts.schedulers ?? {};
+  if (kind === 'direct') {
+    lines.push({
+      check: 'scheduler',
+      verdict: 'ok',
+      detail: 'direct: cells run as processes on the host'
+    });
+  } else {
+    const missing = SCHEDULER_COMMANDS[kind].filter(c => !found[c]);
+    lines.push(
+      missing.length === 0
+        ? {
+            check: 'scheduler',
+            verdict: 'ok',
+            detail: `${kind}: ${SCHEDULER_COMMANDS[kind].map(c => found[c]).join(', ')}`
+          }
+        : {
+            check: 'scheduler',
+            verdict: 'fail',
+            detail: `${kind}: not found on the host: ${missing.join(', ')}`
+          }
+    );
+    if (kind === 'slurm' && !found.sacct) {
+      lines.push({
+        check: 'accounting',
+        verdict: 'warn',
+        detail: 'sacct not found: end states come from scontrol only'
+      });
+    }
+  }
+  const smi = facts.nvidiaSmi;
+  const gpus = smi?.gpus;
+  if (Array.isArray(gpus) && gpus.length > 0) {
+    const names = gpus.map(
+      g =>
+        `${g.name}${g.memoryTotal ? ` (${Math.round(g.memoryTotal / 2 ** 30)} GiB)` : ''}`
+    );
+    lines.push({
+      check: 'gpus',
+      verdict: 'ok',
+      detail: `${gpus.length}: ${names.join(', ')}`
+    });
+  } else if (gpus && !Array.isArray(gpus)) {
+    lines.push({
+      check: 'gpus',
+      verdict: 'warn',
+      detail: `nvidia-smi failed: ${gpus.error}`
+    });
+  } else if (kind !== 'direct') {
+    lines.push({
+      check: 'gpus',
+      verdict: 'skip',
+      detail:
+        'none on the login node; GPU facts are reported from inside each job'
+    });
+  } else {
+    lines.push({
+      check: 'gpus',
+      verdict: 'warn',
+      detail: smi
+        ? 'nvidia-smi lists no GPUs'
+        : 'no nvidia-smi: no NVIDIA GPUs visible'
+    });
+  }
+  if (typeof facts.diskFree === 'number' && facts.diskFree < 2 ** 30) {
+    lines.push({
+      check: 'disk',
+      verdict: 'warn',
+      detail: `only ${Math.round(facts.diskFree / 2 ** 20)} MiB free in the work dir`
+    });
+  }
+  for (const notice of runtime.notices) {
+    lines.push({ check: 'notice', verdict: 'warn', detail: notice });
+  }
+  return lines;
+}
