@@ -28,7 +28,7 @@ export const CANCEL_GRACE_S = 5;
  */
 export function agentPrefix(python: string, runtimeDir: string): string {
   return (
-    'PYTHONDONTWRITEBYTECODE= ' +
+    'env PYTHONDONTWRITEBYTECODE= ' +
     [python, '-u', `${runtimeDir}/agent.py`].map(shellQuote).join(' ')
   );
 }
