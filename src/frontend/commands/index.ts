@@ -23,6 +23,7 @@ import {
 } from '@jupyterlab/notebook';
 import { OutputArea, OutputAreaModel } from '@jupyterlab/outputarea';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { Widget } from '@lumino/widgets';
 import { CELL_MAGIC } from '../../shared/magic';
 import { STATUS_MIME, type IStatusPayload } from '../../shared/mime';
 import { withClusterMagic } from '../executor/routing';
@@ -179,12 +180,23 @@ export const commandsPlugin: JupyterFrontEndPlugin<void> = {
         });
         try {
           const result = await bridge.testCluster(cluster);
+          const report = Private.report(result);
           Notification.update({
             id,
-            message: `${cluster}: ${Private.summary(result)}`,
-            type: Private.isFailure(result) ? 'error' : 'success',
+            message: `${cluster}: ${report.verdict}`,
+            type: report.ok ? 'success' : 'error',
             autoClose: 8000
           });
+          if (report.lines.length) {
+            const body = document.createElement('pre');
+            body.className = 'jp-ClusterBridge-doctor';
+            body.textContent = report.lines.join('\n');
+            void showDialog({
+              title: `${cluster}: ${report.verdict}`,
+              body: new Widget({ node: body }),
+              buttons: [Dialog.okButton()]
+            });
+          }
         } catch (err) {
           Notification.update({
             id,
@@ -283,21 +295,37 @@ namespace Private {
     return undefined;
   }
 
-  export function summary(result: unknown): string {
-    if (typeof result === 'string') {
-      return result;
+  /** The `test` op's answer: doctor lines `{ check, verdict, detail }`. */
+  export function report(result: unknown): {
+    ok: boolean;
+    verdict: string;
+    lines: string[];
+  } {
+    const lines = Array.isArray(result)
+      ? (result as { check?: string; verdict?: string; detail?: string }[])
+      : [];
+    if (!lines.length) {
+      return { ok: true, verdict: 'reachable', lines: [] };
     }
-    const r = result as {
-      message?: unknown;
-      verdict?: unknown;
-      state?: unknown;
-    } | null;
-    const text = r?.message ?? r?.verdict ?? r?.state;
-    return typeof text === 'string' ? text : JSON.stringify(result);
-  }
-
-  export function isFailure(result: unknown): boolean {
-    const r = result as { ok?: unknown; state?: unknown } | null;
-    return r?.ok === false || r?.state === 'error';
+    const fails = lines.filter(l => l.verdict === 'fail').length;
+    const warns = lines.filter(l => l.verdict === 'warn').length;
+    const marks: { [v: string]: string } = {
+      ok: '✓',
+      warn: '!',
+      fail: '✗',
+      skip: '–'
+    };
+    return {
+      ok: fails === 0,
+      verdict: fails
+        ? `not ready (${fails} failed)`
+        : warns
+          ? `ready, ${warns} warning${warns > 1 ? 's' : ''}`
+          : 'ready',
+      lines: lines.map(
+        l =>
+          `${marks[l.verdict ?? ''] ?? '?'} ${l.check ?? ''}: ${l.detail ?? ''}`
+      )
+    };
   }
 }

@@ -48,32 +48,32 @@ describe('formatStatus', () => {
       'Queued on hpc as Grid Engine job 7',
       'waiting'
     ],
-    [{ phase: 'starting', node: 'g17' }, 'Starting on node g17', 'active'],
-    [{ phase: 'running', node: 'g17' }, 'Running on node g17', 'active'],
+    [{ phase: 'starting', node: 'g17' }, 'Starting on hpc, node g17', 'active'],
+    [{ phase: 'running', node: 'g17' }, 'Running on hpc, node g17', 'active'],
     [{ phase: 'running' }, 'Running on hpc', 'active'],
     [
       { phase: 'done', node: 'g17', endState: 'completed', exitCode: 0 },
-      'Done on node g17',
+      'Done on hpc, node g17',
       'ok'
     ],
     [
       { phase: 'failed', node: 'g17', endState: 'failed', exitCode: 1 },
-      'Failed on node g17 (exit code 1)',
+      'Failed on hpc, node g17 (exit code 1)',
       'error'
     ],
     [
       { phase: 'failed', endState: 'timeout', node: 'g17' },
-      'Time limit reached on node g17',
+      'Time limit reached on hpc, node g17',
       'error'
     ],
     [
       { phase: 'failed', endState: 'out_of_memory', node: 'g17' },
-      'Out of memory on node g17',
+      'Out of memory on hpc, node g17',
       'error'
     ],
     [
       { phase: 'failed', endState: 'node_fail', node: 'g17' },
-      'Node failure on node g17',
+      'Node failure on hpc, node g17',
       'error'
     ],
     [
@@ -83,7 +83,7 @@ describe('formatStatus', () => {
         scheduler: 'slurm',
         detail: 'invalid partition specified: nope'
       },
-      'Rejected by SLURM: invalid partition specified: nope',
+      'Rejected by SLURM on hpc: invalid partition specified: nope',
       'error'
     ],
     [{ phase: 'cancelled' }, 'Cancelled on hpc', 'cancelled'],
@@ -94,7 +94,7 @@ describe('formatStatus', () => {
         node: 'g17',
         detail: 'interrupted'
       },
-      'Cancelled on node g17: interrupted',
+      'Cancelled on hpc, node g17: interrupted',
       'cancelled'
     ]
   ])('%j reads "%s"', (over, text, tone) => {
@@ -140,7 +140,7 @@ describe('formatStatus', () => {
       schedulerId: '42'
     });
     expect(statusLine(p, T0)).toBe(
-      'Done on node g17 · 0:12 · job j-1 · SLURM 42'
+      'Done on hpc, node g17 · 0:12 · job j-1 · SLURM 42'
     );
   });
 });

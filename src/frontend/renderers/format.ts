@@ -45,7 +45,7 @@ export function statusLine(p: IStatusPayload, now: number): string {
 }
 
 export function phaseText(p: IStatusPayload): string {
-  const where = p.node ? `node ${p.node}` : p.cluster;
+  const where = p.node ? `${p.cluster}, node ${p.node}` : p.cluster;
   const detail = p.detail ? ` (${p.detail})` : '';
   switch (p.phase) {
     case 'connecting':
@@ -196,7 +196,9 @@ namespace Private {
   }
 
   export function endText(p: IStatusPayload): string {
-    const where = p.node ? ` on node ${p.node}` : ` on ${p.cluster}`;
+    const where = p.node
+      ? ` on ${p.cluster}, node ${p.node}`
+      : ` on ${p.cluster}`;
     const exit =
       p.exitCode !== undefined && p.exitCode !== null && p.exitCode !== 0
         ? ` (exit code ${p.exitCode})`
@@ -214,7 +216,7 @@ namespace Private {
       case 'node_fail':
         return `Node failure${where}${detail}`;
       case 'rejected':
-        return `Rejected by ${schedulerName(p.scheduler)}${detail}`;
+        return `Rejected by ${schedulerName(p.scheduler)} on ${p.cluster}${detail}`;
       case 'lost':
         return `Lost track of the job${where}${detail}`;
       case 'failed':

@@ -53,7 +53,7 @@ describe('StatusRenderer', () => {
       })
     );
     expect(renderer.node.dataset.phase).toBe('running');
-    expect(text('text')).toBe('Running on node n1');
+    expect(text('text')).toBe('Running on local, node n1');
     expect(text('ids')).toBe('job j-1 · pid 4242');
     expect(renderer.hasClass('jp-ClusterBridge-status-active')).toBe(true);
 
@@ -70,7 +70,7 @@ describe('StatusRenderer', () => {
     expect(renderer.hasClass('jp-mod-terminal')).toBe(true);
     expect(renderer.hasClass('jp-ClusterBridge-status-ok')).toBe(true);
     expect(renderer.hasClass('jp-ClusterBridge-status-active')).toBe(false);
-    expect(text('text')).toBe('Done on node n1');
+    expect(text('text')).toBe('Done on local, node n1');
     expect(text('elapsed')).toBe('0:04');
     expect(renderer.node.getAttribute('aria-live')).toBe('off');
   });
