@@ -86,6 +86,27 @@ describe('ClusterRegistry', () => {
     expect(registry.defaultCluster).toBe('local');
   });
 
+  it('picks up edits of the clusters file without a restart', () => {
+    const file = write('live.json', JSON.stringify({ clusters: {} }));
+    const registry = new ClusterRegistry({
+      sshConfigPath: null,
+      configFile: file
+    });
+    expect(registry.names()).toEqual(['local']);
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        clusters: { added: { type: 'ssh', host: 'h.example.org' } }
+      })
+    );
+    jest.spyOn(Date, 'now').mockReturnValue(Date.now() + 5000);
+    try {
+      expect(registry.names()).toEqual(['local', 'added']);
+    } finally {
+      jest.restoreAllMocks();
+    }
+  });
+
   it('reports an invalid file and keeps working', () => {
     const file = write(
       'bad.json',

@@ -52,6 +52,8 @@ export class ClusterRegistry {
 
   /** Re-reads ~/.ssh/config and the clusters file. */
   reload(): void {
+    this._stamp = this._readStamp();
+    this._checkedAt = Date.now();
     this._problems = [];
     this._sshHosts = {};
     if (this._sshConfigPath) {
@@ -104,6 +106,7 @@ export class ClusterRegistry {
 
   /** Every cluster, sorted with `local` first, then by name. */
   list(): IResolvedCluster[] {
+    this._reloadIfChanged();
     const merged = new Map<string, IResolvedCluster>();
     const layer = (
       source: IResolvedCluster['source'],
@@ -221,6 +224,34 @@ export class ClusterRegistry {
     return () => this._listeners.delete(listener);
   }
 
+  /** Edits of the files take effect without a restart (checked at most once a second). */
+  private _reloadIfChanged(): void {
+    const now = Date.now();
+    if (now - this._checkedAt < 1000) {
+      return;
+    }
+    this._checkedAt = now;
+    if (this._readStamp() !== this._stamp) {
+      this.reload();
+    }
+  }
+
+  private _readStamp(): string {
+    return [this._sshConfigPath, this._configFile]
+      .map(file => {
+        if (!file) {
+          return '';
+        }
+        try {
+          const st = fs.statSync(file);
+          return `${st.mtimeMs}:${st.size}`;
+        } catch {
+          return 'missing';
+        }
+      })
+      .join('|');
+  }
+
   private _emit(): void {
     for (const listener of [...this._listeners]) {
       try {
@@ -238,6 +269,8 @@ export class ClusterRegistry {
   private _settings: IClustersFile = { clusters: {} };
   private _override: string | undefined;
   private _problems: string[] = [];
+  private _stamp = '';
+  private _checkedAt = 0;
   private _connections = new Map<string, IConnection>();
   private _listeners = new Set<() => void>();
 }

@@ -219,6 +219,32 @@ describe.each(CASES)('cells on the %s cluster', (cluster, clusters) => {
     );
   });
 
+  it('runs several cells at once, each output in its own cell', async () => {
+    const sinks = [0, 1, 2, 3].map(() => new RecordingSink());
+    const outcomes = await Promise.all(
+      sinks.map((sink, i) =>
+        run(
+          `import time\nfor k in range(5):\n    print("cell${i}", k, flush=True)\n    time.sleep(0.05)\n${i}`,
+          {},
+          sink
+        )
+      )
+    );
+    outcomes.forEach((outcome, i) => {
+      expect(outcome.status).toBe('ok');
+      expect(sinks[i].text('stdout')).toBe(
+        [0, 1, 2, 3, 4].map(k => `cell${i} ${k}\n`).join('')
+      );
+      expect(sinks[i].calls.filter(c => c.kind === 'result')).toEqual([
+        {
+          kind: 'result',
+          data: expect.objectContaining({ 'text/plain': String(i) })
+        }
+      ]);
+    });
+    expect(new Set(outcomes.map(o => o.job!.id)).size).toBe(4);
+  });
+
   it('detaches, then attaches from a new manager (a kernel restart) and replays all output', async () => {
     const sink = new RecordingSink();
     const outcome = await run(
