@@ -2,7 +2,7 @@
 # Idempotent setup behind `npm start` and `npm test`; fast when nothing changed.
 #   1. Debian packages of scripts/setup/apt-packages.txt that are missing (apt-get update only then)
 #   2. npm ci when node_modules is missing or older than package-lock.json
-#   3. npm run build (bridge, frontend, labextension) when a source is newer than the last build
+#   3. npm run build's parts (bridge; frontend + labextension) when a source is newer than their build
 #   4. npm run build:app (the embedded JupyterLab; it skips itself when unchanged)
 #   5. cluster-bridge install --prefix .jupyter-data (kernelspec + labextension, project-local)
 #   6. .cache/env.sh: the environment for callers (source it)
@@ -51,19 +51,28 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 # --- 3. build -----------------------------------------------------------------------------------
-stamp=.cache/build.stamp
-need_build=0
-if [ ! -f "$stamp" ] || [ ! -f lib/node/bridge/cli/main.js ] || [ ! -f labextension/package.json ]; then
-  need_build=1
-elif [ -n "$(find src style schema package.json package-lock.json tsconfig*.json scripts/build-labextension.js \
-  -newer "$stamp" -print -quit 2>/dev/null)" ]; then
-  need_build=1
+# Two parts with their own stamps, so a change to bridge code does not rebuild the labextension.
+# stale STAMP OUTPUT PATHS...: whether OUTPUT is missing or a file under PATHS is newer than STAMP.
+stale() {
+  local stamp="$1" output="$2"
+  shift 2
+  [ ! -f "$stamp" ] || [ ! -e "$output" ] ||
+    [ -n "$(find "$@" -newer "$stamp" -print -quit 2>/dev/null)" ]
+}
+common=(package.json package-lock.json tsconfig.base.json src/shared)
+if stale .cache/build-bridge.stamp lib/node/bridge/cli/main.js "${common[@]}" tsconfig.bridge.json src/bridge; then
+  log "npm run build:bridge"
+  npm run --silent build:bridge
+  touch .cache/build-bridge.stamp
 fi
-if [ "$need_build" = 1 ]; then
-  log "npm run build"
-  npm run --silent build
-  touch "$stamp"
+if stale .cache/build-frontend.stamp labextension/package.json "${common[@]}" tsconfig.frontend.json \
+  src/frontend style schema install.json scripts/build-labextension.js; then
+  log "npm run build:frontend && npm run build:labextension"
+  npm run --silent build:frontend
+  npm run --silent build:labextension
+  touch .cache/build-frontend.stamp
 fi
+stamp=.cache/build-frontend.stamp
 
 # --- 4. embedded JupyterLab ---------------------------------------------------------------------
 if node -e 'process.exit(require("./package.json").scripts["build:app"] ? 0 : 1)'; then
@@ -75,7 +84,7 @@ DATA_PREFIX="$ROOT/.jupyter-data"
 DATA_DIR="$DATA_PREFIX/share/jupyter"
 if [ ! -f "$DATA_DIR/kernels/cluster-bridge/kernel.json" ] ||
   [ ! -f "$DATA_DIR/labextensions/jupyterlab-cluster-bridge/package.json" ] ||
-  [ "$stamp" -nt "$DATA_DIR/kernels/cluster-bridge/kernel.json" ] ||
+  [ "$stamp" -nt "$DATA_DIR/labextensions/jupyterlab-cluster-bridge/package.json" ] ||
   ! grep -q "\"$(command -v node)\"" "$DATA_DIR/kernels/cluster-bridge/kernel.json"; then
   node bin/cluster-bridge install --prefix "$DATA_PREFIX" >&2
 fi
