@@ -30,27 +30,34 @@ export class EventLineParser {
   push(chunk: Buffer): { events: IJobEvent[]; bad: string[] } {
     const events: IJobEvent[] = [];
     const bad: string[] = [];
-    let data = this._rest.length ? Buffer.concat([this._rest, chunk]) : chunk;
+    // Only the new chunk is searched; a line cut across chunks is joined once,
+    // when its newline arrives (big display events span many chunks).
     let start = 0;
     for (;;) {
-      const nl = data.indexOf(0x0a, start);
+      const nl = chunk.indexOf(0x0a, start);
       if (nl < 0) {
         break;
       }
-      const line = data.subarray(start, nl);
-      this._offset += nl + 1 - start;
+      let line = chunk.subarray(start, nl);
+      if (this._rest.length > 0) {
+        this._rest.push(line);
+        line = Buffer.concat(this._rest);
+        this._rest = [];
+      }
+      this._offset += line.length + 1;
       start = nl + 1;
       this._parse(line, events, bad);
     }
-    this._rest =
-      start < data.length ? Buffer.from(data.subarray(start)) : Buffer.alloc(0);
-    data = Buffer.alloc(0);
+    if (start < chunk.length) {
+      // Copied: the caller may reuse its buffer.
+      this._rest.push(Buffer.from(chunk.subarray(start)));
+    }
     return { events, bad };
   }
 
   /** Discards a partial trailing line (the stream broke): a resume re-reads it. */
   dropPartial(): void {
-    this._rest = Buffer.alloc(0);
+    this._rest = [];
   }
 
   private _parse(line: Buffer, events: IJobEvent[], bad: string[]): void {
@@ -77,5 +84,5 @@ export class EventLineParser {
 
   private _offset: number;
   private _lastSeq = -1;
-  private _rest: Buffer = Buffer.alloc(0);
+  private _rest: Buffer[] = [];
 }
