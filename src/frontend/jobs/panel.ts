@@ -125,7 +125,7 @@ export class JobsPanel extends Widget {
     const meta = [
       `job ${job.id}`,
       job.schedulerId
-        ? `${schedulerName(job.scheduler)} ${job.schedulerId}`
+        ? `${job.scheduler === 'direct' ? 'pid' : schedulerName(job.scheduler)} ${job.schedulerId}`
         : '',
       job.node ? `node ${job.node}` : '',
       job.detached ? 'detached' : '',
