@@ -8,10 +8,16 @@
  */
 import { randomBytes } from 'crypto';
 import * as path from 'path';
-import type { ClientChannel, ParsedKey } from 'ssh2';
+import type { ClientChannel, ParsedKey, SFTPWrapper } from 'ssh2';
 import type { ConnectionState, IClusterConfig } from '../../shared/config';
 import { envPrefix, shellQuote } from '../util/quote';
-import { abortError, TransportError } from './errors';
+import { abortError, isTransportError, TransportError } from './errors';
+import {
+  isSftpStatusError,
+  sftpError,
+  sftpReadFile,
+  sftpWriteFile
+} from './sftp';
 import { ChannelLimiter, isChannelRefusal, retryDelay } from './limiter';
 import { DEFAULT_MAX_BUFFER, OutputCollector } from './output';
 import { connectRoute, type IConnection } from './sshConnection';
@@ -45,6 +51,8 @@ export interface ISshTransportOptions {
   agent?: string | null;
   /** How many times a refused channel open is retried. Default 8. */
   channelRetries?: number;
+  /** false: move files with exec (`cat`) instead of SFTP. Default true. */
+  sftp?: boolean;
   /** Debug lines (never secrets). */
   log?: (msg: string) => void;
 }
@@ -134,13 +142,43 @@ export class SshTransport implements ITransport {
   }
 
   /**
-   * One exec (`cat > tmp && chmod && mv`): a single round trip, which beats
-   * SFTP's open/write/close/chmod/rename sequence for the small files we send.
+   * Atomic write (temp + rename, exact mode) over the connection's SFTP
+   * channel; over one exec (`cat > tmp && chmod && mv`) where the server has
+   * no SFTP. bench/transport.ts compares the two.
    */
   async writeFile(
     file: string,
     data: string | Buffer,
     mode = 0o600
+  ): Promise<void> {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    const sftp = this._options.sftp === false ? undefined : await this._sftp();
+    if (sftp) {
+      try {
+        return await sftpWriteFile(sftp.session, file, buf, mode);
+      } catch (err) {
+        throw this._sftpFailure('write', file, sftp.conn, err);
+      }
+    }
+    return this._execWriteFile(file, buf, mode);
+  }
+
+  async readFile(file: string): Promise<Buffer> {
+    const sftp = this._options.sftp === false ? undefined : await this._sftp();
+    if (sftp) {
+      try {
+        return await sftpReadFile(sftp.session, file);
+      } catch (err) {
+        throw this._sftpFailure('read', file, sftp.conn, err);
+      }
+    }
+    return this._execReadFile(file);
+  }
+
+  private async _execWriteFile(
+    file: string,
+    data: Buffer,
+    mode: number
   ): Promise<void> {
     const dir = path.posix.dirname(file);
     const tmp = path.posix.join(
@@ -157,13 +195,16 @@ export class SshTransport implements ITransport {
     }
   }
 
-  async readFile(file: string): Promise<Buffer> {
+  private async _execReadFile(file: string): Promise<Buffer> {
     const out = new OutputCollector(DEFAULT_MAX_BUFFER * 4);
     const err = new OutputCollector(64 * 1024);
     const r = await this._run(
       `cat -- ${shellQuote(file)}`,
       {},
-      { onStdout: c => void out.push(c), onStderr: c => void err.push(c) }
+      {
+        onStdout: c => void out.push(c),
+        onStderr: c => void err.push(c)
+      }
     ).done;
     if (r.code !== 0) {
       throw Private.fileError('read', this.cluster, file, {
@@ -172,6 +213,67 @@ export class SshTransport implements ITransport {
       });
     }
     return out.buffer();
+  }
+
+  /** The connection's SFTP channel (opened once, holding one session slot); undefined without SFTP. */
+  private async _sftp(): Promise<
+    { session: SFTPWrapper; conn: IConnection } | undefined
+  > {
+    if (this._sftpMissing) {
+      return undefined;
+    }
+    const conn = await this._connection();
+    let pending = this._sftpSessions.get(conn);
+    if (!pending) {
+      pending = (async () => {
+        const release = await this._limiter.acquire();
+        try {
+          const session = await this._openChannel(
+            conn,
+            undefined,
+            async ch => ch as unknown as SFTPWrapper
+          );
+          session.on('close', () => {
+            release();
+            if (this._sftpSessions.get(conn) === pending) {
+              this._sftpSessions.delete(conn);
+            }
+          });
+          return session;
+        } catch (err) {
+          release();
+          this._sftpSessions.delete(conn);
+          if (isTransportError(err, 'channel')) {
+            // The server has no SFTP subsystem: use exec from now on.
+            this._sftpMissing = true;
+            return undefined;
+          }
+          throw err;
+        }
+      })();
+      this._sftpSessions.set(conn, pending);
+    }
+    const session = await pending;
+    return session ? { session, conn } : undefined;
+  }
+
+  private _sftpFailure(
+    op: 'read' | 'write',
+    file: string,
+    conn: IConnection,
+    err: unknown
+  ): Error {
+    if (isSftpStatusError(err)) {
+      return sftpError(op, this.cluster, file, err);
+    }
+    if (this._conn !== conn) {
+      return new TransportError(
+        'disconnected',
+        `${this.cluster}: the connection dropped while ${op === 'read' ? 'reading' : 'writing'} ${file}`,
+        err
+      );
+    }
+    return err instanceof Error ? err : new Error(String(err));
   }
 
   async home(): Promise<string> {
@@ -356,7 +458,8 @@ export class SshTransport implements ITransport {
   /** Opens an exec channel (retrying refusals) and hands it to `use` synchronously. */
   private async _openChannel<T>(
     conn: IConnection,
-    script: string,
+    /** A command for exec; undefined opens the SFTP subsystem. */
+    script: string | undefined,
     use: (ch: ClientChannel) => Promise<T>
   ): Promise<T> {
     const retries = this._options.channelRetries ?? 8;
@@ -364,14 +467,21 @@ export class SshTransport implements ITransport {
       let used: Promise<T> | undefined;
       try {
         await new Promise<void>((resolve, reject) => {
-          conn.client.exec(script, (err, ch) => {
+          const opened = (err: Error | undefined, ch: ClientChannel): void => {
             if (err) {
               reject(err);
             } else {
               used = use(ch);
               resolve();
             }
-          });
+          };
+          if (script === undefined) {
+            conn.client.sftp((err, sftp) =>
+              opened(err, sftp as unknown as ClientChannel)
+            );
+          } else {
+            conn.client.exec(script, opened);
+          }
         });
       } catch (err) {
         if (this._conn !== conn) {
@@ -408,6 +518,11 @@ export class SshTransport implements ITransport {
   private _closed = false;
   private _limiter: ChannelLimiter;
   private _keyCache = new Map<string, ParsedKey>();
+  private _sftpSessions = new WeakMap<
+    IConnection,
+    Promise<SFTPWrapper | undefined>
+  >();
+  private _sftpMissing = false;
 }
 
 namespace Private {

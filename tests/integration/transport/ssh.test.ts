@@ -126,33 +126,43 @@ describe('SshTransport with a real sshd', () => {
     expect(lines[1999]).toBe('line 2000');
   });
 
-  it('writes files atomically with the given mode and reads them back byte-exact', async () => {
-    const dir = `cb-itest-${process.pid}`;
-    await t.exec(`mkdir -p ${shellQuote(dir)}`);
-    try {
-      const data = Buffer.from(
-        Array.from({ length: 70000 }, (_, i) => (i * 7) % 256)
-      );
-      await t.writeFile(`${dir}/bin.dat`, data, 0o640);
-      expect(await t.readFile(`${dir}/bin.dat`)).toEqual(data);
-      expect(
-        (await t.exec(`stat -c %a ${dir}/bin.dat; ls -A ${dir}`)).stdout
-      ).toBe('640\nbin.dat\n');
-      await t.writeFile(`${env.SSHD_HOME}/${dir}/bin.dat`, 'second');
-      expect((await t.readFile(`${dir}/bin.dat`)).toString()).toBe('second');
-      expect((await t.exec(`stat -c %a ${dir}/bin.dat`)).stdout).toBe('600\n');
-      const missing = await t
-        .readFile(`${dir}/nope`)
-        .catch((e: NodeJS.ErrnoException) => e);
-      expect(missing).toMatchObject({ code: 'ENOENT' });
-      const denied = await t
-        .writeFile('/root/cb-denied', 'x')
-        .catch((e: Error) => e);
-      expect(denied).toBeInstanceOf(Error);
-    } finally {
-      await t.exec(`rm -rf ${shellQuote(dir)}`);
+  it.each([
+    ['SFTP', true],
+    ['exec', false]
+  ])(
+    'writes files atomically with the given mode and reads them back byte-exact (%s)',
+    async (_how, sftp) => {
+      const t = targetTransport(env, {}, { sftp });
+      const dir = `cb-itest-${process.pid}`;
+      await t.exec(`mkdir -p ${shellQuote(dir)}`);
+      try {
+        const data = Buffer.from(
+          Array.from({ length: 70000 }, (_, i) => (i * 7) % 256)
+        );
+        await t.writeFile(`${dir}/bin.dat`, data, 0o640);
+        expect(await t.readFile(`${dir}/bin.dat`)).toEqual(data);
+        expect(
+          (await t.exec(`stat -c %a ${dir}/bin.dat; ls -A ${dir}`)).stdout
+        ).toBe('640\nbin.dat\n');
+        await t.writeFile(`${env.SSHD_HOME}/${dir}/bin.dat`, 'second');
+        expect((await t.readFile(`${dir}/bin.dat`)).toString()).toBe('second');
+        expect((await t.exec(`stat -c %a ${dir}/bin.dat`)).stdout).toBe(
+          '600\n'
+        );
+        const missing = await t
+          .readFile(`${dir}/nope`)
+          .catch((e: NodeJS.ErrnoException) => e);
+        expect(missing).toMatchObject({ code: 'ENOENT' });
+        const denied = await t
+          .writeFile('/root/cb-denied', 'x')
+          .catch((e: Error) => e);
+        expect(denied).toBeInstanceOf(Error);
+      } finally {
+        await t.exec(`rm -rf ${shellQuote(dir)}`);
+        await t.close();
+      }
     }
-  });
+  );
 
   it('keeps hostile file names, values and env names intact through the remote shell', async () => {
     const dir = `cb-hostile-${process.pid}`;
@@ -388,6 +398,36 @@ describe('SshTransport with a real sshd', () => {
     expect((err as Error).message).toBe(
       `permission denied for ${env.SSHD_USER}@127.0.0.1 port ${env.SSHD_PORT}: tried key ${env.SSHD_KEY_WRONG}; the server accepts: publickey`
     );
+  });
+
+  it('authenticates with ssh-agent', async () => {
+    const agent = spawnSync(
+      'ssh-agent',
+      ['-s', '-a', path.join(tmp, 'agent.sock')],
+      {
+        encoding: 'utf8'
+      }
+    );
+    const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    try {
+      const sock = path.join(tmp, 'agent.sock');
+      const add = spawnSync('ssh-add', [env.SSHD_KEY], {
+        env: { ...process.env, SSH_AUTH_SOCK: sock },
+        encoding: 'utf8'
+      });
+      expect(add.status).toBe(0);
+      // The configured key is wrong: only the agent's key can get in.
+      const c = targetTransport(
+        env,
+        { identityFile: env.SSHD_KEY_WRONG },
+        { agent: sock }
+      );
+      expect((await c.exec('echo agent-ok')).stdout).toBe('agent-ok\n');
+      await c.close();
+    } finally {
+      process.kill(pid, 'SIGTERM');
+    }
   });
 
   it('asks for the passphrase of an encrypted key once per connection', async () => {
