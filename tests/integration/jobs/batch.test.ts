@@ -6,6 +6,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
+import { GPU_MIME } from '../../../src/shared/mime';
+
 import {
   ITestBed,
   mkCacheDir,
@@ -69,6 +71,26 @@ describe('cells through SLURM', () => {
     });
     expect(last.schedulerId).toMatch(/^\d+$/);
     expect(outcome.job?.schedulerId).toBe(last.schedulerId);
+  });
+
+  it('reports the GPU the scheduler gave the job as a GPU card', async () => {
+    const sink = new RecordingSink();
+    const outcome = await bed.manager.runCell({
+      request: { cluster: 'hpc', gpus: 1, partition: 'gpu', time: '00:01:00' },
+      code: 'import os\nprint(os.environ.get("CUDA_VISIBLE_DEVICES"))',
+      lineOffset: 1,
+      sink
+    });
+    expect(sink.errors()).toEqual([]);
+    expect(outcome.status).toBe('ok');
+    expect(sink.text('stdout')).toBe('0\n');
+    const card = sink.calls.find(
+      c => c.kind === 'display' && c.displayId?.startsWith('cb-gpu-')
+    );
+    expect(card).toBeDefined();
+    const data = (card as { data: { [mime: string]: unknown } }).data;
+    expect(data[GPU_MIME]).toMatchObject({ cudaVisibleDevices: '0' });
+    expect(String(data['text/plain'])).toContain('CUDA_VISIBLE_DEVICES=0');
   });
 
   it('interrupt cancels the batch job and the cell says so', async () => {

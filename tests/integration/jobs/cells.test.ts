@@ -380,6 +380,46 @@ describe('cluster errors', () => {
     }
   });
 
+  it('falls back to the system Python with a notice when venv is unavailable', async () => {
+    // A clearly named stand-in: /usr/bin/python3 whose `-m venv` fails as on a Python without venv.
+    const dir = fs.mkdtempSync(
+      path.join(__dirname, '..', '..', '..', '.cache', 'novenv-python-')
+    );
+    const standin = path.join(dir, 'python3-without-venv-standin');
+    fs.writeFileSync(
+      standin,
+      '#!/bin/sh\nif [ "$1" = -m ] && [ "$2" = venv ]; then echo "No module named venv" >&2; exit 1; fi\nexec /usr/bin/python3 "$@"\n',
+      { mode: 0o755 }
+    );
+    const bed = testBed({
+      // VENV2 from another interpreter (the env spec's), as with conda on a real cluster.
+      local: {
+        type: 'local',
+        python: standin,
+        workDir: path.join(dir, 'work'),
+        env: { python: '/usr/bin/python3' }
+      }
+    });
+    try {
+      const sink = new RecordingSink();
+      const outcome = await bed.manager.runCell({
+        request: { cluster: 'local' },
+        code: 'print("ran")',
+        lineOffset: 1,
+        sink
+      });
+      expect(sink.errors()).toEqual([]);
+      expect(outcome.status).toBe('ok');
+      expect(sink.text('stdout')).toBe('ran\n');
+      expect(sink.text('stderr')).toMatch(
+        /cannot create VENV1 .*No module named venv.*using the system Python/
+      );
+    } finally {
+      await bed.dispose();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('says clearly when the host is unreachable', async () => {
     const facts = sshd();
     const bed = testBed({ down: sshCluster(facts, { port: 1 }) });
