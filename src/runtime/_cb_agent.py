@@ -42,6 +42,16 @@ class AgentError(Exception):
     """An error reported to the caller as a clear one-line message."""
 
 
+class ChildExit(BaseException):
+    """Raised in a forked in-process runner once the cell is done: it unwinds the agent's frames
+    up to main(), so the child ends with a normal interpreter exit (atexit handlers, joining
+    the cell's threads, closing its files) instead of os._exit."""
+
+    def __init__(self, code):
+        BaseException.__init__(self, code)
+        self.code = code
+
+
 # ---------------------------------------------------------------------------------------------
 # Small helpers
 
@@ -260,10 +270,21 @@ def normalize_spec(spec):
 
 def env_hash(spec):
     """sha256 of the canonical JSON (sorted keys, no spaces) of the normalized spec, 16 hex."""
-    import hashlib
-    import json as std_json
-    canonical = std_json.dumps(normalize_spec(spec), sort_keys=True, separators=(',', ':'))
-    return hashlib.sha256(canonical.encode('utf-8')).hexdigest()[:16]
+    normalized = normalize_spec(spec)
+    # Same bytes as json.dumps(sort_keys=True, separators=(',', ':')), without importing json.
+    canonical = json.dumps(dict((k, normalized[k]) for k in sorted(normalized)))
+    return _sha256(canonical.encode('utf-8')).hexdigest()[:16]
+
+
+def _sha256(data):
+    try:
+        from _sha256 import sha256  # skips hashlib's OpenSSL set-up; Python <= 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256  # Python 3.12+
+        except ImportError:
+            from hashlib import sha256
+    return sha256(data)
 
 
 class EnvCancelled(Exception):
@@ -722,15 +743,19 @@ def run_job(jobdir, notify_fd=None):
         env['CB_NOTIFY_FD'] = str(notify_fd)
         pass_fds = (notify_fd,)
     setup = builder.spec['setup']
+    in_process = not setup and same_interpreter(info) and not os.environ.get('CB_NO_FORK_RUNNER')
     try:
-        runner = spawn(with_setup(setup, argv), env, jobdir, pass_fds)
+        if in_process:
+            runner = fork_runner(jobdir, env)
+        else:
+            runner = spawn(with_setup(setup, argv), env, jobdir, pass_fds)
     except OSError as e:
         log.write({'type': 'error', 'ename': 'RunnerError', 'evalue': str(e),
                    'traceback': ['Could not start the runner %s: %s' % (info['python'], e)]})
         return finish('failed', 1, 'runner did not start')
     state['runner'] = runner
     update_status(jobdir, state='running', runnerPid=runner.pid, runnerPgid=runner.pid,
-                  runnerStartedAt=runner_started)
+                  runnerStartedAt=runner_started, runnerMode='fork' if in_process else 'exec')
     if state['cancelled']:
         try:
             os.killpg(runner.pid, state['signal'] or signal.SIGINT)
@@ -808,6 +833,51 @@ def spawn(argv, env, cwd, pass_fds=()):
     return Child(pid)
 
 
+def same_interpreter(info):
+    """True when this agent already runs on VENV2's interpreter (the bridge's warm fast path:
+    `<venv2>/bin/python -u agent.py go`), so the runner can be forked instead of started."""
+    if sys.version_info < MIN_RUNNER_PYTHON:
+        return False
+    try:
+        return os.path.realpath(sys.prefix) == os.path.realpath(info.get('prefix') or '/nonexistent')
+    except (OSError, ValueError):
+        return False
+
+
+def fork_runner(jobdir, env):
+    """The runner in a forked child of this interpreter: saves a whole interpreter start.
+    The child raises ChildExit after the cell, which main() turns into a normal exit."""
+    pid = os.fork()
+    if pid != 0:
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
+        return Child(pid)
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        for name in ('SIGHUP', 'SIGINT', 'SIGTERM'):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(jobdir)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        import _cb_runner
+        # The cell sees '' (its cwd) first on sys.path, as with `python runner.py`.
+        sys.path[:] = [''] + [p for p in sys.path if p and os.path.abspath(p) != RUNTIME_DIR]
+        sys.argv[:] = [RUNNER_FILE, jobdir]
+        code = _cb_runner.main([RUNNER_FILE, jobdir])
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+    raise ChildExit(code)
+
+
 def reap_group(pgid, grace=1.0):
     """After the runner exits, end what it left behind in its process group (no orphans)."""
     if not group_alive(pgid):
@@ -862,16 +932,19 @@ def launch(jobdir, notify_fd=None, close_in_child=()):
             code = 1
             try:
                 code = run_job(jobdir, notify_fd)
+            except ChildExit:
+                raise
             except BaseException:
                 import traceback
                 traceback.print_exc()
-            finally:
-                try:
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                except Exception:
-                    pass
-                os._exit(code if isinstance(code, int) and 0 <= code < 256 else 1)
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except Exception:
+                pass
+            os._exit(code if isinstance(code, int) and 0 <= code < 256 else 1)
+        except ChildExit:
+            raise
         except BaseException:
             os._exit(1)
     os.close(w)
@@ -897,6 +970,8 @@ def follow(jobdir, offset=0, notify_fd=None, out_fd=1):
     returns 0 after the `done` line. Returns 3 when the job process is gone without a `done`,
     4 when our caller went away. Sleeps adaptively (2 ms .. 50 ms), or waits on notify_fd."""
     import select
+    if not os.path.isdir(jobdir):
+        raise AgentError('no job directory %s' % jobdir)
     path = os.path.join(jobdir, 'events.jsonl')
     status_path = os.path.join(jobdir, 'status.json')
     fd = None
@@ -1188,6 +1263,8 @@ def main(argv):
         if cmd == 'doctor':
             print_json(doctor(work_dir_for(explicit=opts['workdir'])))
             return 0
+    except ChildExit as e:
+        return e.code
     except AgentError as e:
         sys.stderr.write('cluster-bridge agent: %s\n' % e)
         return 2

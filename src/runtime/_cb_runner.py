@@ -153,6 +153,7 @@ class Throttle:
         self.dropped_displays = 0
         self.dropping = False
         self.last_notice = 0.0
+        self.notices = []  # written after the text that did pass, by the next flush
 
     def _refill(self):
         now = time.monotonic()
@@ -199,13 +200,13 @@ class Throttle:
         if not self.dropping:
             self.dropping = True
             self.last_notice = now
-            self.log.write([{'type': 'notice', 'text': (
+            self.notices.append({'type': 'notice', 'text': (
                 'Output is arriving faster than %s/s after the first %s: dropping output until it '
                 'slows down. Dropped text is kept on the remote in %s' % (
-                    _size(self.rate), _size(self.burst), self.overflow_path))}])
+                    _size(self.rate), _size(self.burst), self.overflow_path))})
         elif now - self.last_notice > 5:
             self.last_notice = now
-            self.log.write([{'type': 'notice', 'text': self.summary('so far')}])
+            self.notices.append({'type': 'notice', 'text': self.summary('so far')})
 
     def _recovered(self):
         if self.dropping:
@@ -221,6 +222,9 @@ class Throttle:
             ' and '.join(parts), when, self.overflow_path)
 
     def close(self):
+        if self.notices:
+            self.log.write(self.notices)
+            self.notices = []
         if self.dropped_chars or self.dropped_displays:
             self.log.write([{'type': 'notice', 'text': self.summary('in total')}])
         if self.overflow is not None:
@@ -255,6 +259,7 @@ class Streams:
         self.wake = threading.Event()
         self.interval = _env_number('CB_FLUSH_INTERVAL', 0.05)
         self.pipes = []  # (read fd, name, incremental decoder)
+        self.last_flush = 0.0
         self.closed = False
         t = threading.Thread(target=self._flusher, name='cb-flusher', daemon=True)
         t.start()
@@ -342,6 +347,12 @@ class Streams:
                         break
                     self.write(name, decoder.decode(data))
 
+    def user_flush(self):
+        """sys.stdout.flush(): write pending text now, at most every 2 ms (a loop of
+        print(..., flush=True) must not become one event per line); otherwise the timer does."""
+        if self.pending and time.monotonic() - self.last_flush > 0.002:
+            self.flush()
+
     def flush(self, blocking=True):
         if not self.flush_lock.acquire(blocking, 0.5 if blocking else -1):
             return
@@ -358,6 +369,7 @@ class Streams:
 
     def flush_unlocked(self):
         # Callers hold flush_lock.
+        self.last_flush = time.monotonic()
         if self.pipes:
             self.read_pipes()
         with self.lock:
@@ -368,6 +380,9 @@ class Streams:
             text = self.throttle.take_text(name, ''.join(parts))
             for i in range(0, len(text), MAX_EVENT_TEXT):
                 events.append({'type': 'stream', 'name': name, 'text': text[i:i + MAX_EVENT_TEXT]})
+        if self.throttle.notices:
+            events.extend(self.throttle.notices)
+            self.throttle.notices = []
         self.log.write(events)
 
 
@@ -385,7 +400,7 @@ class _BinaryStream:
         return len(data)
 
     def flush(self):
-        pass
+        self._text.flush()
 
     def writable(self):
         return True
@@ -416,7 +431,7 @@ def _make_text_stream(streams, name, fileno):
             return False
 
         def flush(self):
-            pass
+            streams.user_flush()
 
         def fileno(self):
             return fileno

@@ -13,6 +13,7 @@ from rt_helpers import (AGENT, PYTHON, TempDirCase, group_exists, of_type, read_
                         stream_text, strip_ansi, wait_for)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), 'src', 'runtime'))
 
 
 def parse_lines(data):
@@ -215,6 +216,22 @@ class AgentCommands(TempDirCase):
         out = self.agent('go', self.jobdir('sig'), input=self.bundle(code))
         self.assertEqual(stream_text(parse_lines(out.stdout)), "[True, True]\nb'y\\ny\\n'\n")
 
+    def test_runner_killed_by_signal(self):
+        out = self.agent('go', self.jobdir('k9'), input=self.bundle(
+            'import os, signal\nprint("bye", flush=True)\nos.kill(os.getpid(), signal.SIGKILL)'))
+        self.assertEqual(out.returncode, 0)
+        events = parse_lines(out.stdout)
+        done = self.assertDone(events, 'failed')
+        self.assertEqual(done['exitCode'], 137)
+        self.assertEqual(done['reason'], 'killed by signal 9')
+        self.assertEqual(stream_text(events), 'bye\n')
+
+    def test_go_refuses_a_used_job_dir(self):
+        self.agent('go', self.jobdir('u1'), input=self.bundle('1'))
+        again = self.agent('go', self.jobdir('u1'), input=self.bundle('2'))
+        self.assertEqual(again.returncode, 2)
+        self.assertIn('already in use', again.stderr.decode())
+
     def test_status(self):
         self.agent('go', self.jobdir('s1'), input=self.bundle('1'))
         out = self.agent('status', self.jobdir('s1'))
@@ -249,6 +266,84 @@ class AgentCommands(TempDirCase):
         self.assertGreater(facts['diskFree'], 0)
         plain = self.agent('doctor', env=self.env())
         self.assertIsNone(json.loads(plain.stdout.decode())['nvidiaSmi'])
+
+
+class ForkedRunner(TempDirCase):
+    """The warm fast path: the agent run by VENV2's own python forks the runner in-process."""
+
+    def setUp(self):
+        TempDirCase.setUp(self)
+        first = self.agent('go', self.jobdir('warmup'), input=self.bundle('1'))
+        self.assertEqual(first.returncode, 0, first.stderr)
+        ready = [f for f in os.listdir(os.path.join(self.work, 'envs')) if f.endswith('.ready')]
+        with open(os.path.join(self.work, 'envs', ready[0])) as f:
+            self.venv2 = json.load(f)['python']
+
+    def go2(self, name, code):
+        out = self.agent('go', self.jobdir(name), input=self.bundle(code), python=self.venv2)
+        with open(os.path.join(self.jobdir(name), 'status.json')) as f:
+            self.assertEqual(json.load(f)['runnerMode'], 'fork')
+        return out, parse_lines(out.stdout)
+
+    def test_outputs_errors_and_exit_semantics(self):
+        marker = os.path.join(self.tmp, 'unclosed.txt')
+        code = ('import atexit, sys, threading, time\n'
+                'atexit.register(lambda: print("atexit ran"))\n'
+                'f = open(%r, "w"); f.write("flushed at exit")\n'
+                'threading.Thread(target=lambda: (time.sleep(0.2), print("thread joined"))).start()\n'
+                'print(sys.path[0] == "", sys.argv)\n'
+                'def f2():\n'
+                '    raise ValueError("in a function")\n'
+                'f2()' % marker)
+        out, events = self.go2('f1', code)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(stream_text(events), "True ['<cell>']\nthread joined\natexit ran\n")
+        err = of_type(events, 'error')[0]
+        tb = strip_ansi('\n'.join(err['traceback']))
+        self.assertIn('---> 9 f2()', tb)
+        self.assertIn('---> 8     raise ValueError', tb)
+        self.assertNotIn('_cb_agent', tb)
+        self.assertEqual(self.assertDone(events, 'failed')['exitCode'], 1)
+        with open(marker) as f:
+            self.assertEqual(f.read(), 'flushed at exit')
+
+    def test_result_and_display(self):
+        out, events = self.go2('f2', 'display("d")\n6 * 7')
+        self.assertEqual(of_type(events, 'display')[0]['data']['text/plain'], "'d'")
+        self.assertEqual(of_type(events, 'result')[0]['data']['text/plain'], '42')
+        self.assertDone(events, 'completed')
+
+    def test_cancel(self):
+        jobdir = self.jobdir('fc')
+        proc = subprocess.Popen([self.venv2, '-u', AGENT, 'go', jobdir], env=self.env(),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        proc.stdin.write(self.bundle('import time\nprint("ready", flush=True)\ntime.sleep(300)'))
+        proc.stdin.close()
+        proc.stdin = None
+        self.assertTrue(wait_for(lambda: 'ready' in stream_text(read_events(jobdir)), 60))
+        with open(os.path.join(jobdir, 'status.json')) as f:
+            st = json.load(f)
+        self.assertEqual(st['runnerMode'], 'fork')
+        out = self.agent('cancel', jobdir)
+        self.assertEqual(json.loads(out.stdout.decode())['signals'], ['SIGINT'])
+        stdout, _ = proc.communicate(timeout=30)
+        events = parse_lines(stdout)
+        self.assertEqual(of_type(events, 'error')[0]['ename'], 'KeyboardInterrupt')
+        self.assertDone(events, 'cancelled')
+        for pgid in (st['pgid'], st['runnerPgid']):
+            self.assertFalse(group_exists(pgid))
+
+    def test_setup_lines_use_the_exec_path(self):
+        spec = self.venv_spec(setup=['export CB_X=1'])
+        self.agent('go', self.jobdir('s0'), input=self.bundle('1', spec))
+        import _cb_agent
+        with open(os.path.join(self.work, 'envs', _cb_agent.env_hash(spec) + '.ready')) as f:
+            python = json.load(f)['python']
+        out = self.agent('go', self.jobdir('s1'), input=self.bundle(
+            'import os\nprint(os.environ["CB_X"])', spec), python=python)
+        self.assertEqual(stream_text(parse_lines(out.stdout)), '1\n')
+        with open(os.path.join(self.jobdir('s1'), 'status.json')) as f:
+            self.assertEqual(json.load(f)['runnerMode'], 'exec')
 
 
 if __name__ == '__main__':

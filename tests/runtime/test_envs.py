@@ -214,6 +214,28 @@ class CondaBuilds(TempDirCase):
         self.assertDone(parse_lines(out.stdout), 'completed')
         self.assertEqual(len([a for a in self.invocations() if a[0] == 'create']), 1)
 
+    def test_cancel_during_build_removes_the_half_built_env(self):
+        spec = {'python': '3.11', 'conda': ['numpy']}
+        env = self.conda_env(FAKE_CONDA_DELAY='30')
+        jobdir = self.jobdir('cb')
+        self.agent('prepare', jobdir, input=self.bundle('print(1)', spec), env=env)
+        launched = self.agent('launch', jobdir, env=env)
+        self.assertEqual(launched.returncode, 0, launched.stderr)
+        env_text = lambda: ''.join(e['text'] for e in of_type(read_events(jobdir), 'env'))
+        from rt_helpers import wait_for, group_exists
+        self.assertTrue(wait_for(lambda: 'Collecting package metadata' in env_text(), 60))
+        out = self.agent('cancel', jobdir, '--grace', '5', env=env)
+        self.assertTrue(json.loads(out.stdout.decode())['ok'], out.stdout)
+        events = read_events(jobdir)
+        done = self.assertDone(events, 'cancelled')
+        self.assertIn('building the environment', done['reason'])
+        self.assertEqual(stream_text(events), '')
+        h = _cb_agent.env_hash(spec)
+        self.assertFalse(os.path.exists(os.path.join(self.work, 'envs', h + '.ready')))
+        self.assertFalse(os.path.exists(os.path.join(self.conda_root, 'envs', 'cb-' + h)))
+        with open(os.path.join(jobdir, 'status.json')) as f:
+            self.assertFalse(group_exists(json.load(f)['pgid']))
+
     def test_concurrent_jobs_build_the_env_once(self):
         spec = {'python': '3.11', 'conda': ['numpy']}
         env = self.conda_env(FAKE_CONDA_DELAY='1.5')

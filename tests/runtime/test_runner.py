@@ -314,6 +314,8 @@ class RunnerVolume(TempDirCase):
         notices = [e['text'] for e in of_type(events, 'notice')]
         self.assertTrue(notices, 'a visible notice')
         self.assertIn('dropping output', notices[0])
+        kinds = [e['type'] for e in events]
+        self.assertEqual(kinds[0], 'stream', 'the burst passes before the first notice')
         self.assertIn('in total', notices[-1])
         with open(os.path.join(self.jobdir(), 'dropped-output.txt')) as f:
             dropped = f.read()
