@@ -14,7 +14,8 @@ const baseConfig = require('@jupyterlab/builder/lib/webpack.config.base');
 const { sharedConfig } = require('./shared');
 
 const appDir = __dirname;
-const buildDir = path.join(appDir, 'build');
+// APP_BUILD_DIR: build elsewhere (experiments) without disturbing app/build.
+const buildDir = process.env.APP_BUILD_DIR || path.join(appDir, 'build');
 const genDir = path.join(buildDir, 'gen');
 const staticDir = path.join(buildDir, 'static');
 const appConfig = JSON.parse(
