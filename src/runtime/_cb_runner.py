@@ -267,6 +267,20 @@ class Streams:
     def write(self, name, text):
         self.writer(name)(text)
 
+    def _append(self, name, text):
+        """Adds text without flushing: for callers that may hold flush_lock (read_pipes)."""
+        with self.lock:
+            groups = self.groups
+            if groups and groups[-1][0] is name:
+                groups[-1][1].append(text)
+            else:
+                groups.append((name, [text]))
+            self.pending += len(text)
+            arm = not self.armed
+            self.armed = True
+        if arm:
+            self.wake.set()
+
     def writer(self, name):
         """A write(text) function for one stream: the hot path of every print()."""
         lock = self.lock
@@ -345,7 +359,7 @@ class Streams:
                         break
                     if not data:
                         break
-                    self.write(name, decoder.decode(data))
+                    self._append(name, decoder.decode(data))
 
     def user_flush(self):
         """sys.stdout.flush(): write pending text now, at most every 2 ms (a loop of
@@ -354,7 +368,8 @@ class Streams:
             self.flush()
 
     def flush(self, blocking=True):
-        if not self.flush_lock.acquire(blocking, 0.5 if blocking else -1):
+        # Non-blocking only from the SIGTERM handler, which may interrupt a holder of the lock.
+        if not self.flush_lock.acquire(blocking):
             return
         try:
             self.flush_unlocked()
@@ -724,6 +739,43 @@ def emit_figures(pyplot=None):
             display(data, raw=True)
 
 
+def _drain_pipes():
+    """Reads what a finished child left in the fd 1/2 pipes now, so it precedes the cell's next
+    print (the pump thread might otherwise read it a moment later)."""
+    ctx = _STATE.get('ctx')
+    if ctx is not None and ctx.streams.pipes:
+        try:
+            ctx.streams.read_pipes()
+        except Exception:
+            pass
+
+
+def _patch_subprocess(module):
+    popen = getattr(module, 'Popen', None)
+    if popen is None or getattr(popen.wait, '_cb_patched', False):
+        return
+    original = popen.wait
+
+    def wait(self, timeout=None):
+        code = original(self, timeout)
+        _drain_pipes()
+        return code
+    wait._cb_patched = True
+    wait.__doc__ = original.__doc__
+    popen.wait = wait
+
+
+def _patch_os_system():
+    original = os.system
+
+    def system(command):
+        code = original(command)
+        _drain_pipes()
+        return code
+    system.__doc__ = original.__doc__
+    os.system = system
+
+
 def register_cell_source(linecache):
     """The cell's source for tracebacks, inspect and warnings (mtime None: checkcache keeps it)."""
     source = _STATE.get('source')
@@ -733,6 +785,7 @@ def register_cell_source(linecache):
 
 HOOKS = {
     'linecache': register_cell_source,
+    'subprocess': _patch_subprocess,
     'matplotlib.pyplot': _patch_pyplot,
     'IPython.core.display_functions': _patch_ipython,
     'IPython.core.display': _patch_ipython,
@@ -741,6 +794,7 @@ HOOKS = {
 
 
 def install_hooks():
+    _patch_os_system()
     for name, hook in HOOKS.items():
         if name in sys.modules:
             hook(sys.modules[name])

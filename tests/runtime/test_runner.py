@@ -189,6 +189,17 @@ os.write(1, b"raw fd write\\n")
         self.assertIn('raw fd write\n', stream_text(events))
         self.assertIn('to-stderr\n', stream_text(events, 'stderr'))
 
+    def test_big_subprocess_output_complete_and_ordered(self):
+        src = ('import os, subprocess\nprint("start")\nos.system("seq 1 300000")\nprint("end")\n'
+               'for i in range(50):\n'
+               '    subprocess.call(["echo", "sub%d" % i])\n'
+               '    print("py%d" % i)\n')
+        code, events = self.run_runner(src)
+        self.assertEqual(code, 0)
+        expected = ('start\n' + ''.join('%d\n' % i for i in range(1, 300001)) + 'end\n'
+                    + ''.join('sub%d\npy%d\n' % (i, i) for i in range(50)))
+        self.assertEqual(stream_text(events), expected)
+
     def test_non_utf8_never_crashes(self):
         src = '''
 import os, sys
