@@ -408,6 +408,7 @@ export class JobManager implements IJobManager {
 
   /** Flushes the job store and closes connections; detached jobs keep running. */
   async dispose(): Promise<void> {
+    this._disposed = true;
     this._store.flush();
     await this.pool.closeAll?.();
   }
@@ -650,6 +651,13 @@ export class JobManager implements IJobManager {
           break;
         }
         parser.dropPartial();
+        if (this._disposed) {
+          synthesize(
+            'lost',
+            `the bridge shut down while following; the job may still be running: %cluster attach ${job.id}`
+          );
+          break;
+        }
         const first = command !== undefined;
         command = undefined;
         if (Private.isDrop(error, transport)) {
@@ -1061,6 +1069,7 @@ export class JobManager implements IJobManager {
   private _active = new Map<string, IJobContext>();
   private _listeners = new Set<(job: IJobInfo) => void>();
   private _noticed = new Set<string>();
+  private _disposed = false;
 }
 
 namespace Private {
