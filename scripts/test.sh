@@ -102,10 +102,34 @@ run_step() {
   echo
   say "===== $name: $* ====="
   start=$(date +%s)
-  timeout --kill-after=30 "$LIMIT" "$@" </dev/null 2>&1 | tee "$log"
-  rc=${PIPESTATUS[0]}
+  # The runner gets its own process group: on timeout the whole group goes (jest workers, browsers,
+  # servers), and whatever it leaves behind is cleaned up after it exits.
+  : >"$log"
+  setsid "$@" </dev/null >"$log" 2>&1 &
+  local pid=$!
+  CURRENT_GROUP=$pid
+  tail -n +1 -f --pid="$pid" "$log" &
+  local tail_pid=$! timed_out=0
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ $(($(date +%s) - start)) -ge "$LIMIT" ]; then
+      timed_out=1
+      kill -TERM -- "-$pid" 2>/dev/null
+      for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null && sleep 1; done
+      kill -KILL -- "-$pid" 2>/dev/null
+      break
+    fi
+    sleep 1
+  done
+  wait "$pid"
+  rc=$?
+  wait "$tail_pid" 2>/dev/null
+  kill -TERM -- "-$pid" 2>/dev/null
+  CURRENT_GROUP=""
+  if [ "$timed_out" = 1 ]; then
+    rc=124
+  fi
   local secs=$(($(date +%s) - start))
-  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+  if [ "$rc" -eq 124 ]; then
     echo "[test] $name: TIMED OUT after $LIMIT s" | tee -a "$log"
   fi
   if [ "$kind" = lint ]; then
@@ -145,8 +169,12 @@ run_script() {
 }
 
 SERVICES_STARTED=()
+CURRENT_GROUP=""
 stop_services() {
   local s
+  if [ -n "$CURRENT_GROUP" ]; then
+    kill -TERM -- "-$CURRENT_GROUP" 2>/dev/null
+  fi
   for s in "${SERVICES_STARTED[@]}"; do
     bash "$s" stop >"$LOGS/$(basename "$s" .sh).stop.log" 2>&1 ||
       say "stopping $s failed (see $LOGS/$(basename "$s" .sh).stop.log)"
