@@ -24,7 +24,7 @@ import {
 import { OutputArea, OutputAreaModel } from '@jupyterlab/outputarea';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { Widget } from '@lumino/widgets';
-import { CELL_MAGIC } from '../../shared/magic';
+import { CELL_MAGIC, isClusterCell } from '../../shared/magic';
 import { STATUS_MIME, type IStatusPayload } from '../../shared/mime';
 import { withClusterMagic } from '../executor/routing';
 import { CommandIDs, IClusterBridge, PLUGIN_PREFIX } from '../tokens';
@@ -120,10 +120,7 @@ export const commandsPlugin: JupyterFrontEndPlugin<void> = {
         const source = cell.model.sharedModel.getSource();
         // A bare magic follows the picker at run time.
         await runActive(
-          withClusterMagic(source, '') === source ||
-            /^\s*%%cluster/.test(source)
-            ? source
-            : `${CELL_MAGIC}\n${source}`
+          isClusterCell(source) ? source : `${CELL_MAGIC}\n${source}`
         );
       }
     });
@@ -181,22 +178,25 @@ export const commandsPlugin: JupyterFrontEndPlugin<void> = {
         try {
           const result = await bridge.testCluster(cluster);
           const report = Private.report(result);
-          Notification.update({
-            id,
-            message: `${cluster}: ${report.verdict}`,
-            type: report.ok ? 'success' : 'error',
-            autoClose: 8000
-          });
-          if (report.lines.length) {
-            const body = document.createElement('pre');
-            body.className = 'jp-ClusterBridge-doctor';
-            body.textContent = report.lines.join('\n');
-            void showDialog({
-              title: `${cluster}: ${report.verdict}`,
-              body: new Widget({ node: body }),
-              buttons: [Dialog.okButton()]
+          if (!report.lines.length) {
+            Notification.update({
+              id,
+              message: `${cluster}: ${report.verdict}`,
+              type: report.ok ? 'success' : 'error',
+              autoClose: 8000
             });
+            return;
           }
+          // The checklist replaces the progress toast.
+          Notification.dismiss(id);
+          const body = document.createElement('pre');
+          body.className = 'jp-ClusterBridge-doctor';
+          body.textContent = report.lines.join('\n');
+          await showDialog({
+            title: `${cluster}: ${report.verdict}`,
+            body: new Widget({ node: body }),
+            buttons: [Dialog.okButton()]
+          });
         } catch (err) {
           Notification.update({
             id,
