@@ -12,6 +12,8 @@
 # sched_min_interval=0, sched_interval=1, bf_interval=1. A fake GPU (gres gpu:1 on
 # /dev/null) makes --gres=gpu:1 set CUDA_VISIBLE_DEVICES=0. Partitions: `debug`
 # (default, no limit) and `gpu` (MaxTime 1 minute, so TIMEOUT can be hit quickly).
+# KillWait=10: time between scancel's SIGTERM and SIGKILL, for the agent to stop the
+# cell and record `cancelled` even on a loaded machine (real clusters use ~30 s).
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -72,7 +74,7 @@ JobCompLoc=$DIR/log/jobcomp.txt
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,sched_interval=1,bf_interval=1
 MinJobAge=600
-KillWait=2
+KillWait=10
 OverTimeLimit=0
 InactiveLimit=0
 ReturnToService=2

@@ -63,7 +63,21 @@ export abstract class BatchScheduler implements IScheduler {
     if (ask.length > 0) {
       const found = await this.queryStates(transport, ask);
       for (const id of ask) {
-        const state = found.get(id) ?? { state: 'unknown' };
+        let state = found.get(id) ?? { state: 'unknown' };
+        if (
+          state.state === 'ended' &&
+          this._cancelled.has(id) &&
+          state.end !== 'completed'
+        ) {
+          // Killed on our request: Grid Engine and PBS accounting only see a signal.
+          state = {
+            ...state,
+            end: 'cancelled',
+            reason: ['cancelled', state.end !== 'cancelled' ? state.reason : '']
+              .filter(Boolean)
+              .join(': ')
+          };
+        }
         if (state.state === 'ended') {
           this._ended.set(id, state);
         }
@@ -79,6 +93,7 @@ export abstract class BatchScheduler implements IScheduler {
     _jobDir: string
   ): Promise<void> {
     const result = await transport.exec(this.cancelCommand(schedulerId));
+    this._cancelled.add(schedulerId);
     if (result.code !== 0 && !this.alreadyGone(commandMessage(result))) {
       throw new SchedulerError(this.kind, 'command', commandMessage(result));
     }
@@ -102,6 +117,8 @@ export abstract class BatchScheduler implements IScheduler {
   ): Promise<Map<string, SchedulerState>>;
 
   private _ended = new Map<string, SchedulerState>();
+  /** Jobs this scheduler cancelled: their end is `cancelled` whatever the accounting says. */
+  private _cancelled = new Set<string>();
 }
 
 /** stderr (else stdout) of a command, trimmed: the scheduler's own words. */

@@ -1,5 +1,7 @@
+import { execFileSync } from 'child_process';
 import {
   assertJobDir,
+  execLine,
   formatHms,
   formatMem,
   jobName,
@@ -173,4 +175,26 @@ describe('submitShell', () => {
       expect(() => assertJobDir(dir)).toThrow(JobScriptError);
     }
   );
+});
+
+describe('execLine', () => {
+  it('execs a plain command, and one with assignments through env', () => {
+    expect(execLine("/venv/bin/python -u 'a b.py' run /x")).toBe(
+      "exec /venv/bin/python -u 'a b.py' run /x"
+    );
+    expect(
+      execLine("PYTHONDONTWRITEBYTECODE= A='x y' /venv/bin/python -u run")
+    ).toBe("exec env PYTHONDONTWRITEBYTECODE= A='x y' /venv/bin/python -u run");
+  });
+
+  it('really runs such a command under /bin/sh', () => {
+    const out = execFileSync(
+      '/bin/sh',
+      ['-c', execLine("CB_A= CB_B='x y' sh -c 'echo \"[$CB_A][$CB_B]\"'")],
+      {
+        encoding: 'utf8'
+      }
+    );
+    expect(out).toBe('[][x y]\n');
+  });
 });

@@ -167,7 +167,8 @@ export function assembleScript(
   spec: IJobSpec,
   res: IResources,
   directives: string[],
-  notes: string[] = []
+  notes: string[] = [],
+  launch: string[] = [execLine(spec.command)]
 ): string {
   const lines = ['#!/bin/bash', ...directives, ...res.directives, ''];
   lines.push(`# cluster-bridge job ${spec.id}`);
@@ -176,8 +177,37 @@ export function assembleScript(
   }
   lines.push(`cd ${shellQuote(spec.jobDir)} || exit 1`);
   lines.push(...res.setup);
-  lines.push(`exec ${spec.command}`);
+  lines.push(...launch);
   return lines.join('\n') + '\n';
+}
+
+/**
+ * `exec COMMAND`, so the scheduler's signals reach the agent itself. A
+ * command that starts with variable assignments (`NAME=value cmd`) goes
+ * through `env`, since `exec NAME=value` is not a command.
+ */
+export function execLine(command: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_]*=/.test(command.trimStart())
+    ? `exec env ${command.trimStart()}`
+    : `exec ${command}`;
+}
+
+/**
+ * For schedulers that warn with a signal the agent does not handle (Grid
+ * Engine's -notify sends SIGUSR2 before its SIGKILL): the agent runs as a
+ * child with that signal ignored, and the script turns the warning into the
+ * SIGTERM the agent does handle (it stops the cell and records `cancelled`).
+ */
+export function relaySignal(command: string, warning: string): string[] {
+  return [
+    `# ${warning} is the scheduler's warning before SIGKILL: pass it on as SIGTERM.`,
+    `(trap '' ${warning}; ${execLine(command)}) &`,
+    'pid=$!',
+    `trap 'kill -TERM "$pid" 2>/dev/null' ${warning}`,
+    'wait "$pid"; rc=$?',
+    'while kill -0 "$pid" 2>/dev/null; do wait "$pid"; rc=$?; done',
+    'exit $rc'
+  ];
 }
 
 /** Path inside the job directory. */

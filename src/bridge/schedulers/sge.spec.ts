@@ -89,6 +89,7 @@ describe('SgeScheduler.script', () => {
       expect.arrayContaining([
         '#$ -N runs',
         '#$ -S /bin/bash',
+        '#$ -notify',
         '#$ -q gpu.q',
         '#$ -A proj42',
         '#$ -l h_rt=01:30:00',

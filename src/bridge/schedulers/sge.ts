@@ -4,11 +4,10 @@
  * states from ONE remote command per poll: `qstat -u '*' -s prsz -xml` (pending,
  * running, suspended, zombie) plus `qstat -j` for the scheduler's pending
  * reason; ended jobs then from `qacct -j` (exit status, failed code).
- * Cancel is `qdel`: Grid Engine kills the job (SIGKILL) at once, so the
- * agent cannot write its own `done`; the end state (`cancelled`) then comes
- * from qacct (`failed 100`, exit 137). No `-notify`: the agent does not handle
- * SIGUSR2 and would die alone while the runner ran on until the notify period
- * (60 s by default) ended.
+ * Cancel is `qdel`. The script asks for `-notify`, so Grid Engine sends
+ * SIGUSR2 before its SIGKILL (after the queue's notify time); the script
+ * relays that as SIGTERM to the agent, which stops the cell and records
+ * `cancelled` before the SIGKILL comes.
  */
 import type { JobEndState } from '../../shared/events';
 import { shellQuote } from '../util/quote';
@@ -26,6 +25,7 @@ import {
   formatMem,
   jobPath,
   JOB_SCRIPT,
+  relaySignal,
   resolveResources,
   SCHEDULER_ERR,
   SCHEDULER_OUT
@@ -46,7 +46,7 @@ export class SgeScheduler extends BatchScheduler {
   script(spec: IJobSpec): string {
     const res = resolveResources(spec);
     const notes: string[] = [];
-    const d: string[] = [`#$ -N ${res.name}`, '#$ -S /bin/bash'];
+    const d: string[] = [`#$ -N ${res.name}`, '#$ -S /bin/bash', '#$ -notify'];
     if (res.partition) {
       d.push(`#$ -q ${res.partition}`);
     }
@@ -75,7 +75,13 @@ export class SgeScheduler extends BatchScheduler {
     if (res.constraint) {
       d.push(`#$ -l ${res.constraint}`);
     }
-    return assembleScript(spec, res, d, notes);
+    return assembleScript(
+      spec,
+      res,
+      d,
+      notes,
+      relaySignal(spec.command, 'USR2')
+    );
   }
 
   protected submitCommand(spec: IJobSpec): string {
