@@ -103,12 +103,14 @@ describe('cells through SLURM', () => {
       sink,
       signal: abort.signal
     });
-    await sink.until(s => s.text('stdout').includes('sleeping'), 60000);
+    // Generous: on a shared node the job may wait in the queue first.
+    await sink.until(s => s.text('stdout').includes('sleeping'), 150000);
     abort.abort();
     const outcome = await pending;
     expect(outcome.status).toBe('aborted');
     expect(sink.statuses().pop()?.phase).toBe('cancelled');
-  });
+    expect(sink.text('stdout')).toBe('sleeping\n');
+  }, 200000);
 
   it("a time limit hit ends the cell as TIMEOUT, with the scheduler's reason", async () => {
     const sink = new RecordingSink();
