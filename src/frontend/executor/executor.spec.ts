@@ -12,6 +12,7 @@ import { interruptRemoteCells } from './interrupt';
 class FakeKernel {
   name = 'cluster-bridge';
   requests: { code: string; metadata: any }[] = [];
+  hooks: ((msg: any) => boolean)[][] = [];
   interrupted = 0;
   private replies: ((reply: any) => void)[] = [];
 
@@ -20,11 +21,29 @@ class FakeKernel {
     let resolve!: (reply: any) => void;
     const done = new Promise(r => (resolve = r));
     this.replies.push(resolve);
-    return { done, isDisposed: false, registerMessageHook: () => undefined };
+    const hooks: ((msg: any) => boolean)[] = [];
+    this.hooks.push(hooks);
+    return {
+      done,
+      isDisposed: false,
+      registerMessageHook: (hook: (msg: any) => boolean) => hooks.push(hook)
+    };
   }
 
-  reply(index: number, content: any, date = '2026-11-28T12:00:05.000Z') {
-    this.replies[index]({ content, header: { date }, metadata: {} });
+  /** iopub messages the kernel "sends" for request `index` (status, execute_input). */
+  iopub(index: number, msgType: string, content: any, date: string) {
+    for (const hook of this.hooks[index]) {
+      hook({ header: { msg_type: msgType, date }, content });
+    }
+  }
+
+  reply(
+    index: number,
+    content: any,
+    date = '2026-11-28T12:00:05.000Z',
+    metadata: any = {}
+  ) {
+    this.replies[index]({ content, header: { date }, metadata });
   }
 
   async interrupt() {
@@ -60,14 +79,19 @@ function fakeCell(source: string, type: 'code' | 'markdown' = 'code') {
   return cell;
 }
 
-function options(cell: any, notebook: NotebookModel, kernelName = 'python3') {
+function options(
+  cell: any,
+  notebook: NotebookModel,
+  kernelName = 'python3',
+  recordTiming = false
+) {
   const events: string[] = [];
   return {
     events,
     opts: {
       cell,
       notebook,
-      notebookConfig: { recordTiming: false } as any,
+      notebookConfig: { recordTiming } as any,
       onCellExecuted: (args: any) =>
         events.push(
           `executed:${args.success}${args.error ? ':' + args.error.errorName : ''}`
@@ -188,6 +212,71 @@ describe('ClusterCellExecutor', () => {
       '%%cluster local\nx',
       '%%cluster hpc\nx'
     ]);
+  });
+
+  it('records execution timing like JupyterLab when recordTiming is on', async () => {
+    const executor = new ClusterCellExecutor({
+      bridge: fakeBridge(kernel),
+      defaultRunCell
+    });
+    const cell = fakeCell('%%cluster local\nx');
+    const run = executor.runCell(options(cell, notebook, 'python3', true).opts);
+    await flush();
+    kernel.iopub(
+      0,
+      'status',
+      { execution_state: 'busy' },
+      '2026-11-28T12:00:01.000Z'
+    );
+    kernel.iopub(0, 'execute_input', {}, '2026-11-28T12:00:01.100Z');
+    kernel.iopub(
+      0,
+      'stream',
+      { name: 'stdout', text: 'x' },
+      '2026-11-28T12:00:02.000Z'
+    );
+    kernel.iopub(
+      0,
+      'status',
+      { execution_state: 'idle' },
+      '2026-11-28T12:00:04.900Z'
+    );
+    kernel.reply(
+      0,
+      { status: 'ok', execution_count: 4 },
+      '2026-11-28T12:00:05.000Z',
+      {
+        started: '2026-11-28T12:00:01.050Z'
+      }
+    );
+    await run;
+    expect(cell.model.getMetadata('execution')).toEqual({
+      'iopub.status.busy': '2026-11-28T12:00:01.000Z',
+      'iopub.execute_input': '2026-11-28T12:00:01.100Z',
+      'iopub.status.idle': '2026-11-28T12:00:04.900Z',
+      'shell.execute_reply.started': '2026-11-28T12:00:01.050Z',
+      'shell.execute_reply': '2026-11-28T12:00:05.000Z'
+    });
+  });
+
+  it('records no timing when recordTiming is off', async () => {
+    const executor = new ClusterCellExecutor({
+      bridge: fakeBridge(kernel),
+      defaultRunCell
+    });
+    const cell = fakeCell('%%cluster local\nx');
+    cell.model.setMetadata('execution', { stale: true });
+    const run = executor.runCell(options(cell, notebook).opts);
+    await flush();
+    kernel.iopub(
+      0,
+      'status',
+      { execution_state: 'busy' },
+      '2026-11-28T12:00:01.000Z'
+    );
+    kernel.reply(0, { status: 'ok', execution_count: 1 });
+    await run;
+    expect(cell.model.getMetadata('execution')).toBeUndefined();
   });
 
   it('runs several remote cells at once (no queue behind the first)', async () => {
