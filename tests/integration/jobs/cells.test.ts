@@ -4,6 +4,7 @@
  * (scripts/services/sshd.sh), with the real agent and runner.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 
 import type { IClusterConfig } from '../../../src/shared/config';
@@ -414,6 +415,43 @@ describe('cluster errors', () => {
       expect(sink.text('stderr')).toMatch(
         /cannot create VENV1 .*No module named venv.*using the system Python/
       );
+    } finally {
+      await bed.dispose();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('copes with a hostile work directory name', async () => {
+    const dir = fs.mkdtempSync(
+      path.join(__dirname, '..', '..', '..', '.cache', 'hostile-')
+    );
+    const workDir = path.join(
+      dir,
+      `we ird $HOME 'q' "dq" \`x\` ;touch pwned; \\ ~ *`
+    );
+    const bed = testBed({ local: { type: 'local', workDir } });
+    try {
+      const sink = new RecordingSink();
+      const outcome = await bed.manager.runCell({
+        request: { cluster: 'local' },
+        code: 'print("safe")',
+        lineOffset: 1,
+        sink
+      });
+      expect(sink.errors()).toEqual([]);
+      expect(outcome.status).toBe('ok');
+      expect(sink.text('stdout')).toBe('safe\n');
+      expect(outcome.job?.remoteDir.startsWith(workDir + '/jobs/')).toBe(true);
+      expect(
+        fs.existsSync(
+          path.join(workDir, 'jobs', outcome.job!.id, 'events.jsonl')
+        )
+      ).toBe(true);
+      expect(fs.readdirSync(dir)).toEqual([path.basename(workDir)]);
+      expect(
+        fs.existsSync('pwned') ||
+          fs.existsSync(path.join(os.homedir(), 'pwned'))
+      ).toBe(false);
     } finally {
       await bed.dispose();
       fs.rmSync(dir, { recursive: true, force: true });
