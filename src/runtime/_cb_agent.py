@@ -865,7 +865,10 @@ def fork_runner(jobdir, env):
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
+        _write = sys.dont_write_bytecode
+        sys.dont_write_bytecode = False
         import _cb_runner
+        sys.dont_write_bytecode = _write
         # The cell sees '' (its cwd) first on sys.path, as with `python runner.py`.
         sys.path[:] = [''] + [p for p in sys.path if p and os.path.abspath(p) != RUNTIME_DIR]
         sys.argv[:] = [RUNNER_FILE, jobdir]

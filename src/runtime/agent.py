@@ -8,8 +8,20 @@ Usage and commands: see _cb_agent.py and docs/architecture.md.
 import os
 import sys
 
+if sys.version_info < (3, 6):  # this file stays Python 2 compatible so the message can show
+    sys.stderr.write('cluster-bridge agent: Python %d.%d (%s) is too old; the agent needs Python '
+                     '3.6 or newer. Set "python" in the cluster config to a newer interpreter.\n'
+                     % (sys.version_info[0], sys.version_info[1], sys.executable))
+    sys.exit(2)
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# Cache our own bytecode even under PYTHONDONTWRITEBYTECODE (a Jupyter kernel's environment often
+# has it): compiling ~1000 lines costs more than the rest of a warm start.
+_write = sys.dont_write_bytecode
+sys.dont_write_bytecode = False
 import _cb_agent  # noqa: E402
+
+sys.dont_write_bytecode = _write
 
 if __name__ == '__main__':
     sys.exit(_cb_agent.main(sys.argv[1:]))

@@ -126,6 +126,25 @@ class OldPythonsForReal(TempDirCase):
         self.assertTrue(facts['python']['version'].startswith('%d.%d.' % old[0]), facts['python'])
         sys.stderr.write('\n[compat] agent ran a cell on Python %d.%d (%s)\n' % (old[0] + (python,)))
 
+    def test_too_old_pythons_are_refused_clearly(self):
+        old_agent = sorted(v for v in PYTHONS if v < (3, 6))
+        old_runner = sorted(v for v in PYTHONS if (3, 6) <= v < (3, 8))
+        py2 = [p for p in glob.glob('/root/.pyenv/versions/2.*/bin/python2.*[0-9]') +
+               glob.glob('/usr/bin/python2.[0-9]*') if os.access(p, os.X_OK)]
+        agents = [PYTHONS[v] for v in old_agent] + py2[:1]
+        if not agents and not old_runner:
+            sys.stderr.write('\n[compat] no Python < 3.8 here: refusal messages not executed\n')
+            return
+        for python in agents:
+            out = self.agent('doctor', python=python)
+            self.assertEqual(out.returncode, 2)
+            self.assertIn('too old; the agent needs Python 3.6 or newer', out.stderr.decode())
+        for v in old_runner:
+            out = subprocess.run([PYTHONS[v], os.path.join(RUNTIME, 'runner.py'), self.tmp],
+                                 stderr=subprocess.PIPE, timeout=60)
+            self.assertEqual(out.returncode, 2)
+            self.assertIn('needs Python 3.8 or newer', out.stderr.decode())
+
     def test_runner_on_python_38(self):
         python = PYTHONS.get((3, 8))
         if not python:

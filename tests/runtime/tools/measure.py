@@ -33,10 +33,11 @@ def main():
     work = tempfile.mkdtemp(prefix='cb-measure-')
     os.makedirs(os.path.join(work, 'jobs'))
     env = dict(os.environ, CLUSTER_BRIDGE_WORKDIR=work)
+    env.pop('PYTHONDONTWRITEBYTECODE', None)
     spec = {'manager': 'venv', 'python': PY}
     results = {'python': PY, 'host': os.uname()[1], 'cpus': os.cpu_count()}
     try:
-        bundle = json.dumps({'code': '1', 'env': spec}).encode()
+        bundle = json.dumps({'code': '1', 'env': spec, 'envHash': 'measure'}).encode()
         _, first = timed([PY, '-I', AGENT, 'go', os.path.join(work, 'jobs', 'cold')], input=bundle,
                          env=env, stdout=subprocess.PIPE)
         results['coldEnvBuildSeconds'] = round(_, 3)
@@ -91,7 +92,7 @@ def main():
                     '        x = torch.ones((1024, 1024, 256), device="cuda")\n'
                     '        print("torch", torch.__version__, x.sum().item())\n'
                     'print("cell done")')
-        bundle = json.dumps({'code': gpu_code, 'env': spec}).encode()
+        bundle = json.dumps({'code': gpu_code, 'env': spec, 'envHash': 'measure'}).encode()
         _, out = timed([PY, '-I', AGENT, 'go', os.path.join(work, 'jobs', 'gpu')], input=bundle,
                        env=env, stdout=subprocess.PIPE)
         events = [json.loads(l) for l in out.stdout.decode().splitlines()]
