@@ -260,6 +260,7 @@ class Streams:
         self.interval = _env_number('CB_FLUSH_INTERVAL', 0.05)
         self.pipes = []  # (read fd, name, incremental decoder)
         self.last_flush = 0.0
+        self.owner = os.getpid()
         self.closed = False
         t = threading.Thread(target=self._flusher, name='cb-flusher', daemon=True)
         t.start()
@@ -378,12 +379,16 @@ class Streams:
 
     def emit(self, event):
         """Write a non-stream event after the text written before it (keeps the order)."""
+        if os.getpid() != self.owner:
+            return  # only the runner process writes events (seq numbers stay increasing)
         with self.flush_lock:
             self.flush_unlocked()
             self.log.write([event])
 
     def flush_unlocked(self):
         # Callers hold flush_lock.
+        if os.getpid() != self.owner:
+            return  # a forked child (os.fork, multiprocessing): its output goes through fds 1/2
         self.last_flush = time.monotonic()
         if self.pipes:
             self.read_pipes()
@@ -643,6 +648,8 @@ def display(*objs, include=None, exclude=None, metadata=None, transient=None, di
             event['update'] = True
         if ctx is not None:
             ctx.emit_output(event)
+        else:
+            sys.stdout.write(str(data.get('text/plain', '')) + '\n')
     if display_id and not update:
         ipython = sys.modules.get('IPython.core.display_functions')
         cls = getattr(ipython, 'DisplayHandle', None) if ipython is not None else None
@@ -1047,6 +1054,7 @@ class Cell:
         sys.stderr = _make_text_stream(self.streams, 'stderr', 2)
         import builtins
         builtins.display = display
+        os.register_at_fork(after_in_child=_after_fork_in_child)
         install_hooks()
         import atexit
         atexit.register(self.streams.flush)  # registered first, so it runs after the cell's own
@@ -1133,6 +1141,8 @@ class Cell:
                            'traceback': traceback})
 
     def finish(self, sampler):
+        if os.getpid() != self.streams.owner:
+            return  # a child the cell forked, leaving through sys.exit(): nothing to report
         # Late interrupts must not cut the bookkeeping short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
@@ -1148,6 +1158,21 @@ class Cell:
             sampler.stop()
         self.streams.flush()
         self.throttle.close()
+
+
+def _after_fork_in_child():
+    """In a child forked by the cell (multiprocessing workers...): the flusher thread is gone and
+    the event log belongs to the parent, so print through fds 1/2, which the parent's pump thread
+    reads, and let display() print text."""
+    import io
+    _STATE['ctx'] = None
+    # The runner's handlers write to the parent's event log: children get Python's defaults.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for fd, name in ((1, 'stdout'), (2, 'stderr')):
+        stream = io.TextIOWrapper(io.FileIO(fd, 'w', closefd=False), encoding='utf-8',
+                                  errors='replace', line_buffering=True)
+        setattr(sys, name, stream)
 
 
 def _ends_with_semicolon(code):

@@ -200,6 +200,38 @@ os.write(1, b"raw fd write\\n")
                     + ''.join('sub%d\npy%d\n' % (i, i) for i in range(50)))
         self.assertEqual(stream_text(events), expected)
 
+    def test_forked_children_output(self):
+        src = ('import multiprocessing as mp, os, sys\n'
+               'def work(i):\n'
+               '    print("worker", i)\n'
+               '    return i * i\n'
+               'with mp.get_context("fork").Pool(2) as pool:\n'
+               '    squares = pool.map(work, range(4))\n'
+               'pid = os.fork()\n'
+               'if pid == 0:\n'
+               '    print("child says hi")\n'
+               '    display("child display")\n'
+               '    sys.stdout.flush()\n'
+               '    os._exit(0)\n'
+               'os.waitpid(pid, 0)\n'
+               'if os.fork() == 0:\n'
+               '    print("second child exits through SystemExit")\n'
+               '    sys.exit(0)\n'
+               'os.wait()\n'
+               'print("parent", squares)\n'
+               'squares')
+        code, events = self.run_runner(src)
+        self.assertEqual(code, 0, events)
+        text = stream_text(events)
+        for i in range(4):
+            self.assertIn('worker %d\n' % i, text)
+        self.assertIn('child says hi\n', text)
+        self.assertIn("'child display'\n", text)
+        self.assertIn('second child exits through SystemExit\n', text)
+        self.assertTrue(text.endswith('parent [0, 1, 4, 9]\n'), text)
+        self.assertEqual(len(of_type(events, 'result')), 1, 'only the runner reports a result')
+        self.assertSeqOk(events)
+
     def test_non_utf8_never_crashes(self):
         src = '''
 import os, sys
