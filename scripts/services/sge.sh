@@ -58,6 +58,10 @@ ensure_user() {
 }
 
 init_cell() {
+  # Grid Engine resolves its own host name; some CI containers cannot.
+  if ! getent hosts "$HOST" >/dev/null 2>&1; then
+    echo "127.0.0.1 $HOST" >>/etc/hosts
+  fi
   mkdir -p "$SPOOL/qmaster/job_scripts" "$SPOOL/spooldb" "$SPOOL/execd" "$COMMON"
   chown -R "$ADMIN:$ADMIN" "$SPOOL" "$SGE_ROOT/$SGE_CELL"
   if [ ! -e "$SPOOL/spooldb/sge" ]; then
