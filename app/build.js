@@ -55,6 +55,19 @@ function upToDate(hash) {
   }
 }
 
+function swapInto(tmpDir, hash) {
+  fs.rmSync(buildDir, { recursive: true, force: true });
+  try {
+    fs.renameSync(tmpDir, buildDir);
+  } catch (e) {
+    // Another build swapped in first; fine if it built the same sources.
+    fs.rmSync(tmpDir, { recursive: true, force: true });
+    if (!upToDate(hash)) {
+      throw e;
+    }
+  }
+}
+
 function main() {
   const force = process.argv.includes('--force');
   const hash = sourceHash();
@@ -63,25 +76,36 @@ function main() {
     return;
   }
   const started = Date.now();
-  fs.rmSync(buildDir, { recursive: true, force: true });
+  // Build next to app/build and swap at the end, so a server that is running
+  // keeps a complete app/build while the new one compiles.
+  // Per process: two test runs may build at once; the last swap wins.
+  const tmpDir = path.join(repoRoot, '.cache', `app-build-tmp-${process.pid}`);
+  fs.rmSync(tmpDir, { recursive: true, force: true });
+  fs.mkdirSync(path.dirname(tmpDir), { recursive: true });
+  process.env.APP_BUILD_DIR = tmpDir;
   const webpack = require('webpack');
   const config = require('./webpack.config.js');
-  webpack(config, (err, stats) => {
-    if (err) {
-      console.error(err.stack || err);
-      process.exit(1);
-    }
-    const text = stats.toString('errors-warnings');
-    if (text.trim()) {
-      console.log(text);
-    }
-    if (stats.hasErrors()) {
-      console.error('build:app: webpack failed');
-      process.exit(1);
-    }
-    fs.writeFileSync(stampFile, `${hash}\n`);
-    const secs = ((Date.now() - started) / 1000).toFixed(1);
-    console.log(`build:app: built app/build in ${secs} s`);
+  const compiler = webpack(config);
+  compiler.run((err, stats) => {
+    // close() also persists webpack's filesystem cache (.cache/webpack-app).
+    compiler.close(closeErr => {
+      if (err || closeErr) {
+        console.error((err || closeErr).stack || err || closeErr);
+        process.exit(1);
+      }
+      const text = stats.toString('errors-warnings');
+      if (text.trim()) {
+        console.log(text);
+      }
+      if (stats.hasErrors()) {
+        console.error('build:app: webpack failed');
+        process.exit(1);
+      }
+      fs.writeFileSync(path.join(tmpDir, '.stamp'), `${hash}\n`);
+      swapInto(tmpDir, hash);
+      const secs = ((Date.now() - started) / 1000).toFixed(1);
+      console.log(`build:app: built app/build in ${secs} s`);
+    });
   });
 }
 
