@@ -53,8 +53,9 @@ export async function main(argv: string[]): Promise<number> {
   const server = new KernelServer({ connection, kernelId, log });
   let finish: () => void = () => undefined;
   const finished = new Promise<void>(resolve => (finish = resolve));
+  const services = createServices();
   const core = new KernelCore({
-    handler: new BridgeSession(createServices()),
+    handler: new BridgeSession(services),
     send: (channel, message) => server.send(channel, message),
     session: newSession(),
     implementationVersion: Private.version(),

@@ -2,9 +2,15 @@
  * Builds the real services of the bridge kernel and CLI: the cluster registry,
  * the job manager and the doctor. The one place that knows the concrete
  * classes; tests inject fakes into BridgeSession instead.
+ *
+ * The job pipeline (ssh2, schedulers, ...) takes ~0.5 s to load on a small
+ * machine, so it loads on first use or on preload(), which the kernel calls
+ * right after it answered kernel_info: startup stays fast and the first cell
+ * does not wait for the load either.
  */
 import { ClusterRegistry } from '../clusters/registry';
-import { createJobManager } from '../jobs';
+import type { JobManager } from '../jobs';
+import type { IJobManager } from '../jobs/types';
 import type { IBridgeServices } from './cellHandler';
 import { createDoctor } from './doctor';
 
@@ -13,20 +19,45 @@ export interface IServicesOptions {
   configFile?: string | null;
 }
 
-export function createServices(
-  options: IServicesOptions = {}
-): IBridgeServices {
+export interface IRealServices extends IBridgeServices {
+  /** Loads the job pipeline now (idempotent). */
+  preload(): void;
+}
+
+export function createServices(options: IServicesOptions = {}): IRealServices {
   const clusters = new ClusterRegistry(
     options.configFile === undefined ? {} : { configFile: options.configFile }
   );
-  const jobs = createJobManager({ registry: clusters });
+  let manager: JobManager | undefined;
+  const load = (): JobManager => {
+    if (!manager) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const jobsModule = require('../jobs') as typeof import('../jobs');
+      manager = jobsModule.createJobManager({ registry: clusters });
+    }
+    return manager;
+  };
+  const jobs: IJobManager = {
+    runCell: o => load().runCell(o),
+    attach: (id, sink, signal) => load().attach(id, sink, signal),
+    cancel: id => load().cancel(id),
+    jobs: () => load().jobs(),
+    onChange: listener => load().onChange(listener)
+  };
   return {
     clusters,
     jobs,
-    doctor: createDoctor(jobs),
+    doctor: createDoctor({
+      prepareCluster: (name, prompter) => load().prepareCluster(name, prompter)
+    }),
     setGpuCard: on => {
-      jobs.gpuCard = on;
+      load().gpuCard = on;
     },
-    dispose: () => jobs.dispose()
+    dispose: async () => {
+      await manager?.dispose();
+    },
+    preload: () => {
+      load();
+    }
   };
 }
