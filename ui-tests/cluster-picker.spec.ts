@@ -3,6 +3,8 @@
 // kernel live. A second cluster `local2` (type local) comes from the settings.
 import { expect, test } from '@playwright/test';
 import {
+  cellLocator,
+  kernelName,
   notebookToolbar,
   openNotebook,
   runCell,
@@ -80,6 +82,33 @@ test('the picker changes the cluster a bare %%cluster runs on', async ({
   await select.selectOption('');
   expect(await runCell(page, 0, REMOTE)).toBe(true);
   expect((await statusPayload(page, 0)).cluster).not.toBe('local2');
+});
+
+test('in a Cluster Bridge notebook, plain cells run on the picked cluster', async ({
+  page
+}) => {
+  await putSettings(page, { clusters: { local2: { type: 'local' } } });
+  writeNotebook(
+    'ui/cluster-bridge-kernel.ipynb',
+    ['print("plain cell on", 6 * 7)'],
+    {
+      name: 'cluster-bridge',
+      display_name: 'Cluster Bridge',
+      language: 'python'
+    }
+  );
+  await openNotebook(page, 'ui/cluster-bridge-kernel.ipynb');
+  expect(await kernelName(page)).toBe('cluster-bridge');
+  const select = pickerSelect(page);
+  await select.focus();
+  await expect(select.locator('option[value="local2"]')).toHaveCount(1, {
+    timeout: 60_000
+  });
+  await select.selectOption('local2');
+  expect(await runCell(page, 0, REMOTE)).toBe(true);
+  await expect(cellLocator(page, 0)).toContainText('plain cell on 42');
+  expect((await statusPayload(page, 0)).cluster).toBe('local2');
+  await saveScreenshot(page, 'cluster-bridge-kernel-notebook');
 });
 
 test('a settings change reaches the bridge without a restart', async ({

@@ -171,19 +171,58 @@ describe('ClusterCellExecutor', () => {
     expect(defaultRunCell).not.toHaveBeenCalled();
   });
 
-  it('lets the bridge-kernel notebook run %%cluster cells itself', async () => {
-    const executor = new ClusterCellExecutor({
-      bridge: fakeBridge(kernel),
-      defaultRunCell
+  it('lets the bridge-kernel notebook run its cells itself, after sending it the settings and the picked cluster', async () => {
+    const settingsSent: any[] = [];
+    const notebookKernel = {
+      name: 'cluster-bridge',
+      createComm: () => {
+        const comm: any = {
+          isDisposed: false,
+          open: () => undefined,
+          close: () => (comm.isDisposed = true),
+          send: (data: any) => {
+            settingsSent.push(data);
+            queueMicrotask(() =>
+              comm.onMsg({
+                content: { data: { id: data.id, ok: true, result: null } }
+              })
+            );
+          }
+        };
+        return comm;
+      }
+    };
+    const bridge = fakeBridge(kernel);
+    (bridge as any).settings = {
+      clusters: { local2: { type: 'local' } },
+      defaultCluster: 'local',
+      gpuCard: true
+    };
+    const executor = new ClusterCellExecutor({ bridge, defaultRunCell });
+    notebook.setMetadata('cluster_bridge', { cluster: 'local2' });
+    for (const source of ['%%cluster\nx', 'plain()']) {
+      const { opts } = options(fakeCell(source), notebook, 'cluster-bridge');
+      opts.sessionContext.session.kernel = notebookKernel;
+      await executor.runCell(opts);
+      expect(defaultRunCell).toHaveBeenLastCalledWith(opts);
+    }
+    // Sent once: nothing changed for the second cell.
+    expect(settingsSent).toHaveLength(1);
+    expect(settingsSent[0]).toMatchObject({
+      op: 'settings',
+      clusters: { local2: { type: 'local' } },
+      defaultCluster: 'local2',
+      gpuCard: true
     });
-    const { opts } = options(
-      fakeCell('%%cluster local\nx'),
-      notebook,
-      'cluster-bridge'
-    );
-    await executor.runCell(opts);
-    expect(defaultRunCell).toHaveBeenCalledWith(opts);
     expect(kernel.requests).toHaveLength(0);
+    expect(bridge.ensureStarted).not.toHaveBeenCalled();
+
+    notebook.setMetadata('cluster_bridge', { cluster: 'local' });
+    const { opts } = options(fakeCell('x'), notebook, 'cluster-bridge');
+    opts.sessionContext.session.kernel = notebookKernel;
+    await executor.runCell(opts);
+    expect(settingsSent).toHaveLength(2);
+    expect(settingsSent[1].defaultCluster).toBe('local');
   });
 
   it('sends a bare %%cluster with the cluster picked in the notebook metadata', async () => {

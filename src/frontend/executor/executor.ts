@@ -7,11 +7,13 @@ import type { INotebookCellExecutor } from '@jupyterlab/notebook';
 import { Signal, type ISignal } from '@lumino/signaling';
 import { STATUS_MIME, type IStatusPayload } from '../../shared/mime';
 import {
+  BRIDGE_KERNEL_NAME,
   NOTEBOOK_METADATA_KEY,
   type IClusterBridge,
   type IRemoteExecution
 } from '../tokens';
 import { executeOnBridge } from './execute';
+import { KernelSettingsSync } from './kernelsync';
 import { resolveBareMagic, routeCell } from './routing';
 
 type RunCell = (
@@ -47,6 +49,9 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
       sessionContext?.session?.kernel?.name ??
       sessionContext?.kernelPreference.name;
     const source = cell.model.sharedModel.getSource();
+    if (kernelName === BRIDGE_KERNEL_NAME) {
+      return this._runOnBridgeNotebook(options);
+    }
     if (routeCell(source, kernelName) === 'default') {
       return this._defaultRunCell(options);
     }
@@ -61,6 +66,28 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
       { cluster?: unknown } | undefined;
     const picked = typeof meta?.cluster === 'string' ? meta.cluster : '';
     return picked || this._bridge.defaultCluster;
+  }
+
+  /** The notebook's own kernel is the bridge: settings first, then runCell. */
+  private async _runOnBridgeNotebook(
+    options: INotebookCellExecutor.IRunCellOptions
+  ): Promise<boolean> {
+    const kernel = options.sessionContext?.session?.kernel;
+    if (kernel) {
+      const meta = options.notebook.getMetadata(NOTEBOOK_METADATA_KEY) as
+        { cluster?: unknown } | undefined;
+      const picked = typeof meta?.cluster === 'string' ? meta.cluster : '';
+      try {
+        await this._kernelSync.sync(kernel, this._bridge.settings, picked);
+      } catch (err) {
+        // An older bridge without the comm still runs the cell on its default.
+        console.warn(
+          'cluster-bridge: settings not sent to the notebook kernel',
+          err
+        );
+      }
+    }
+    return this._defaultRunCell(options);
   }
 
   private async _runRemote(
@@ -122,6 +149,7 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
 
   private _bridge: IClusterBridge;
   private _defaultRunCell: RunCell;
+  private _kernelSync = new KernelSettingsSync();
   private _running = new Set<Private.IEntry>();
   private _changed = new Signal<this, void>(this);
 }
