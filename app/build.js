@@ -56,16 +56,20 @@ function upToDate(hash) {
 }
 
 function swapInto(tmpDir, hash) {
-  fs.rmSync(buildDir, { recursive: true, force: true });
-  try {
-    fs.renameSync(tmpDir, buildDir);
-  } catch (e) {
-    // Another build swapped in first; fine if it built the same sources.
+  if (upToDate(hash)) {
+    // Another build of the same sources swapped in first.
     fs.rmSync(tmpDir, { recursive: true, force: true });
-    if (!upToDate(hash)) {
-      throw e;
-    }
+    return;
   }
+  // Two renames: a running server misses app/build for microseconds only.
+  const oldDir = `${tmpDir}-old`;
+  try {
+    fs.renameSync(buildDir, oldDir);
+  } catch {
+    // no previous build
+  }
+  fs.renameSync(tmpDir, buildDir);
+  fs.rmSync(oldDir, { recursive: true, force: true });
 }
 
 function main() {

@@ -11,12 +11,17 @@ import {
   openNotebook,
   runCell,
   saveScreenshot,
+  shutdownKernels,
   waitForOutput,
   watchConsole,
   writeNotebook
 } from './helpers';
 
 const EXTENSION = 'jupyterlab-cluster-bridge';
+
+test.afterEach(async () => {
+  await shutdownKernels();
+});
 
 test('the embedded JupyterLab loads without console errors', async ({
   page

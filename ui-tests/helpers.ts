@@ -127,7 +127,36 @@ export async function openNotebook(page: Page, relPath: string): Promise<void> {
     name,
     { timeout: 60_000 }
   );
+  // The toolbar fills in once the notebook's settings have loaded.
+  await notebookToolbar(page)
+    .locator('.jp-Toolbar-item')
+    .first()
+    .waitFor({ state: 'attached', timeout: 60_000 });
   await waitForKernelIdle(page);
+}
+
+/**
+ * Shuts down every kernel session of the test server (REST API), so kernels
+ * of earlier tests do not pile up on 2 cores. Call it in test.afterEach when a
+ * test does not need kernels to outlive it.
+ */
+export async function shutdownKernels(): Promise<void> {
+  const sessions = (await (
+    await fetch(labUrl('/api/sessions'))
+  ).json()) as Array<{
+    id: string;
+  }>;
+  for (const s of sessions) {
+    await fetch(labUrl(`/api/sessions/${s.id}`), { method: 'DELETE' });
+  }
+  const kernels = (await (
+    await fetch(labUrl('/api/kernels'))
+  ).json()) as Array<{
+    id: string;
+  }>;
+  for (const k of kernels) {
+    await fetch(labUrl(`/api/kernels/${k.id}`), { method: 'DELETE' });
+  }
 }
 
 /** Waits until the current notebook's kernel is started and idle. */
