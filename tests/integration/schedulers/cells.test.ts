@@ -182,6 +182,23 @@ describe.each(KINDS)('cells through %s', kind => {
     ).toBe(true);
   });
 
+  // Grid Engine limits are in seconds, so this takes ~10 s. SLURM's minute granularity makes
+  // it ~90 s there: its cell-level TIMEOUT is tests/integration/jobs/batch.test.ts, and the
+  // scheduler-level one is scheduler.test.ts here; not run twice.
+  if (kind === 'sge') {
+    it('ends a cell that hits its time limit as timeout, keeping its output', async () => {
+      const sink = new RecordingSink();
+      const outcome = await run(
+        'import time\nprint("started", flush=True)\ntime.sleep(600)',
+        { time: '0:08' },
+        sink
+      );
+      expect(outcome.status).toBe('error');
+      expect(sink.text('stdout')).toBe('started\n');
+      expect(sink.statuses().pop()).toMatchObject({ endState: 'timeout' });
+    });
+  }
+
   it("rejects an invalid partition with the scheduler's own message", async () => {
     const sink = new RecordingSink();
     const outcome = await run('print("never")', { partition: 'nosuch' }, sink);
