@@ -227,8 +227,10 @@ namespace Private {
   ].join('\n');
 
   /**
-   * Prints CB_* lines. stdin (the runtime files) is always drained so the
-   * writer never sees a broken pipe.
+   * Prints CB_* lines. The system Python runs with -E -s: a PYTHONPATH meant
+   * for another Python (cluster modules) must not break it (-I is 3.4+ only;
+   * these flags let a Python 2 still answer "too old"). stdin (the runtime
+   * files) is always drained so the writer never sees a broken pipe.
    */
   export function script(
     workDir: string,
@@ -245,20 +247,20 @@ if [ ! -d "$W/jobs" ]; then cat >/dev/null; echo "CB_ERROR cannot create the wor
 chmod 700 "$W" 2>/dev/null
 echo "CB_WORKDIR $W"
 if ! command -v "$PY" >/dev/null 2>&1; then cat >/dev/null; echo "CB_NOPYTHON"; exit 0; fi
-PROBE=$("$PY" -c ${shellQuote(PROBE)} 2>&1) || { cat >/dev/null; echo "CB_BADPYTHON $PROBE" | tr '\\n' ' '; echo; exit 0; }
+PROBE=$("$PY" -E -s -c ${shellQuote(PROBE)} 2>&1) || { cat >/dev/null; echo "CB_BADPYTHON $PROBE" | tr '\\n' ' '; echo; exit 0; }
 set -- $PROBE
 echo "CB_PYTHON $1 $2"
 [ "$2" = ok ] || { cat >/dev/null; exit 0; }
 if [ -f "$R/.complete" ]; then cat >/dev/null; echo "CB_RUNTIME present"
 else
-  OUT=$("$PY" -c ${shellQuote(UNPACK)} "$R" 2>&1) || { echo "CB_ERROR cannot unpack the runtime into $R: $OUT" | tr '\\n' ' '; echo; exit 0; }
+  OUT=$("$PY" -E -s -c ${shellQuote(UNPACK)} "$R" 2>&1) || { echo "CB_ERROR cannot unpack the runtime into $R: $OUT" | tr '\\n' ' '; echo; exit 0; }
   echo "CB_RUNTIME uploaded"
 fi
 V="$W/venv1/$3"
 if [ -f "$V/.complete" ] && [ -x "$V/bin/python" ]; then echo "CB_VENV1 $V/bin/python"; exit 0; fi
 T="$V.tmp.$$"
 rm -rf "$T"
-if OUT=$("$PY" -m venv --without-pip "$T" 2>&1) && [ -x "$T/bin/python" ]; then
+if OUT=$("$PY" -E -s -m venv --without-pip "$T" 2>&1) && [ -x "$T/bin/python" ]; then
   : >"$T/.complete"
   if [ -d "$V" ]; then rm -rf "$V"; fi
   mv "$T" "$V" 2>/dev/null || rm -rf "$T"

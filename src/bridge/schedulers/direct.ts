@@ -20,7 +20,9 @@ import { shellQuote } from '../util/quote';
 export const CANCEL_GRACE_S = 5;
 
 /**
- * `<python> -u <runtimeDir>/agent.py`: the agent's command prefix, quoted.
+ * `<python> -I -u <runtimeDir>/agent.py`: the agent's command prefix, quoted.
+ * -I: VENV1 is standard library only, so a PYTHONPATH/PYTHONHOME meant for
+ * another Python (`module load` on clusters) must not reach it.
  * PYTHONDONTWRITEBYTECODE is cleared so the runtime's bytecode is cached in
  * its own __pycache__ (the local cluster inherits the kernel's environment,
  * and compiling agent and runner from source on every cell doubles a warm
@@ -29,7 +31,7 @@ export const CANCEL_GRACE_S = 5;
 export function agentPrefix(python: string, runtimeDir: string): string {
   return (
     'env PYTHONDONTWRITEBYTECODE= ' +
-    [python, '-u', `${runtimeDir}/agent.py`].map(shellQuote).join(' ')
+    [python, '-I', '-u', `${runtimeDir}/agent.py`].map(shellQuote).join(' ')
   );
 }
 

@@ -389,7 +389,7 @@ describe('cluster errors', () => {
     const standin = path.join(dir, 'python3-without-venv-standin');
     fs.writeFileSync(
       standin,
-      '#!/bin/sh\nif [ "$1" = -m ] && [ "$2" = venv ]; then echo "No module named venv" >&2; exit 1; fi\nexec /usr/bin/python3 "$@"\n',
+      '#!/bin/sh\ncase " $* " in *" -m venv "*) echo "No module named venv" >&2; exit 1;; esac\nexec /usr/bin/python3 "$@"\n',
       { mode: 0o755 }
     );
     const bed = testBed({
