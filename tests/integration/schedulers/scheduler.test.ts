@@ -80,8 +80,9 @@ describe.each(KINDS)('%s scheduler on the real service', kind => {
     );
   });
 
-  it("shows the scheduler's pending reason while the node's GPU is busy", async () => {
-    const busy = await dirs.spec('sleep 60', { gpus: 1 });
+  it("shows the scheduler's pending reason (and SLURM's expected start) while the GPU is busy", async () => {
+    // With time limits, SLURM's backfill can tell when the waiting job will start.
+    const busy = await dirs.spec('sleep 60', { gpus: 1, time: '2' });
     const first = await scheduler.submit(transport, busy);
     await watch(
       scheduler,
@@ -89,18 +90,24 @@ describe.each(KINDS)('%s scheduler on the real service', kind => {
       first.schedulerId,
       s => s.state === 'running'
     );
-    const waiting = await dirs.spec('true', { gpus: 1 });
+    const waiting = await dirs.spec('true', { gpus: 1, time: '1' });
     const second = await scheduler.submit(transport, waiting);
     try {
       const seen = await watch(
         scheduler,
         transport,
         second.schedulerId,
-        s => s.state === 'pending' && !!s.reason
+        s =>
+          s.state === 'pending' &&
+          !!s.reason &&
+          (kind !== 'slurm' || !!s.expectedStart)
       );
       const reason = (seen[seen.length - 1] as { reason: string }).reason;
       if (kind === 'slurm') {
         expect(['Resources', 'Priority']).toContain(reason);
+        const start = (seen[seen.length - 1] as { expectedStart: string })
+          .expectedStart;
+        expect(start).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/);
       } else {
         expect(reason).toMatch(/gpu/);
       }
