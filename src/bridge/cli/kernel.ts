@@ -67,13 +67,44 @@ export async function main(argv: string[]): Promise<number> {
   );
   // interrupt_mode is "message", but a SIGINT (terminal, signal-mode clients) means the same.
   process.on('SIGINT', () => core.interrupt());
-  process.on('SIGTERM', () => finish());
+  process.on('SIGTERM', () => void services.dispose?.().finally(finish));
+  // A bug in one request must not take the kernel (and every running cell) down.
+  process.on('unhandledRejection', err =>
+    log(`unhandled rejection: ${Private.describe(err)}`)
+  );
+  process.on('uncaughtException', err =>
+    log(`uncaught exception: ${Private.describe(err)}`)
+  );
+  Private.watchParent(() => void services.dispose?.().finally(finish));
   await finished;
   await server.close();
   return 0;
 }
 
 namespace Private {
+  export function describe(err: unknown): string {
+    return err instanceof Error ? (err.stack ?? err.message) : String(err);
+  }
+
+  /** Like ipykernel: exit when the process that started us (JPY_PARENT_PID) is gone. */
+  export function watchParent(onGone: () => void): void {
+    const pid = Number(process.env.JPY_PARENT_PID);
+    if (!Number.isInteger(pid) || pid <= 1) {
+      return;
+    }
+    const timer = setInterval(() => {
+      try {
+        process.kill(pid, 0);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ESRCH') {
+          clearInterval(timer);
+          onGone();
+        }
+      }
+    }, 2000);
+    timer.unref();
+  }
+
   export function version(): string {
     try {
       const pkg = JSON.parse(
