@@ -106,6 +106,28 @@ class LspStatusHandler(APIHandler):
         self.finish(json.dumps({"version": 2, "sessions": {}, "specs": {}}))
 
 
+class ResolvePathHandler(APIHandler):
+    """Stand-in for jupyter_server 2.x's /api/resolvePath, which JupyterLab 4.6
+    asks about paths in outputs (tracebacks). A path inside the server root
+    that exists resolves to it (a link opens it); anything else resolves to
+    nothing. Without it, every such path costs two 404s in the console."""
+
+    @web.authenticated
+    def get(self):
+        path = self.get_argument("path", "")
+        root = os.path.realpath(self.settings["server_root_dir"])
+        candidate = os.path.expanduser(path)
+        if not os.path.isabs(candidate):
+            candidate = os.path.join(root, candidate)
+        real = os.path.realpath(candidate)
+        resolved = []
+        if (real == root or real.startswith(root + os.sep)) and os.path.exists(real):
+            rel = os.path.relpath(real, root).replace(os.sep, "/")
+            resolved.append({"scope": "server", "path": "" if rel == "." else rel})
+        unresolved = [] if resolved else [{"scope": "server", "path": path}]
+        self.finish(json.dumps({"resolved": resolved, "unresolved": unresolved}))
+
+
 def _page_config_copy(handler, page_config):
     # jupyterlab_server 2.16 keeps page_config in a dict shared across
     # requests and mutates it per URL; hand each request its own copy.
@@ -139,6 +161,7 @@ class ClusterBridgeLab(LabServerApp):
         self.handlers.append(("/api/me", MeHandler))
         self.handlers.append(("/api/events/subscribe", EventsHandler))
         self.handlers.append(("/lsp/status", LspStatusHandler))
+        self.handlers.append(("/api/resolvePath", ResolvePathHandler))
         super().initialize_handlers()
 
 

@@ -3,6 +3,7 @@
 // `%%cluster local` cell through the bridge. Screenshots: ui-tests/artifacts/.
 import { expect, test } from '@playwright/test';
 import {
+  cellOutputs,
   cellOutputText,
   federatedExtensions,
   kernelName,
@@ -86,4 +87,48 @@ test('a %%cluster local cell runs through the bridge', async ({ page }) => {
   expect(await runCell(page, 1)).toBe(true);
   await waitForOutput(page, 1, 'local after remote');
   await saveScreenshot(page, 'foundation-cluster-cell');
+});
+
+test('the demo notebook runs top to bottom', async ({ page }) => {
+  const log = watchConsole(page);
+  await openNotebook(page, 'examples/demo.ipynb');
+  const types: string[] = await page.evaluate(() =>
+    (window as any).jupyterapp.shell.currentWidget.content.widgets.map(
+      (w: { model: { type: string } }) => w.model.type
+    )
+  );
+  const code = types.flatMap((t, i) => (t === 'code' ? [i] : []));
+  expect(code).toHaveLength(5);
+  const [hello, table, plot, error, local] = code;
+
+  const ran: Record<number, boolean> = {};
+  for (const i of code) {
+    ran[i] = await runCell(page, i, 240_000);
+  }
+  const mimes = async (i: number) =>
+    (await cellOutputs(page, i)).flatMap(o => Object.keys(o.data ?? {}));
+
+  expect(ran[hello], await cellOutputText(page, hello)).toBe(true);
+  await waitForOutput(page, hello, /hello from .* running Python 3/);
+  expect(ran[table], await cellOutputText(page, table)).toBe(true);
+  expect(await mimes(table)).toContain('text/html');
+  await expect(
+    page.locator('.jp-Cell').nth(table).locator('.jp-OutputArea-output table')
+  ).toContainText('n squared');
+  expect(ran[plot], await cellOutputText(page, plot)).toBe(true);
+  expect(await mimes(plot)).toContain('image/png');
+  expect(ran[error]).toBe(false);
+  const errors = (await cellOutputs(page, error)).filter(
+    o => o.output_type === 'error'
+  );
+  expect(errors.map(e => e.ename)).toEqual(['ZeroDivisionError']);
+  expect(ran[local], await cellOutputText(page, local)).toBe(true);
+  await waitForOutput(page, local, 'local kernel: /usr/bin/python3');
+
+  await page.evaluate(
+    i => (window as any).jupyterapp.shell.currentWidget.content.scrollToItem(i),
+    plot
+  );
+  await saveScreenshot(page, 'foundation-demo-run');
+  expect(log.errors).toEqual([]);
 });
