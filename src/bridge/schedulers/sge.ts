@@ -1,7 +1,7 @@
 /**
  * Grid Engine (SGE 8.x, Son of Grid Engine, Univa/Altair GE): `#$` script,
  * `qsub -terse -w e` (jobs that can never run are refused at submit),
- * states from ONE remote command per poll: `qstat -u '*' -s prsz -xml` (pending,
+ * states from ONE remote command per poll: `qstat -u "$(id -un)" -s prsz -xml` (pending,
  * running, suspended, zombie) plus `qstat -j` for the scheduler's pending
  * reason; ended jobs then from `qacct -j` (exit status, failed code).
  * Cancel is `qdel`. The script asks for `-notify`, so Grid Engine sends
@@ -122,7 +122,8 @@ export class SgeScheduler extends BatchScheduler {
     ids.forEach(Private.checkId);
     const list = shellQuote(ids.join(','));
     const command = [
-      "qstat -u '*' -s prsz -xml 2>&1",
+      // Only our own jobs: on a big cluster everyone's would be megabytes per poll.
+      'qstat -u "$(id -un)" -s prsz -xml 2>&1',
       'rc=$?',
       marker('jobs'),
       // Only the lines we read: the id, the scheduler's reason, an error state's reason.
@@ -218,7 +219,7 @@ export interface ISgeJob {
   submissionTime?: string;
 }
 
-/** `qstat -u '*' -s prsz -xml`: one entry per job (array tasks fold into their job). */
+/** `qstat -u USER -s prsz -xml`: one entry per job (array tasks fold into their job). */
 export function parseQstatXml(xml: string): Map<string, ISgeJob> {
   const out = new Map<string, ISgeJob>();
   for (const m of xml.matchAll(/<job_list\b[^>]*>([\s\S]*?)<\/job_list>/g)) {
