@@ -30,6 +30,8 @@ const START_RUNS = Number(process.env.BENCH_START_RUNS ?? 5);
 const WARMUP = 20;
 const ROUND_TRIPS = 200;
 const REMOTE_TRIPS = 20;
+/** Kernels still running, killed if the bench fails half-way. */
+const CHILDREN = new Set<ChildProcess>();
 
 interface IKernelUnderTest {
   name: string;
@@ -188,6 +190,8 @@ async function start(kernel: IKernelUnderTest, dir: string): Promise<IStarted> {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, CLUSTER_BRIDGE_STATE_DIR: path.join(dir, 'state') }
   });
+  CHILDREN.add(child);
+  child.once('exit', () => CHILDREN.delete(child));
   child.stderr!.on(
     'data',
     d => process.env.BENCH_DEBUG && process.stderr.write(d)
@@ -382,6 +386,9 @@ main().then(
   () => process.exit(0),
   err => {
     process.stderr.write(`${(err as Error).stack ?? err}\n`);
+    for (const child of CHILDREN) {
+      child.kill('SIGKILL');
+    }
     process.exit(1);
   }
 );
