@@ -261,6 +261,8 @@ class Streams:
         self.pipes = []  # (read fd, name, incremental decoder)
         self.last_flush = 0.0
         self.owner = os.getpid()
+        self.urgent = threading.Event()
+        self.wrappers = []  # C-buffered text streams whose buffers flush into _append
         self.closed = False
         t = threading.Thread(target=self._flusher, name='cb-flusher', daemon=True)
         t.start()
@@ -279,8 +281,11 @@ class Streams:
             self.pending += len(text)
             arm = not self.armed
             self.armed = True
+            big = self.pending > FLUSH_SIZE
         if arm:
             self.wake.set()
+        if big:
+            self.urgent.set()
 
     def writer(self, name):
         """A write(text) function for one stream: the hot path of every print()."""
@@ -314,7 +319,8 @@ class Streams:
     def _flusher(self):
         while not self.closed:
             self.wake.wait()
-            time.sleep(self.interval)
+            self.urgent.wait(self.interval)  # cut short when a lot is pending
+            self.urgent.clear()
             self.wake.clear()
             with self.lock:
                 self.armed = False
@@ -362,6 +368,16 @@ class Streams:
                         break
                     self._append(name, decoder.decode(data))
 
+    def flush_wrappers(self):
+        """Moves what the C-buffered sys.stdout holds into the buffer (the base class's flush:
+        the override would come back here)."""
+        import io
+        for wrapper in self.wrappers:
+            try:
+                io.TextIOWrapper.flush(wrapper)
+            except (RuntimeError, ValueError, OSError):
+                pass  # reentrant call from a signal handler, or closed by the cell
+
     def user_flush(self):
         """sys.stdout.flush(): write pending text now, at most every 2 ms (a loop of
         print(..., flush=True) must not become one event per line); otherwise the timer does."""
@@ -389,6 +405,7 @@ class Streams:
         # Callers hold flush_lock.
         if os.getpid() != self.owner:
             return  # a forked child (os.fork, multiprocessing): its output goes through fds 1/2
+        self.flush_wrappers()
         self.last_flush = time.monotonic()
         if self.pipes:
             self.read_pipes()
@@ -432,6 +449,41 @@ class _BinaryStream:
         return False
 
 
+def _make_fast_stream(streams, name, fileno):
+    """sys.stdout as C code: a TextIOWrapper over a BufferedWriter whose raw sink decodes each
+    64 KiB chunk into the stream buffer, so print() costs what it costs in plain Python."""
+    import codecs
+    import io
+
+    class Sink(io.RawIOBase):
+        def __init__(self):
+            io.RawIOBase.__init__(self)
+            self._decoder = codecs.getincrementaldecoder('utf-8')('replace')
+
+        def writable(self):
+            return True
+
+        def write(self, data):
+            streams._append(name, self._decoder.decode(bytes(data)))
+            return len(data)
+
+        def fileno(self):
+            return fileno
+
+        def isatty(self):
+            return False
+
+    class FastStream(io.TextIOWrapper):
+        def flush(self):
+            io.TextIOWrapper.flush(self)
+            streams.user_flush()
+
+    stream = FastStream(io.BufferedWriter(Sink(), 1 << 16), encoding='utf-8',
+                        errors='surrogateescape')
+    streams.wrappers.append(stream)
+    return stream
+
+
 def _make_text_stream(streams, name, fileno):
     import io
 
@@ -442,6 +494,10 @@ def _make_text_stream(streams, name, fileno):
         line_buffering = False
 
         def write(self, s):  # replaced per instance by the fast closure below
+            return fast_write(s)
+
+        def _ordered_write(self, s):
+            streams.flush_wrappers()  # text still buffered in C for stdout goes first
             return fast_write(s)
 
         def writable(self):
@@ -465,7 +521,8 @@ def _make_text_stream(streams, name, fileno):
 
     fast_write = streams.writer(name)
     stream = TextStream()
-    stream.write = fast_write  # an instance attribute: print() finds it without a method call
+    # An instance attribute: print() finds it without a method call.
+    stream.write = stream._ordered_write if streams.wrappers else fast_write
     stream.buffer = _BinaryStream(stream)
     return stream
 
@@ -746,6 +803,12 @@ def emit_figures(pyplot=None):
             display(data, raw=True)
 
 
+def _flush_python_streams():
+    ctx = _STATE.get('ctx')
+    if ctx is not None:
+        ctx.streams.flush_wrappers()
+
+
 def _drain_pipes():
     """Reads what a finished child left in the fd 1/2 pipes now, so it precedes the cell's next
     print (the pump thread might otherwise read it a moment later)."""
@@ -762,6 +825,13 @@ def _patch_subprocess(module):
     if popen is None or getattr(popen.wait, '_cb_patched', False):
         return
     original = popen.wait
+    original_init = popen.__init__
+
+    def __init__(self, *args, **kwargs):
+        _flush_python_streams()  # the cell's earlier prints come before the child's output
+        original_init(self, *args, **kwargs)
+    __init__.__doc__ = original_init.__doc__
+    popen.__init__ = __init__
 
     def wait(self, timeout=None):
         code = original(self, timeout)
@@ -776,6 +846,7 @@ def _patch_os_system():
     original = os.system
 
     def system(command):
+        _flush_python_streams()
         code = original(command)
         _drain_pipes()
         return code
@@ -1050,7 +1121,7 @@ class Cell:
             self.streams.capture_fds()
         except OSError:
             _diag('could not capture fds 1 and 2')
-        sys.stdout = _make_text_stream(self.streams, 'stdout', 1)
+        sys.stdout = _make_fast_stream(self.streams, 'stdout', 1)
         sys.stderr = _make_text_stream(self.streams, 'stderr', 2)
         import builtins
         builtins.display = display

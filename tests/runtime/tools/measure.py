@@ -34,6 +34,7 @@ def main():
     os.makedirs(os.path.join(work, 'jobs'))
     env = dict(os.environ, CLUSTER_BRIDGE_WORKDIR=work)
     env.pop('PYTHONDONTWRITEBYTECODE', None)
+    env.pop('PYTHONUNBUFFERED', None)  # the plain baseline writes through its normal buffer
     spec = {'manager': 'venv', 'python': PY}
     results = {'python': PY, 'host': os.uname()[1], 'cpus': os.cpu_count()}
     try:
@@ -75,12 +76,12 @@ def main():
             json.dump({'code': code}, f)
         plain, runner = [], []
         for i in range(3):
-            plain.append(timed([venv2, '-c', code], stdout=subprocess.PIPE)[0])
+            plain.append(timed([venv2, '-c', code], stdout=subprocess.PIPE, env=env)[0])
             try:
                 os.remove(os.path.join(job, 'events.jsonl'))
             except OSError:
                 pass
-            runner.append(timed([venv2, '-u', RUNNER, job])[0])
+            runner.append(timed([venv2, '-u', RUNNER, job], env=env)[0])
         results['millionLinesRunnerS'] = round(statistics.median(runner), 3)
         results['millionLinesPlainPipeS'] = round(statistics.median(plain), 3)
         results['millionLinesRatio'] = round(statistics.median(runner) / statistics.median(plain), 2)
