@@ -5,7 +5,7 @@
  * (scripts/services/slurm.sh, sge.sh), as the same user over the same sshd.
  *
  * Rows per scheduler (medians of interleaved runs):
- *  - floor: `sbatch --wrap` / `qsub -b y` of `sleep`, then the scheduler's
+ *  - floor: `sbatch --wrap` / `qsub` (script on stdin) of `sleep`, then the scheduler's
  *    own state polled every 50 ms over an open ssh2 connection until RUNNING;
  *  - floor: the same with `python3 -c print` writing its output file, polled
  *    until the file has the line (the scheduler's own submit-to-output);
@@ -62,7 +62,7 @@ class FirstOutputSink implements IOutputSink {
 
 function facts(name: string): { [key: string]: string } {
   execFileSync(
-    'sh',
+    'bash',
     [path.join(ROOT, 'scripts', 'services', `${name}.sh`), 'start'],
     {
       stdio: 'ignore'
@@ -109,7 +109,7 @@ async function floorRun(
   const submit =
     kind === 'slurm'
       ? `cd ${dir} && sbatch --parsable -o /dev/null --wrap ${shellQuote(payload)}`
-      : `cd ${dir} && qsub -terse -o /dev/null -e /dev/null -b y ${shellQuote(payload)}`;
+      : `cd ${dir} && printf '%s\\n' ${shellQuote(payload)} | qsub -terse -o /dev/null -e /dev/null`;
   const id = (await must(t, submit)).split(';')[0];
   for (;;) {
     const out = (await t.exec(probe(id))).stdout;
