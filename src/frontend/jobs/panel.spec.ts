@@ -1,0 +1,119 @@
+import { Signal } from '@lumino/signaling';
+import { Widget } from '@lumino/widgets';
+import type { IJobInfo } from '../../shared/jobs';
+import type { IClusterBridge } from '../tokens';
+import { JobsPanel } from './panel';
+
+function job(over: Partial<IJobInfo>): IJobInfo {
+  return {
+    id: 'j',
+    cluster: 'hpc',
+    scheduler: 'slurm',
+    remoteDir: '/home/u/.cluster-bridge/jobs/j',
+    phase: 'running',
+    detached: false,
+    submittedAt: Date.UTC(2026, 10, 28, 12),
+    title: 'train()',
+    offset: 0,
+    ...over
+  };
+}
+
+class FakeBridge {
+  jobs: IJobInfo[] = [];
+  isConnected = true;
+  jobsChanged = new Signal<any, any>(this);
+  connectionChanged = new Signal<any, any>(this);
+  cancelJob = jest.fn(async () => null);
+  refreshJobs = jest.fn(async () => this.jobs);
+  set(jobs: IJobInfo[]) {
+    this.jobs = jobs;
+    this.jobsChanged.emit(jobs);
+  }
+}
+
+describe('JobsPanel', () => {
+  let bridge: FakeBridge;
+  let opened: string[];
+  let panel: JobsPanel;
+
+  beforeEach(() => {
+    bridge = new FakeBridge();
+    opened = [];
+    panel = new JobsPanel({
+      bridge: bridge as unknown as IClusterBridge,
+      onOpen: j => opened.push(j.id)
+    });
+    Widget.attach(panel, document.body);
+  });
+
+  afterEach(() => panel.dispose());
+
+  const rows = () => [
+    ...panel.node.querySelectorAll<HTMLElement>('.jp-ClusterBridge-job')
+  ];
+
+  it('lists running, queued and finished jobs with their state and ids', () => {
+    bridge.set([
+      job({ id: 'a', phase: 'running', schedulerId: '42', node: 'g17' }),
+      job({ id: 'b', phase: 'queued', detail: 'Priority', detached: true }),
+      job({ id: 'c', phase: 'failed', endState: 'timeout' }),
+      job({
+        id: 'd',
+        phase: 'done',
+        endState: 'completed',
+        scheduler: 'direct',
+        schedulerId: '777'
+      })
+    ]);
+    expect(rows().map(r => [r.dataset.jobId, r.dataset.state])).toEqual([
+      ['a', 'running'],
+      ['b', 'queued'],
+      ['c', 'timeout'],
+      ['d', 'completed']
+    ]);
+    const meta = rows().map(
+      r => r.querySelector('.jp-ClusterBridge-job-meta')!.textContent
+    );
+    expect(meta[0]).toBe('job a · SLURM 42 · node g17');
+    expect(meta[1]).toBe('job b · detached · Priority');
+    expect(meta[3]).toBe('job d · pid 777');
+    expect(
+      panel.node.querySelector('.jp-ClusterBridge-jobs-status')!.textContent
+    ).toBe('2 active, 4 in all');
+  });
+
+  it('offers cancel only for jobs that are not over, and open for all', async () => {
+    bridge.set([job({ id: 'a' }), job({ id: 'c', phase: 'cancelled' })]);
+    const [running, ended] = rows();
+    expect(running.querySelectorAll('button')).toHaveLength(2);
+    expect(ended.querySelectorAll('button')).toHaveLength(1);
+
+    const cancel = running.querySelector<HTMLButtonElement>(
+      'button[aria-label="Cancel job a"]'
+    )!;
+    cancel.click();
+    expect(bridge.cancelJob).toHaveBeenCalledWith('a');
+    expect(cancel.disabled).toBe(true);
+
+    ended
+      .querySelector<HTMLButtonElement>(
+        'button[aria-label="Show the outputs of job c"]'
+      )!
+      .click();
+    expect(opened).toEqual(['c']);
+  });
+
+  it('refreshes from the bridge and says when it is not connected', async () => {
+    bridge.isConnected = false;
+    bridge.set([]);
+    expect(panel.node.textContent).toContain(
+      'Not connected to the Cluster Bridge kernel.'
+    );
+    bridge.refreshJobs.mockRejectedValueOnce(new Error('no kernelspec'));
+    await panel.refresh();
+    expect(panel.node.textContent).toContain(
+      'Could not load jobs: no kernelspec'
+    );
+  });
+});
