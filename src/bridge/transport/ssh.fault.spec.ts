@@ -3,6 +3,8 @@
  * session refusals, host keys and prompts. The real-sshd tests live in
  * tests/integration/transport.
  */
+jest.setTimeout(30000);
+
 import * as fs from 'fs';
 import * as net from 'net';
 import { isTransportError } from './errors';
@@ -302,6 +304,7 @@ describe('SshTransport against an in-process server', () => {
     await start();
     const t = transport(sshd, { identityFile: sshd.dir + '/missing_key' });
     const err = await t.connect().catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/^permission denied/);
     expect(isTransportError(err, 'auth')).toBe(true);
     expect((err as Error).message).toMatch(
       /permission denied for tester@127\.0\.0\.1 port \d+/

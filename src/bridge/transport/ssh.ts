@@ -417,7 +417,11 @@ export class SshTransport implements ITransport {
         const release = await this._limiter.acquire();
         try {
           if (stopped) {
-            throw abortError(`${this.cluster}: command`);
+            // Stopped before the command started: nothing ran.
+            if (options.signal?.aborted && !isStream) {
+              throw abortError(`${this.cluster}: command`);
+            }
+            return { stdout: '', stderr: '', code: null, signal: 'SIGTERM' };
           }
           // Listeners go on inside the exec callback: a fast command's exit and
           // close can arrive in the same socket read as the exec reply.

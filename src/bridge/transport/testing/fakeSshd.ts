@@ -3,6 +3,7 @@
  * tests (unit tests only; integration tests use the real OpenSSH sshd).
  * Commands are answered by a handler; faults are injected per test.
  */
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -20,13 +21,9 @@ export interface IFakeSshdOptions {
 
 export class FakeSshd {
   readonly dir: string;
-  readonly hostKey = utils.generateKeyPairSync('ed25519');
-  readonly clientKey = utils.generateKeyPairSync('ed25519');
-  readonly encryptedKey = utils.generateKeyPairSync('ed25519', {
-    passphrase: 'sesame',
-    cipher: 'aes256-ctr',
-    rounds: 2
-  });
+  readonly hostKey: IKeyPair;
+  readonly clientKey: IKeyPair;
+  readonly encryptedKey: IKeyPair;
   port = 0;
   connections = 0;
   authAttempts: string[] = [];
@@ -35,10 +32,11 @@ export class FakeSshd {
 
   constructor(private readonly _options: IFakeSshdOptions) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-fake-sshd-'));
-    fs.writeFileSync(this.keyFile, this.clientKey.private, { mode: 0o600 });
-    fs.writeFileSync(this.encryptedKeyFile, this.encryptedKey.private, {
-      mode: 0o600
-    });
+    // OpenSSH's ssh-keygen, not ssh2's generateKeyPairSync: the latter now
+    // and then writes ed25519 keys that ssh2 itself cannot parse back.
+    this.hostKey = keygen(path.join(this.dir, 'host_ed25519'), '');
+    this.clientKey = keygen(this.keyFile, '');
+    this.encryptedKey = keygen(this.encryptedKeyFile, 'sesame');
     this._server = new Server({ hostKeys: [this.hostKey.private] }, conn =>
       this._onConnection(conn)
     );
@@ -93,7 +91,11 @@ export class FakeSshd {
     this.connections++;
     this.clients.add(conn);
     conn.on('close', () => this.clients.delete(conn));
-    conn.on('error', () => undefined);
+    conn.on('error', err => {
+      if (process.env.CB_FAKE_SSHD_DEBUG) {
+        console.error('fake sshd:', err);
+      }
+    });
     const allowed = [this.clientKey.public, this.encryptedKey.public].map(k =>
       (utils.parseKey(k) as { getPublicSSH(): Buffer }).getPublicSSH()
     );
@@ -161,6 +163,40 @@ export class FakeSshd {
   }
 
   private _server: Server;
+}
+
+export interface IKeyPair {
+  private: string;
+  public: string;
+}
+
+function keygen(file: string, passphrase: string): IKeyPair {
+  const r = spawnSync(
+    'ssh-keygen',
+    [
+      '-q',
+      '-t',
+      'ed25519',
+      '-a',
+      '2',
+      '-N',
+      passphrase,
+      '-C',
+      'cb-test',
+      '-f',
+      file
+    ],
+    {
+      encoding: 'utf8'
+    }
+  );
+  if (r.status !== 0) {
+    throw new Error(`ssh-keygen failed: ${r.stderr}`);
+  }
+  return {
+    private: fs.readFileSync(file, 'utf8'),
+    public: fs.readFileSync(file + '.pub', 'utf8')
+  };
 }
 
 /** Ends an exec channel the way sshd does: exit status, EOF, close. */
