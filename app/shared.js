@@ -8,7 +8,6 @@
 
 const fs = require('fs');
 const path = require('path');
-const semver = require('semver');
 
 const repoRoot = path.resolve(__dirname, '..');
 const core = require('@jupyterlab/core-meta/core.package.json');
@@ -23,31 +22,28 @@ function installedVersion(pkg) {
 
 function sharedConfig(extensionPackages) {
   const shared = {};
-  const add = (pkg, range) => {
+  // The host asks for (at least) what is installed, so it never warns about
+  // its own copy; a newer compatible copy from an extension may replace it.
+  const add = pkg => {
     if (shared[pkg]) {
       return;
     }
     const version = installedVersion(pkg);
-    if (!version) {
-      return;
+    if (version) {
+      shared[pkg] = { requiredVersion: `^${version}` };
     }
-    // Keep core's range when it holds; otherwise ask for what is installed,
-    // so the host never warns about its own copy.
-    const ok =
-      range && semver.validRange(range) && semver.satisfies(version, range);
-    shared[pkg] = { requiredVersion: ok ? range : `^${version}` };
   };
-  for (const [pkg, range] of Object.entries(core.resolutions || {})) {
-    add(pkg, range);
+  for (const pkg of Object.keys(core.resolutions || {})) {
+    add(pkg);
   }
-  for (const [pkg, range] of Object.entries(core.dependencies || {})) {
-    add(pkg, range);
+  for (const pkg of Object.keys(core.dependencies || {})) {
+    add(pkg);
   }
   for (const pkg of extensionPackages) {
-    add(pkg, `^${installedVersion(pkg)}`);
+    add(pkg);
     const data = require(`${pkg}/package.json`);
-    for (const [dep, range] of Object.entries(data.dependencies || {})) {
-      add(dep, range);
+    for (const dep of Object.keys(data.dependencies || {})) {
+      add(dep);
     }
   }
   for (const pkg of core.jupyterlab.singletonPackages) {

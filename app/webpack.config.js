@@ -8,7 +8,6 @@
 const fs = require('fs');
 const path = require('path');
 const webpack = require('webpack');
-const { merge } = require('webpack-merge');
 const { Build } = require('@jupyterlab/builder');
 const baseConfig = require('@jupyterlab/builder/lib/webpack.config.base');
 const { sharedConfig } = require('./shared');
@@ -78,7 +77,10 @@ class IndexHtmlPlugin {
 
 const production = process.env.APP_BUILD_MODE === 'production';
 
-const hostConfig = merge(baseConfig, {
+// @jupyterlab/builder's base config (loaders for CSS, SVG, fonts; process
+// shim) extended by hand: only module.rules, resolve, output and plugins mix.
+const hostConfig = {
+  ...baseConfig,
   mode: production ? 'production' : 'development',
   // No source maps: they double the build time on 2 cores.
   devtool: false,
@@ -96,6 +98,7 @@ const hostConfig = merge(baseConfig, {
         },
   entry: { main: path.join(appDir, 'src', 'bootstrap.js') },
   output: {
+    ...baseConfig.output,
     path: staticDir,
     publicPath: 'auto',
     filename: '[name].[contenthash].js',
@@ -103,10 +106,12 @@ const hostConfig = merge(baseConfig, {
     assetModuleFilename: 'assets/[hash][ext][query]'
   },
   resolve: {
+    ...baseConfig.resolve,
     alias: { 'cluster-bridge-app-generated': genDir }
   },
   module: {
     rules: [
+      ...baseConfig.module.rules,
       // Many @jupyterlab/@lumino ESM files import without extensions.
       { test: /\.m?js$/, resolve: { fullySpecified: false } }
     ]
@@ -126,6 +131,7 @@ const hostConfig = merge(baseConfig, {
   performance: { hints: false },
   stats: 'errors-warnings',
   plugins: [
+    ...baseConfig.plugins,
     new webpack.container.ModuleFederationPlugin({
       library: {
         type: 'var',
@@ -136,7 +142,7 @@ const hostConfig = merge(baseConfig, {
     }),
     new IndexHtmlPlugin()
   ]
-});
+};
 
 module.exports = [
   hostConfig,
