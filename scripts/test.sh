@@ -29,7 +29,7 @@ selected() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 record() {
   TOTAL_PASSED=$((TOTAL_PASSED + $2))
   TOTAL_FAILED=$((TOTAL_FAILED + $3))
-  SUMMARY+=("$(printf '%-12s %5s passed, %3s failed  %s' "$1" "$2" "$3" "$4")")
+  SUMMARY+=("$(printf '%-18s %5s passed, %3s failed  %s' "$1" "$2" "$3" "$4")")
   say "$1: $2 passed, $3 failed ($4)"
 }
 
