@@ -30,7 +30,7 @@ if [ "${CLUSTER_BRIDGE_SKIP_APT:-0}" != 1 ]; then
     if [ "$(id -u)" -eq 0 ]; then
       SUDO=()
     elif command -v sudo >/dev/null; then
-      SUDO=(sudo -n)
+      SUDO=(sudo)
     else
       log "need root or sudo to install: ${missing[*]}"
       exit 1
