@@ -195,7 +195,7 @@ source .cache/env.sh
 # --- static checks and unit tests ---------------------------------------------------------------
 run_step lint lint npm run --silent lint
 run_script test:unit required
-run_script test:runtime optional
+run_script test:runtime required
 
 # --- services for the integration and ui tests --------------------------------------------------
 # A service that was already running (`<script> status` exits 0: someone else started it) is left
@@ -221,6 +221,6 @@ done
 # --- integration, kernel and ui tests -----------------------------------------------------------
 run_script test:integration required
 run_script test:kernel optional
-run_script test:ui optional
+run_script test:ui required
 
 finish
