@@ -68,7 +68,12 @@ ensure_keys() {
   chmod 600 "$DIR"/client_ed25519 "$DIR"/client_encrypted "$DIR"/client_wrong
 
   install -d -m 700 -o "$TEST_USER" -g "$TEST_USER" "$TEST_HOME/.ssh"
-  cat "$DIR/client_ed25519.pub" "$DIR/client_encrypted.pub" >"$TEST_HOME/.ssh/authorized_keys"
+  # Append, never overwrite: other checkouts (and other services) may have their keys there too.
+  local k
+  touch "$TEST_HOME/.ssh/authorized_keys"
+  for k in "$DIR/client_ed25519.pub" "$DIR/client_encrypted.pub"; do
+    grep -qxF "$(cat "$k")" "$TEST_HOME/.ssh/authorized_keys" || cat "$k" >>"$TEST_HOME/.ssh/authorized_keys"
+  done
   chown "$TEST_USER:" "$TEST_HOME/.ssh/authorized_keys"
   chmod 600 "$TEST_HOME/.ssh/authorized_keys"
 }
