@@ -114,6 +114,7 @@ CONF
 
 start() {
   if all_running; then
+    ensure_keys # cheap; repairs authorized_keys if something rewrote it
     log "already running ($(grep -E '^SSHD_(PORT|JUMP_PORT|KBD_PORT)=' "$ENV_FILE" | tr '\n' ' '))"
     return 0
   fi
