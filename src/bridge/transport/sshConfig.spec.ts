@@ -41,6 +41,7 @@ Host bastion
 
 Host *.cluster
   User dave
+  HashKnownHosts yes
   IdentitiesOnly yes
   StrictHostKeyChecking yes
 
@@ -106,6 +107,7 @@ Host *
       host: 'gpu.cluster',
       user: 'dave',
       identitiesOnly: true,
+      hashKnownHosts: true,
       strictHostKeyChecking: 'yes'
     });
   });

@@ -34,6 +34,8 @@ export interface ISshEndpoint {
   connectTimeoutMs?: number;
   /** ServerAliveInterval in ms, when configured. */
   keepaliveMs?: number;
+  /** HashKnownHosts yes: record accepted keys with hashed names. */
+  hashKnownHosts: boolean;
   /** HostKeyAlias, when configured: the name looked up in known_hosts. */
   hostKeyAlias?: string;
   /** Whether keyboard-interactive / password may be tried (KbdInteractiveAuthentication, PasswordAuthentication). */
@@ -263,6 +265,7 @@ function resolveEndpoint(
     )?.toLowerCase(),
     connectTimeoutMs: timeout ? timeout * 1000 : undefined,
     keepaliveMs: alive ? alive * 1000 : undefined,
+    hashKnownHosts: Private.yes(Private.first(c.hashknownhosts)),
     hostKeyAlias: Private.first(c.hostkeyalias),
     kbdInteractive:
       Private.first(c.kbdinteractiveauthentication)?.toLowerCase() !== 'no',

@@ -488,7 +488,7 @@ namespace Private {
       );
     }
     try {
-      appendKnownHost(recordIn, keyName, key);
+      appendKnownHost(recordIn, keyName, key, endpoint.hashKnownHosts);
     } catch (err) {
       throw new TransportError(
         'hostkey',
