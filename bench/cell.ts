@@ -302,7 +302,8 @@ async function main(): Promise<void> {
     const parts = {
       toLaunch: [] as number[],
       jobRun: [] as number[],
-      afterDone: [] as number[]
+      afterDone: [] as number[],
+      modes: [] as string[]
     };
     for (let i = 0; i < Math.min(WARM_RUNS, 15); i++) {
       const t0 = Date.now() / 1000;
@@ -327,6 +328,7 @@ async function main(): Promise<void> {
       parts.toLaunch.push((status.launchedAt - t0) * 1000);
       parts.jobRun.push((doneAt - status.launchedAt) * 1000);
       parts.afterDone.push((t1 - doneAt) * 1000);
+      parts.modes.push(String(status.runnerMode));
     }
 
     rows.push(
@@ -360,12 +362,15 @@ async function main(): Promise<void> {
         ratio: round(median(warmLocal) / median(floorLocal))
       },
       {
-        what: '  of which: bridge start -> agent `go` launched the job (VENV1 start, prepare)',
+        what: '  of which: bridge start -> agent `go` launched the job (agent start on VENV2, prepare)',
         median_ms: round(median(parts.toLaunch)),
-        runs: parts.toLaunch.length
+        runs: parts.toLaunch.length,
+        note: `runnerMode: ${[...new Set(parts.modes)]
+          .map(m => `${m} ${parts.modes.filter(x => x === m).length}`)
+          .join(', ')}`
       },
       {
-        what: '  of which: launch -> `done` event (runner start in VENV2, cell, end)',
+        what: '  of which: launch -> `done` event (runner forked or started, cell, end)',
         median_ms: round(median(parts.jobRun)),
         runs: parts.jobRun.length
       },

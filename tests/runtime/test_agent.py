@@ -203,6 +203,28 @@ class AgentCommands(TempDirCase):
         for pgid in (st['pgid'], st['runnerPgid']):
             self.assertFalse(group_exists(pgid), 'no orphans in group %d' % pgid)
 
+    def test_sigusr2_is_a_cancel(self):
+        # Grid Engine's -notify sends SIGUSR2 to the job before SIGKILL: the agent ends the cell
+        # as SIGTERM would and records it as cancelled.
+        jobdir, proc, st = self._start_go('u2', 'import time\nprint("ready", flush=True)\n'
+                                          'time.sleep(300)')
+        self.assertEqual(st['runnerMode'], 'exec')
+        os.kill(st['pid'], signal.SIGUSR2)
+        stdout, _ = proc.communicate(timeout=30)
+        events = parse_lines(stdout)
+        self.assertDone(events, 'cancelled')
+        with open(os.path.join(jobdir, 'status.json')) as f:
+            self.assertEqual(json.load(f)['state'], 'cancelled')
+        for pgid in (st['pgid'], st['runnerPgid']):
+            self.assertFalse(group_exists(pgid), 'process group %d is gone' % pgid)
+
+    def test_running_status_names_the_env_python(self):
+        out = self.agent('go', self.jobdir('py'), input=self.bundle('1'))
+        running = [e for e in of_type(parse_lines(out.stdout), 'status') if e['phase'] == 'running']
+        ready = [f for f in os.listdir(os.path.join(self.work, 'envs')) if f.endswith('.ready')]
+        with open(os.path.join(self.work, 'envs', ready[0])) as f:
+            self.assertEqual(running[0]['python'], json.load(f)['python'])
+
     def test_cancel_finished_job_is_a_no_op(self):
         self.agent('go', self.jobdir('c3'), input=self.bundle('1'))
         out = self.agent('cancel', self.jobdir('c3'))
@@ -307,6 +329,27 @@ class ForkedRunner(TempDirCase):
         with open(marker) as f:
             self.assertEqual(f.read(), 'flushed at exit')
 
+    def test_exit_without_teardown_keeps_exit_semantics(self):
+        # The forked runner leaves through os._exit after joining threads, atexit, clearing the
+        # cell's namespace and flushing files (no module teardown, which costs a page copy per
+        # object after fork). What a cell can observe at exit stays.
+        marker = os.path.join(self.tmp, 'del.txt')
+        code = ('import threading, time\n'
+                'class D:\n'
+                '    def __del__(self):\n'
+                '        open(%r, "w").write("del ran")\n'
+                'd = D()\n'
+                'g = open(%r + ".open", "w"); g.write("buffered")\n'
+                'threading.Thread(target=lambda: (time.sleep(0.2), print("joined"))).start()\n'
+                'raise SystemExit(3)' % (marker, marker))
+        out, events = self.go2('fx', code)
+        self.assertEqual(stream_text(events), 'joined\n')
+        self.assertEqual(self.assertDone(events, 'failed')['exitCode'], 3)
+        with open(marker) as f:
+            self.assertEqual(f.read(), 'del ran')
+        with open(marker + '.open') as f:
+            self.assertEqual(f.read(), 'buffered')
+
     def test_result_and_display(self):
         out, events = self.go2('f2', 'display("d")\n6 * 7')
         self.assertEqual(of_type(events, 'display')[0]['data']['text/plain'], "'d'")
@@ -329,6 +372,27 @@ class ForkedRunner(TempDirCase):
         stdout, _ = proc.communicate(timeout=30)
         events = parse_lines(stdout)
         self.assertEqual(of_type(events, 'error')[0]['ename'], 'KeyboardInterrupt')
+        self.assertDone(events, 'cancelled')
+        for pgid in (st['pgid'], st['runnerPgid']):
+            self.assertFalse(group_exists(pgid))
+
+    def test_sigusr2_in_fork_mode(self):
+        jobdir = self.jobdir('fu')
+        proc = subprocess.Popen([self.venv2, '-u', AGENT, 'go', jobdir], env=self.env(),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        proc.stdin.write(self.bundle('import signal, time\n'
+                                     'print(signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL, '
+                                     'flush=True)\ntime.sleep(300)'))
+        proc.stdin.close()
+        proc.stdin = None
+        self.assertTrue(wait_for(lambda: stream_text(read_events(jobdir)), 60))
+        with open(os.path.join(jobdir, 'status.json')) as f:
+            st = json.load(f)
+        self.assertEqual(st['runnerMode'], 'fork')
+        os.kill(st['pid'], signal.SIGUSR2)
+        stdout, _ = proc.communicate(timeout=30)
+        events = parse_lines(stdout)
+        self.assertEqual(stream_text(events), 'True\n', 'the cell sees the default disposition')
         self.assertDone(events, 'cancelled')
         for pgid in (st['pgid'], st['runnerPgid']):
             self.assertFalse(group_exists(pgid))

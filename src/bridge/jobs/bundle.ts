@@ -12,6 +12,8 @@ export interface IJobBundle {
   jobId: string;
   code: string;
   lineOffset: number;
+  /** The cell's execution count, for `Cell In[N]` in tracebacks. */
+  executionCount?: number;
   env: IEnvSpec;
   envHash: string;
   request: IJobRequest;
@@ -97,6 +99,7 @@ export function makeBundle(options: {
   jobId: string;
   code: string;
   lineOffset: number;
+  executionCount?: number;
   request: IJobRequest;
   cluster: IResolvedCluster;
   workDir: string;
@@ -106,6 +109,9 @@ export function makeBundle(options: {
     jobId: options.jobId,
     code: options.code,
     lineOffset: options.lineOffset,
+    ...(options.executionCount !== undefined
+      ? { executionCount: options.executionCount }
+      : {}),
     env,
     envHash: envHash(env),
     request: options.request,

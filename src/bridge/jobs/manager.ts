@@ -19,7 +19,8 @@ import { ClusterRegistry } from '../clusters/registry';
 import {
   agentPrefix,
   CANCEL_GRACE_S,
-  DirectScheduler
+  DirectScheduler,
+  venv2Prefix
 } from '../schedulers/direct';
 import { explainJob } from '../schedulers';
 import type { IJobSpec, IScheduler, SchedulerState } from '../schedulers/types';
@@ -86,6 +87,17 @@ interface IJobContext {
   sink: IOutputSink;
   status: StatusLine;
   prompter?: IPrompter;
+  /** Direct jobs whose env has no setup lines: the VENV2 cache key to learn (warm fork path). */
+  venv2Key?: string;
+}
+
+/** The first command of a follow, and what to run instead if it fails before any event. */
+interface IFirstCommand {
+  command: string;
+  stdin: string;
+  fallback?: IFirstCommand;
+  /** Forget this VENV2 python when the command fails (the env was removed or moved). */
+  venv2Key?: string;
 }
 
 export class JobManager implements IJobManager {
@@ -165,6 +177,7 @@ export class JobManager implements IJobManager {
         jobId,
         code: options.code,
         lineOffset: options.lineOffset,
+        executionCount: options.executionCount,
         request,
         cluster,
         workDir: runtime.workDir
@@ -214,14 +227,24 @@ export class JobManager implements IJobManager {
     if (kind === 'direct' && !request.detach) {
       // The fast path: prepare + launch + follow in one exec, the bundle on stdin.
       status.set({ phase: 'starting', detail: undefined });
-      return this._follow(ctx, {
-        offset: 0,
-        signal,
-        first: {
-          command: `${agent} go ${shellQuote(jobDir)}`,
-          stdin: JSON.stringify(bundle)
+      let first: IFirstCommand = {
+        command: `${agent} go ${shellQuote(jobDir)}`,
+        stdin: JSON.stringify(bundle)
+      };
+      if (!(bundle.env.setup ?? []).length) {
+        // Warm: `go` on VENV2's own python, which forks the runner (one Python start, not two).
+        ctx.venv2Key = `${runtime.workDir}\0${bundle.envHash}`;
+        const venv2 = this._venv2.get(transport)?.get(ctx.venv2Key);
+        if (venv2) {
+          first = {
+            command: `${venv2Prefix(venv2, runtime.runtimeDir)} go ${shellQuote(jobDir)}`,
+            stdin: first.stdin,
+            fallback: first,
+            venv2Key: ctx.venv2Key
+          };
         }
-      });
+      }
+      return this._follow(ctx, { offset: 0, signal, first });
     }
 
     // prepare (+ launch for direct) in one exec.
@@ -522,7 +545,7 @@ export class JobManager implements IJobManager {
     options: {
       offset: number;
       signal?: AbortSignal;
-      first?: { command: string; stdin: string };
+      first?: IFirstCommand;
     }
   ): Promise<IRunOutcome> {
     const { job, sink, status, transport } = ctx;
@@ -616,7 +639,7 @@ export class JobManager implements IJobManager {
     }
     const unwatch = this._watch(ctx, synthesize, later);
 
-    let command = options.first;
+    let command: IFirstCommand | undefined = options.first;
     let failures = 0;
     try {
       for (;;) {
@@ -658,7 +681,7 @@ export class JobManager implements IJobManager {
           );
           break;
         }
-        const first = command !== undefined;
+        const first = command;
         command = undefined;
         if (Private.isDrop(error, transport)) {
           try {
@@ -676,8 +699,17 @@ export class JobManager implements IJobManager {
           Buffer.concat(stderr).toString('utf8').trim() ||
           Private.message(error);
         if (first && parser.offset === options.offset) {
+          if (first.venv2Key) {
+            this._venv2.get(transport)?.delete(first.venv2Key);
+          }
+          if (first.fallback) {
+            // VENV2's python did not run `go` (env removed, moved...): VENV1 can.
+            command = first.fallback;
+            continue;
+          }
           // The agent failed before the job started (missing runtime, bad bundle...).
           this._runtime.forget(transport);
+          this._venv2.delete(transport);
           throw new Error(
             `cluster "${ctx.cluster.name}": starting the job failed (exit ${code}): ${errText}`
           );
@@ -759,6 +791,16 @@ export class JobManager implements IJobManager {
     }
     if (event.node) {
       ctx.job.node = event.node;
+    }
+    // The agent names VENV2's python when the cell starts: later cells can `go` with it.
+    const python = (event as { python?: unknown }).python;
+    if (ctx.venv2Key && typeof python === 'string' && python.startsWith('/')) {
+      let known = this._venv2.get(ctx.transport);
+      if (!known) {
+        known = new Map();
+        this._venv2.set(ctx.transport, known);
+      }
+      known.set(ctx.venv2Key, python);
     }
     this._setPhase(ctx, event.phase, event.message);
   }
@@ -1069,6 +1111,8 @@ export class JobManager implements IJobManager {
   private _active = new Map<string, IJobContext>();
   private _listeners = new Set<(job: IJobInfo) => void>();
   private _noticed = new Set<string>();
+  /** VENV2 pythons by connection, then `workDir\0envHash`: learnt from a cell's running status. */
+  private _venv2 = new WeakMap<ITransport, Map<string, string>>();
   private _disposed = false;
 }
 

@@ -33,6 +33,8 @@ export interface IRunCellOptions {
   code: string;
   /** Lines before the body in the cell (1 with a magic line), for tracebacks. */
   lineOffset: number;
+  /** The execute's count: tracebacks read `Cell In[N], line L` as in IPython. */
+  executionCount?: number;
   sink: IOutputSink;
   prompter?: IPrompter;
   /** Aborted on interrupt_request: cancels the remote job. */
@@ -52,9 +54,11 @@ export interface IJobManager {
   attach(
     jobId: string,
     sink: IOutputSink,
-    signal?: AbortSignal
+    signal?: AbortSignal,
+    prompter?: IPrompter
   ): Promise<IRunOutcome>;
-  cancel(jobId: string): Promise<void>;
+  /** The prompter answers a passphrase or password when the connection needs one. */
+  cancel(jobId: string, prompter?: IPrompter): Promise<void>;
   jobs(): IJobInfo[];
   /** Fires whenever a job's state changes (for comm pushes). */
   onChange(listener: (job: IJobInfo) => void): () => void;

@@ -4,6 +4,7 @@ import * as path from 'path';
 
 import { ClusterRegistry } from '../clusters/registry';
 import type { IJobInfo } from '../../shared/jobs';
+import type { IPrompter } from '../transport/types';
 import type {
   IJobManager,
   IOutputSink,
@@ -25,6 +26,7 @@ class FakeJobs implements IJobManager {
   calls: IRunCellOptions[] = [];
   cancelled: string[] = [];
   attached: string[] = [];
+  prompters: (IPrompter | undefined)[] = [];
   list: IJobInfo[] = [];
   listeners = new Set<(job: IJobInfo) => void>();
   script: (o: IRunCellOptions) => Promise<IRunOutcome> = async o => {
@@ -37,16 +39,23 @@ class FakeJobs implements IJobManager {
     this.calls.push(o);
     return this.script(o);
   }
-  async attach(jobId: string, sink: IOutputSink): Promise<IRunOutcome> {
+  async attach(
+    jobId: string,
+    sink: IOutputSink,
+    _signal?: AbortSignal,
+    prompter?: IPrompter
+  ): Promise<IRunOutcome> {
     this.attached.push(jobId);
+    this.prompters.push(prompter);
     if (!this.list.some(j => j.id === jobId)) {
       throw new Error(`unknown job ${jobId}`);
     }
     sink.stream('stdout', 'replayed\n');
     return { status: 'ok' };
   }
-  async cancel(jobId: string): Promise<void> {
+  async cancel(jobId: string, prompter?: IPrompter): Promise<void> {
     this.cancelled.push(jobId);
+    this.prompters.push(prompter);
   }
   jobs(): IJobInfo[] {
     return this.list;
@@ -148,7 +157,8 @@ describe('BridgeSession: cells', () => {
     expect(jobs.calls[0]).toMatchObject({
       request: { cluster: 'gpu', gpus: 2, time: '00:10:00' },
       code: 'print(1)\n1+1',
-      lineOffset: 1
+      lineOffset: 1,
+      executionCount: 1
     });
     expect(jobs.calls[0].signal).toBeDefined();
     expect(jobs.calls[0].prompter).toBeDefined();
@@ -316,6 +326,11 @@ describe('BridgeSession: line magics', () => {
       'Cancelled job cb-abc123'
     );
     expect(jobs.cancelled).toEqual(['cb-abc123']);
+    // attach and cancel can ask for a passphrase through the kernel's stdin.
+    expect(jobs.prompters).toHaveLength(3);
+    for (const prompter of jobs.prompters) {
+      expect(prompter).toBeDefined();
+    }
   });
 
   it('%cluster help prints the usage', async () => {

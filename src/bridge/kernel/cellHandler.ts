@@ -157,6 +157,7 @@ export class BridgeSession implements IKernelHandler {
         request: { ...request, cluster: name },
         code,
         lineOffset,
+        executionCount: ctx.executionCount,
         sink: ctx.sink,
         prompter: ctx.prompter,
         signal: ctx.signal
@@ -208,11 +209,16 @@ export class BridgeSession implements IKernelHandler {
         ctx.sink.display({ 'text/plain': jobTable(jobs.jobs()) }, {});
         return { status: 'ok' };
       case 'attach': {
-        const outcome = await jobs.attach(args[0], ctx.sink, ctx.signal);
+        const outcome = await jobs.attach(
+          args[0],
+          ctx.sink,
+          ctx.signal,
+          ctx.prompter
+        );
         return { status: outcome.status };
       }
       case 'cancel':
-        await jobs.cancel(args[0]);
+        await jobs.cancel(args[0], ctx.prompter);
         text(`Cancelled job ${args[0]}`);
         return { status: 'ok' };
       case 'doctor': {

@@ -39,8 +39,9 @@ export function createServices(options: IServicesOptions = {}): IRealServices {
   };
   const jobs: IJobManager = {
     runCell: o => load().runCell(o),
-    attach: (id, sink, signal) => load().attach(id, sink, signal),
-    cancel: id => load().cancel(id),
+    attach: (id, sink, signal, prompter) =>
+      load().attach(id, sink, signal, prompter),
+    cancel: (id, prompter) => load().cancel(id, prompter),
     jobs: () => load().jobs(),
     onChange: listener => load().onChange(listener)
   };

@@ -35,6 +35,23 @@ export function agentPrefix(python: string, runtimeDir: string): string {
   );
 }
 
+/**
+ * `<venv2 python> -u <runtimeDir>/agent.py`: the warm fast path's prefix for
+ * `go`. The agent on VENV2's own interpreter forks the runner instead of
+ * starting a second Python (status.json runnerMode "fork"). No -I: the cell
+ * sees what a runner started by the agent would (user site-packages, PYTHON*
+ * settings), except PYTHONHOME/PYTHONPATH, which the agent drops for the
+ * runner too; unsetting them also keeps a `module load` PYTHONHOME meant for
+ * another Python from breaking VENV2's start. (`env -u` is GNU, BSD and
+ * busybox env.)
+ */
+export function venv2Prefix(python: string, runtimeDir: string): string {
+  return (
+    'env -u PYTHONHOME -u PYTHONPATH PYTHONDONTWRITEBYTECODE= ' +
+    [python, '-u', `${runtimeDir}/agent.py`].map(shellQuote).join(' ')
+  );
+}
+
 /** `<python> -u <runtimeDir>/agent.py SUB JOBDIR [args]`, every word quoted. */
 export function agentCommand(
   python: string,
@@ -128,17 +145,31 @@ export class DirectScheduler implements IScheduler {
         `cannot cancel ${jobDir}: no agent known and no process id`
       );
     }
-    // Without the agent: signal the process group ourselves, escalating in the background.
-    const g = `-${schedulerId}`;
-    await transport.exec(
-      `kill -INT -- ${g} 2>/dev/null; (sleep ${CANCEL_GRACE_S}; kill -TERM -- ${g} 2>/dev/null; sleep 2; kill -KILL -- ${g} 2>/dev/null) >/dev/null 2>&1 </dev/null &`
-    );
+    await transport.exec(Private.killScript(schedulerId, jobDir));
   }
 
   private _agents = new Map<string, string>();
 }
 
 namespace Private {
+  /**
+   * Without the agent: signal the process groups ourselves, escalating in the
+   * background. The runner has its own group (status.json `runnerPgid`), so
+   * SIGTERM and SIGKILL go to both: a runner that outlives a killed agent
+   * would be an orphan. SIGINT goes to the agent, which forwards it (to the
+   * runner's group when the agent is gone). `kill -s SIG -- -PGID` is the
+   * one spelling dash's kill takes too (`kill -SIG -- -PGID` fails there).
+   */
+  export function killScript(pid: string, jobDir: string): string {
+    const status = `${shellQuote(jobDir)}/status.json`;
+    return [
+      `R=$(sed -n 's/.*"runnerPgid": *\\([0-9][0-9]*\\).*/\\1/p' ${status} 2>/dev/null | head -n 1)`,
+      `G="-${pid}\${R:+ -$R}"`,
+      `kill -s INT -- -${pid} 2>/dev/null || { [ -n "$R" ] && kill -s INT -- -"$R" 2>/dev/null; }`,
+      `(sleep ${CANCEL_GRACE_S}; kill -s TERM -- $G 2>/dev/null; sleep 2; kill -s KILL -- $G 2>/dev/null) >/dev/null 2>&1 </dev/null &`
+    ].join('\n');
+  }
+
   /** The agent prefix of a spec whose command is `<prefix> run <jobDir>`. */
   export function agentPrefix(spec: IJobSpec): string | null {
     const tail = ` run ${shellQuote(spec.jobDir)}`;

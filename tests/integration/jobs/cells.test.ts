@@ -9,6 +9,7 @@ import * as path from 'path';
 
 import type { IClusterConfig } from '../../../src/shared/config';
 import { createJobManager } from '../../../src/bridge/jobs';
+import { DirectScheduler } from '../../../src/bridge/schedulers/direct';
 import {
   dropSshConnections,
   eventually,
@@ -30,6 +31,10 @@ const CASES: [string, () => { [name: string]: IClusterConfig }][] = [
     () => ({ ssh: sshCluster(sshd(), { workDir: `~/.cb-it-${process.pid}` }) })
   ]
 ];
+
+/** A job's status.json (the remote is this machine, so its path reads as is). */
+const jobStatus = (jobDir: string) =>
+  JSON.parse(fs.readFileSync(path.join(jobDir, 'status.json'), 'utf8'));
 
 /** Strips ANSI colours from tracebacks. */
 const plain = (lines: string[]) =>
@@ -156,6 +161,49 @@ describe.each(CASES)('cells on the %s cluster', (cluster, clusters) => {
     expect(sink.statuses().pop()?.phase).toBe('failed');
   });
 
+  it('names the cell by its execution count in tracebacks, as IPython does', async () => {
+    const sink = new RecordingSink();
+    const outcome = await bed.manager.runCell({
+      request: { cluster },
+      code: 'x = 1\n1/0',
+      lineOffset: 1,
+      executionCount: 7,
+      sink
+    });
+    expect(outcome.status).toBe('error');
+    expect(plain(sink.errors()[0].traceback)).toContain('Cell In[7], line 3');
+  });
+
+  it('runs warm cells with the agent on VENV2, which forks the runner', async () => {
+    const first = await run('1');
+    const second = await run('import sys\nprint(sys.prefix)');
+    expect(second.status).toBe('ok');
+    const status = jobStatus(second.job!.remoteDir);
+    expect(status.runnerMode).toBe('fork');
+    expect(jobStatus(first.job!.remoteDir).runnerMode).toMatch(/^(fork|exec)$/);
+  });
+
+  it('falls back to VENV1 when the VENV2 python it knew is gone, then learns it again', async () => {
+    await run('1');
+    // Fault injection: the remembered VENV2 python no longer exists.
+    const known = (
+      bed.manager as unknown as {
+        _venv2: WeakMap<object, Map<string, string>>;
+      }
+    )._venv2.get(bed.pool.get(bed.manager.registry.resolve(cluster)))!;
+    expect(known.size).toBeGreaterThan(0);
+    for (const key of known.keys()) {
+      known.set(key, '/nonexistent/venv2/bin/python');
+    }
+    const sink = new RecordingSink();
+    const fallback = await run('print("still runs")', {}, sink);
+    expect(fallback.status).toBe('ok');
+    expect(sink.text('stdout')).toBe('still runs\n');
+    expect(jobStatus(fallback.job!.remoteDir).runnerMode).toBe('exec');
+    const again = await run('2');
+    expect(jobStatus(again.job!.remoteDir).runnerMode).toBe('fork');
+  });
+
   it('moves the status line through its phases and settles in place', async () => {
     const sink = new RecordingSink();
     await run('import time\ntime.sleep(1.2)\nprint("slept")', {}, sink);
@@ -194,6 +242,8 @@ describe.each(CASES)('cells on the %s cluster', (cluster, clusters) => {
     await sink.until(s => s.text('stdout').includes('sleeping'));
     const jobId = sink.statuses()[0].jobId;
     expect(processesMatching(jobId).length).toBeGreaterThan(0);
+    const job = bed.manager.jobs().find(j => j.id === jobId)!;
+    expect(jobStatus(job.remoteDir).runnerMode).toBe('fork');
     abort.abort();
     const outcome = await pending;
     expect(outcome.status).toBe('aborted');
@@ -203,6 +253,38 @@ describe.each(CASES)('cells on the %s cluster', (cluster, clusters) => {
     expect(await eventually(() => processesMatching(jobId).length === 0)).toBe(
       true
     );
+  });
+
+  it('without the agent, cancel signals the runner group too: no orphan outlives a killed agent', async () => {
+    await run('1'); // VENV2 known: the fork path
+    const sink = new RecordingSink();
+    const pending = run(
+      'import signal, time\n' +
+        'signal.signal(signal.SIGINT, signal.SIG_IGN)\n' +
+        'signal.signal(signal.SIGTERM, signal.SIG_IGN)\n' +
+        'print("stubborn", flush=True)\ntime.sleep(120)',
+      {},
+      sink
+    );
+    await sink.until(s => s.text('stdout').includes('stubborn'));
+    const jobId = sink.statuses()[0].jobId;
+    const job = bed.manager.jobs().find(j => j.id === jobId)!;
+    const status = jobStatus(job.remoteDir);
+    expect(status.runnerMode).toBe('fork');
+    expect(status.runnerPgid).not.toBe(status.pgid);
+    // A scheduler that knows no agent for this job: the raw kill fallback.
+    const transport = bed.pool.get(bed.manager.registry.resolve(cluster));
+    await new DirectScheduler().cancel(
+      transport,
+      String(status.pid),
+      job.remoteDir
+    );
+    const outcome = await pending;
+    expect(outcome.status).toBe('error');
+    expect(sink.text('stdout')).toBe('stubborn\n');
+    expect(
+      await eventually(() => processesMatching(jobId).length === 0, 20000)
+    ).toBe(true);
   });
 
   it('an interrupt that lands before the job started still cancels it', async () => {
