@@ -5,5 +5,10 @@ module.exports = {
   roots: ['<rootDir>/tests/integration'],
   testMatch: ['**/*.test.ts'],
   testTimeout: 120000,
-  transform: { '^.+\\.tsx?$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }] }
+  transform: {
+    '^.+\\.tsx?$': [
+      'ts-jest',
+      { tsconfig: 'tsconfig.json', isolatedModules: true }
+    ]
+  }
 };

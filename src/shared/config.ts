@@ -83,10 +83,7 @@ export interface IResolvedCluster {
 }
 
 export type ConnectionState =
-  | 'disconnected'
-  | 'connecting'
-  | 'connected'
-  | 'error';
+  'disconnected' | 'connecting' | 'connected' | 'error';
 
 /** What the frontend shows for one cluster. */
 export interface IClusterInfo {

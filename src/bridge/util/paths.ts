@@ -7,7 +7,9 @@ export function packageRoot(): string {
   for (;;) {
     const candidate = path.join(dir, 'package.json');
     if (fs.existsSync(candidate)) {
-      const pkg = JSON.parse(fs.readFileSync(candidate, 'utf8')) as { name?: string };
+      const pkg = JSON.parse(fs.readFileSync(candidate, 'utf8')) as {
+        name?: string;
+      };
       if (pkg.name === 'jupyterlab-cluster-bridge') {
         return dir;
       }
