@@ -138,33 +138,6 @@ def write_all(fd, data):
         data = data[n:]
 
 
-def last_seq(path):
-    """Sequence number of the last whole event in path, or -1."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return -1
-    try:
-        end = os.lseek(fd, 0, os.SEEK_END)
-        size = 4096
-        while True:
-            start = max(0, end - size)
-            os.lseek(fd, start, os.SEEK_SET)
-            data = os.read(fd, end - start)
-            lines = data.rstrip(b'\n').split(b'\n')
-            candidates = lines if start == 0 else lines[1:]
-            for line in reversed(candidates):
-                try:
-                    return int(json.loads(line.decode('utf-8', 'replace'))['seq'])
-                except (ValueError, KeyError, TypeError):
-                    continue
-            if start == 0:
-                return -1
-            size *= 4
-    finally:
-        os.close(fd)
-
-
 class EventLog:
     """Appends events to JOBDIR/events.jsonl (O_APPEND, one write per batch). The agent writes
     only while the runner is not running, so sequence numbers stay strictly increasing."""
@@ -172,11 +145,11 @@ class EventLog:
     def __init__(self, jobdir, notify_fd=None):
         self.path = os.path.join(jobdir, 'events.jsonl')
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self.seq = last_seq(self.path) + 1
+        self.seq = json.last_seq(self.path) + 1
         self.notify_fd = notify_fd
 
     def resync(self):
-        self.seq = last_seq(self.path) + 1
+        self.seq = json.last_seq(self.path) + 1
 
     def write(self, *events):
         t = time.time()

@@ -49,34 +49,6 @@ def _env_number(name, default):
         return default
 
 
-def last_seq(path):
-    """Sequence number of the last whole event in path, or -1."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return -1
-    try:
-        end = os.lseek(fd, 0, os.SEEK_END)
-        size = 4096
-        while True:
-            start = max(0, end - size)
-            os.lseek(fd, start, os.SEEK_SET)
-            data = os.read(fd, end - start)
-            lines = data.rstrip(b'\n').split(b'\n')
-            # The first piece may be cut unless we read from the start.
-            candidates = lines if start == 0 else lines[1:]
-            for line in reversed(candidates):
-                try:
-                    return int(json.loads(line.decode('utf-8', 'replace'))['seq'])
-                except (ValueError, KeyError, TypeError):
-                    continue
-            if start == 0:
-                return -1
-            size *= 4
-    finally:
-        os.close(fd)
-
-
 def _sanitize(value):
     """Make a value JSON-safe: non-finite floats become None, unknown objects their repr."""
     if isinstance(value, float):
@@ -95,7 +67,7 @@ class EventLog:
 
     def __init__(self, path):
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self.seq = last_seq(path) + 1
+        self.seq = json.last_seq(path) + 1
         self.lock = threading.Lock()
         self.notify_fd = None
         fd = os.environ.pop('CB_NOTIFY_FD', None)
