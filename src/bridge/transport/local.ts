@@ -19,7 +19,13 @@ import type {
   IStreamOptions,
   ITransport
 } from './types';
-import { DEFAULT_MAX_BUFFER, OutputCollector } from './output';
+import {
+  collectOutput,
+  DEFAULT_MAX_BUFFER,
+  type IOutputSinks,
+  type IRunningCommand,
+  streamOutput
+} from './output';
 
 /** Seconds between SIGTERM and SIGKILL when a command is aborted. */
 const KILL_GRACE_MS = 2000;
@@ -36,47 +42,25 @@ export class LocalTransport implements ITransport {
   }
 
   exec(command: string, options: IExecOptions = {}): Promise<IExecResult> {
-    const stdout = new OutputCollector(options.maxBuffer ?? DEFAULT_MAX_BUFFER);
-    const stderr = new OutputCollector(options.maxBuffer ?? DEFAULT_MAX_BUFFER);
-    let overflow = false;
-    const handle = this._run(command, options, {
-      onStdout: chunk => {
-        if (!stdout.push(chunk)) {
-          overflow = true;
-          handle.close();
+    const max = options.maxBuffer ?? DEFAULT_MAX_BUFFER;
+    return collectOutput(max, sinks => this._run(command, options, sinks)).then(
+      result => {
+        if (options.signal?.aborted) {
+          throw abortError(`local command`);
         }
-      },
-      onStderr: chunk => {
-        if (!stderr.push(chunk)) {
-          overflow = true;
-          handle.close();
+        if (!result) {
+          throw new TransportError(
+            'overflow',
+            `local command: output exceeded ${max} bytes`
+          );
         }
+        return result;
       }
-    });
-    return handle.done.then(result => {
-      if (options.signal?.aborted) {
-        throw abortError(`local command`);
-      }
-      if (overflow) {
-        throw new TransportError(
-          'overflow',
-          `local command: output exceeded ${options.maxBuffer ?? DEFAULT_MAX_BUFFER} bytes`
-        );
-      }
-      return { ...result, stdout: stdout.text(), stderr: stderr.text() };
-    });
+    );
   }
 
   stream(command: string, options: IStreamOptions): IStreamHandle {
-    const stderr = new OutputCollector(DEFAULT_MAX_BUFFER);
-    const handle = this._run(command, options, {
-      onStdout: options.onStdout,
-      onStderr: options.onStderr ?? (chunk => void stderr.push(chunk))
-    });
-    return {
-      done: handle.done.then(r => ({ ...r, stderr: stderr.text() })),
-      close: handle.close
-    };
+    return streamOutput(options, sinks => this._run(command, options, sinks));
   }
 
   async writeFile(
@@ -123,8 +107,8 @@ export class LocalTransport implements ITransport {
   private _run(
     command: string,
     options: IExecOptions,
-    sinks: { onStdout: (b: Buffer) => void; onStderr: (b: Buffer) => void }
-  ): { done: Promise<IExecResult>; close: () => void } {
+    sinks: IOutputSinks
+  ): IRunningCommand {
     if (options.signal?.aborted) {
       return {
         done: Promise.reject(abortError('local command')),

@@ -19,7 +19,14 @@ import {
   sftpWriteFile
 } from './sftp';
 import { ChannelLimiter, isChannelRefusal, retryDelay } from './limiter';
-import { DEFAULT_MAX_BUFFER, OutputCollector } from './output';
+import {
+  collectOutput,
+  DEFAULT_MAX_BUFFER,
+  type IOutputSinks,
+  type IRunningCommand,
+  OutputCollector,
+  streamOutput
+} from './output';
 import { connectRoute, type IConnection } from './sshConnection';
 import {
   resolveRoute,
@@ -96,49 +103,23 @@ export class SshTransport implements ITransport {
 
   exec(command: string, options: IExecOptions = {}): Promise<IExecResult> {
     const max = options.maxBuffer ?? DEFAULT_MAX_BUFFER;
-    const stdout = new OutputCollector(max);
-    const stderr = new OutputCollector(max);
-    let overflow = false;
-    const run = this._run(command, options, {
-      onStdout: c => {
-        if (!stdout.push(c)) {
-          overflow = true;
-          run.close();
+    return collectOutput(max, sinks => this._run(command, options, sinks)).then(
+      result => {
+        if (!result) {
+          throw new TransportError(
+            'overflow',
+            `${this.cluster}: command output exceeded ${max} bytes`
+          );
         }
-      },
-      onStderr: c => {
-        if (!stderr.push(c)) {
-          overflow = true;
-          run.close();
-        }
+        return result;
       }
-    });
-    return run.done.then(r => {
-      if (overflow) {
-        throw new TransportError(
-          'overflow',
-          `${this.cluster}: command output exceeded ${max} bytes`
-        );
-      }
-      return { ...r, stdout: stdout.text(), stderr: stderr.text() };
-    });
+    );
   }
 
   stream(command: string, options: IStreamOptions): IStreamHandle {
-    const stderr = new OutputCollector(DEFAULT_MAX_BUFFER);
-    const run = this._run(
-      command,
-      options,
-      {
-        onStdout: options.onStdout,
-        onStderr: options.onStderr ?? (c => void stderr.push(c))
-      },
-      true
+    return streamOutput(options, sinks =>
+      this._run(command, options, sinks, true)
     );
-    return {
-      done: run.done.then(r => ({ ...r, stderr: stderr.text() })),
-      close: run.close
-    };
   }
 
   /**
@@ -383,9 +364,9 @@ export class SshTransport implements ITransport {
   private _run(
     command: string,
     options: IExecOptions & { prompter?: IPrompter },
-    sinks: { onStdout: (b: Buffer) => void; onStderr: (b: Buffer) => void },
+    sinks: IOutputSinks,
     isStream = false
-  ): { done: Promise<IExecResult>; close: () => void } {
+  ): IRunningCommand {
     let channel: ClientChannel | undefined;
     let stopped = false;
     // sshd answers our channel close only once the command has exited; a
