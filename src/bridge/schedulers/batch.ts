@@ -121,6 +121,26 @@ export abstract class BatchScheduler implements IScheduler {
   private _cancelled = new Set<string>();
 }
 
+/**
+ * The id itself, or a SchedulerError when it does not look like one of
+ * `name`'s job ids (ids reach remote command lines).
+ */
+export function checkJobId(
+  kind: SchedulerKind,
+  name: string,
+  pattern: RegExp,
+  id: string
+): string {
+  if (!pattern.test(id)) {
+    throw new SchedulerError(
+      kind,
+      'command',
+      `not a ${name} job id: ${JSON.stringify(id)}`
+    );
+  }
+  return id;
+}
+
 /** stderr (else stdout) of a command, trimmed: the scheduler's own words. */
 export function commandMessage(result: IExecResult): string {
   const text = result.stderr.trim() || result.stdout.trim();

@@ -12,16 +12,18 @@
 import type { JobEndState } from '../../shared/events';
 import { shellQuote } from '../util/quote';
 import type { ITransport } from '../transport/types';
-import { BatchScheduler, commandMessage, signalText } from './batch';
+import {
+  BatchScheduler,
+  checkJobId,
+  commandMessage,
+  signalText
+} from './batch';
 import {
   assembleScript,
   formatHms,
   formatMem,
-  jobPath,
-  JOB_SCRIPT,
-  resolveResources,
-  SCHEDULER_ERR,
-  SCHEDULER_OUT
+  qsubCommand,
+  resolveResources
 } from './script';
 import { SchedulerError, type IJobSpec, type SchedulerState } from './types';
 
@@ -63,15 +65,7 @@ export class PbsScheduler extends BatchScheduler {
   }
 
   protected submitCommand(spec: IJobSpec): string {
-    return [
-      `cd ${shellQuote(spec.jobDir)} &&`,
-      'qsub',
-      '-o',
-      shellQuote(jobPath(spec, SCHEDULER_OUT)),
-      '-e',
-      shellQuote(jobPath(spec, SCHEDULER_ERR)),
-      JOB_SCRIPT
-    ].join(' ');
+    return qsubCommand(spec, ['qsub']);
   }
 
   protected parseSubmit(stdout: string): string | null {
@@ -369,14 +363,7 @@ namespace Private {
   };
 
   export function checkId(id: string): string {
-    if (!/^\d+(\[\d*\])?(\.[\w.-]+)?$/.test(id)) {
-      throw new SchedulerError(
-        'pbs',
-        'command',
-        `not a PBS job id: ${JSON.stringify(id)}`
-      );
-    }
-    return id;
+    return checkJobId('pbs', 'PBS', /^\d+(\[\d*\])?(\.[\w.-]+)?$/, id);
   }
 
   /** Our id may be `123` or `123.server`; qstat always says `123.server`. */

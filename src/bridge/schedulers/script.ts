@@ -216,6 +216,22 @@ export function jobPath(spec: IJobSpec, file: string): string {
 }
 
 /**
+ * `cd JOBDIR && <qsub words> -o <out> -e <err> job.sh`: the submit command of
+ * Grid Engine and PBS (both take the log paths as -o/-e).
+ */
+export function qsubCommand(spec: IJobSpec, qsub: string[]): string {
+  return [
+    `cd ${shellQuote(spec.jobDir)} &&`,
+    ...qsub,
+    '-o',
+    shellQuote(jobPath(spec, SCHEDULER_OUT)),
+    '-e',
+    shellQuote(jobPath(spec, SCHEDULER_ERR)),
+    JOB_SCRIPT
+  ].join(' ');
+}
+
+/**
  * The one remote command of a submit: write the script from stdin, submit it,
  * and on rejection remove the job directory, so a rejected job leaves nothing
  * behind. The scheduler's own stderr is what the caller shows.

@@ -14,6 +14,7 @@ import { shellQuote } from '../util/quote';
 import type { ITransport } from '../transport/types';
 import {
   BatchScheduler,
+  checkJobId,
   commandMessage,
   marker,
   signalText,
@@ -23,12 +24,9 @@ import {
   assembleScript,
   formatHms,
   formatMem,
-  jobPath,
-  JOB_SCRIPT,
+  qsubCommand,
   relaySignal,
-  resolveResources,
-  SCHEDULER_ERR,
-  SCHEDULER_OUT
+  resolveResources
 } from './script';
 import { SchedulerError, type IJobSpec, type SchedulerState } from './types';
 
@@ -85,17 +83,11 @@ export class SgeScheduler extends BatchScheduler {
   }
 
   protected submitCommand(spec: IJobSpec): string {
-    return [
-      `cd ${shellQuote(spec.jobDir)} &&`,
+    return qsubCommand(spec, [
       'qsub -terse -w e',
       '-wd',
-      shellQuote(spec.jobDir),
-      '-o',
-      shellQuote(jobPath(spec, SCHEDULER_OUT)),
-      '-e',
-      shellQuote(jobPath(spec, SCHEDULER_ERR)),
-      JOB_SCRIPT
-    ].join(' ');
+      shellQuote(spec.jobDir)
+    ]);
   }
 
   protected parseSubmit(stdout: string): string | null {
@@ -378,14 +370,7 @@ export function qacctState(r: IQacctRecord): SchedulerState {
 
 namespace Private {
   export function checkId(id: string): string {
-    if (!/^\d+$/.test(id)) {
-      throw new SchedulerError(
-        'sge',
-        'command',
-        `not a Grid Engine job id: ${JSON.stringify(id)}`
-      );
-    }
-    return id;
+    return checkJobId('sge', 'Grid Engine', /^\d+$/, id);
   }
 
   /** `3`, `3.5`, `0:0:3`, `1:00:00`: seconds. */

@@ -10,6 +10,7 @@ import { shellQuote } from '../util/quote';
 import type { ITransport } from '../transport/types';
 import {
   BatchScheduler,
+  checkJobId,
   commandMessage,
   decodeWaitStatus,
   marker,
@@ -318,14 +319,7 @@ namespace Private {
   };
 
   export function checkId(id: string): string {
-    if (!/^\d+(_\d+)?$/.test(id)) {
-      throw new SchedulerError(
-        'slurm',
-        'command',
-        `not a SLURM job id: ${JSON.stringify(id)}`
-      );
-    }
-    return id;
+    return checkJobId('slurm', 'SLURM', /^\d+(_\d+)?$/, id);
   }
 
   /** `3:0` (exit code : signal) as sacct and scontrol print it. */
