@@ -6,6 +6,7 @@
 import { Widget } from '@lumino/widgets';
 import type { IJobInfo } from '../../shared/jobs';
 import type { IClusterBridge } from '../tokens';
+import { appendElement } from '../renderers/dom';
 import { schedulerName } from '../renderers/format';
 
 export class JobsPanel extends Widget {
@@ -16,9 +17,13 @@ export class JobsPanel extends Widget {
     this.addClass('jp-ClusterBridge-jobs');
     this.title.caption = 'Remote Jobs';
 
-    const header = Private.el(this.node, 'div', 'jp-ClusterBridge-jobs-header');
-    Private.el(header, 'h2', 'jp-ClusterBridge-jobs-title', 'Remote Jobs');
-    const refresh = Private.el(
+    const header = appendElement(
+      this.node,
+      'div',
+      'jp-ClusterBridge-jobs-header'
+    );
+    appendElement(header, 'h2', 'jp-ClusterBridge-jobs-title', 'Remote Jobs');
+    const refresh = appendElement(
       header,
       'button',
       'jp-Button jp-mod-styled jp-mod-minimal jp-ClusterBridge-jobs-refresh',
@@ -28,9 +33,13 @@ export class JobsPanel extends Widget {
     refresh.title = 'Ask the bridge for the jobs again';
     refresh.addEventListener('click', () => void this.refresh());
 
-    this._status = Private.el(this.node, 'div', 'jp-ClusterBridge-jobs-status');
+    this._status = appendElement(
+      this.node,
+      'div',
+      'jp-ClusterBridge-jobs-status'
+    );
     this._status.setAttribute('role', 'status');
-    this._list = Private.el(this.node, 'ul', 'jp-ClusterBridge-jobs-list');
+    this._list = appendElement(this.node, 'ul', 'jp-ClusterBridge-jobs-list');
     this._list.setAttribute('aria-label', 'Remote jobs');
 
     this._bridge.jobsChanged.connect(this._render, this);
@@ -101,22 +110,22 @@ export class JobsPanel extends Widget {
     const state = Private.stateOf(job);
     li.dataset.state = state;
 
-    const top = Private.el(li, 'div', 'jp-ClusterBridge-job-top');
-    Private.el(
+    const top = appendElement(li, 'div', 'jp-ClusterBridge-job-top');
+    appendElement(
       top,
       'span',
       `jp-ClusterBridge-job-state jp-mod-${state}`,
       state
     );
-    Private.el(top, 'span', 'jp-ClusterBridge-job-cluster', job.cluster);
-    Private.el(
+    appendElement(top, 'span', 'jp-ClusterBridge-job-cluster', job.cluster);
+    appendElement(
       top,
       'span',
       'jp-ClusterBridge-job-time',
       new Date(job.submittedAt).toLocaleString()
     );
 
-    Private.el(
+    appendElement(
       li,
       'div',
       'jp-ClusterBridge-job-title',
@@ -131,9 +140,9 @@ export class JobsPanel extends Widget {
       job.detached ? 'detached' : '',
       job.detail ?? ''
     ].filter(Boolean);
-    Private.el(li, 'div', 'jp-ClusterBridge-job-meta', meta.join(' · '));
+    appendElement(li, 'div', 'jp-ClusterBridge-job-meta', meta.join(' · '));
 
-    const actions = Private.el(li, 'div', 'jp-ClusterBridge-job-actions');
+    const actions = appendElement(li, 'div', 'jp-ClusterBridge-job-actions');
     const open = Private.button(
       actions,
       'Open',
@@ -181,27 +190,12 @@ namespace Private {
     return job.endState ?? job.phase;
   }
 
-  export function el(
-    parent: HTMLElement,
-    tag: string,
-    className: string,
-    text?: string
-  ): HTMLElement {
-    const node = document.createElement(tag);
-    node.className = className;
-    if (text !== undefined) {
-      node.textContent = text;
-    }
-    parent.appendChild(node);
-    return node;
-  }
-
   export function button(
     parent: HTMLElement,
     text: string,
     label: string
   ): HTMLButtonElement {
-    const b = el(
+    const b = appendElement(
       parent,
       'button',
       'jp-Button jp-mod-styled jp-mod-minimal'

@@ -6,6 +6,7 @@
 import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 import { GPU_MIME, type IGpuPayload } from '../../shared/mime';
+import { appendElement } from './dom';
 import { formatGpu } from './format';
 
 export class GpuRenderer extends Widget implements IRenderMime.IRenderer {
@@ -34,14 +35,14 @@ export class GpuRenderer extends Widget implements IRenderMime.IRenderer {
     node.setAttribute('role', 'group');
     node.setAttribute('aria-label', `${view.title} ${view.details}`);
 
-    const header = Private.el(node, 'div', 'jp-ClusterBridge-gpu-header');
-    Private.el(header, 'span', 'jp-ClusterBridge-gpu-title', view.title);
-    Private.el(header, 'span', 'jp-ClusterBridge-gpu-details', view.details);
+    const header = appendElement(node, 'div', 'jp-ClusterBridge-gpu-header');
+    appendElement(header, 'span', 'jp-ClusterBridge-gpu-title', view.title);
+    appendElement(header, 'span', 'jp-ClusterBridge-gpu-details', view.details);
 
     for (const device of view.devices) {
-      const row = Private.el(node, 'div', 'jp-ClusterBridge-gpu-device');
-      Private.el(row, 'span', 'jp-ClusterBridge-gpu-name', device.label);
-      const bar = Private.el(row, 'div', 'jp-ClusterBridge-gpu-bar');
+      const row = appendElement(node, 'div', 'jp-ClusterBridge-gpu-device');
+      appendElement(row, 'span', 'jp-ClusterBridge-gpu-name', device.label);
+      const bar = appendElement(row, 'div', 'jp-ClusterBridge-gpu-bar');
       bar.setAttribute('role', 'meter');
       bar.setAttribute('aria-valuemin', '0');
       bar.setAttribute('aria-valuemax', '100');
@@ -51,14 +52,14 @@ export class GpuRenderer extends Widget implements IRenderMime.IRenderer {
       );
       bar.setAttribute('aria-label', `${device.label}: ${device.memory}`);
       if (device.peak !== null) {
-        const peak = Private.el(bar, 'div', 'jp-ClusterBridge-gpu-peak');
+        const peak = appendElement(bar, 'div', 'jp-ClusterBridge-gpu-peak');
         peak.style.width = `${(device.peak * 100).toFixed(1)}%`;
       }
       if (device.used !== null) {
-        const used = Private.el(bar, 'div', 'jp-ClusterBridge-gpu-used');
+        const used = appendElement(bar, 'div', 'jp-ClusterBridge-gpu-used');
         used.style.width = `${(device.used * 100).toFixed(1)}%`;
       }
-      Private.el(row, 'span', 'jp-ClusterBridge-gpu-memory', device.memory);
+      appendElement(row, 'span', 'jp-ClusterBridge-gpu-memory', device.memory);
     }
     return Promise.resolve();
   }
@@ -76,21 +77,4 @@ export function createGpuRendererFactory(
     defaultRank: 40,
     createRenderer: options => new GpuRenderer(options, showCard)
   };
-}
-
-namespace Private {
-  export function el(
-    parent: HTMLElement,
-    tag: string,
-    className: string,
-    text?: string
-  ): HTMLElement {
-    const node = document.createElement(tag);
-    node.className = className;
-    if (text !== undefined) {
-      node.textContent = text;
-    }
-    parent.appendChild(node);
-    return node;
-  }
 }
