@@ -990,6 +990,12 @@ export class JobManager implements IJobManager {
       // The job's own log says it was stopped; the scheduler knows why (TIMEOUT, OOM, node failure).
       done = await this._refineEnd(ctx, done);
     }
+    if (cancelRequested && done.state === 'failed') {
+      // The scheduler signals every process of the job at once (scancel), so the
+      // runner can die before the agent has seen its own signal and recorded the
+      // cancel: after a cancel we asked for, a failed end is that cancel.
+      done = { ...done, state: 'cancelled' };
+    }
     const state = done.state;
     const phase: JobPhase =
       state === 'completed'
