@@ -6,9 +6,6 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   testTimeout: 120000,
   transform: {
-    '^.+\\.tsx?$': [
-      'ts-jest',
-      { tsconfig: 'tsconfig.json', isolatedModules: true }
-    ]
+    '^.+\\.tsx?$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json' }]
   }
 };

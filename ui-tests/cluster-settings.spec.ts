@@ -14,7 +14,8 @@ test('the Settings Editor shows the Cluster Bridge settings', async ({
   );
   const editor = page.locator('.jp-SettingsPanel, .jp-SettingsEditor').first();
   await expect(editor).toBeVisible();
-  await page.getByText('Cluster Bridge', { exact: true }).first().click();
+  // Scoped to the editor: the Running panel also lists a hidden "Cluster Bridge" kernel.
+  await editor.getByText('Cluster Bridge', { exact: true }).first().click();
   for (const title of ['Clusters', 'Default cluster', 'GPU card']) {
     await expect(page.getByText(title, { exact: true }).first()).toBeVisible();
   }
