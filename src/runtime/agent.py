@@ -24,4 +24,13 @@ import _cb_agent  # noqa: E402
 sys.dont_write_bytecode = _write
 
 if __name__ == '__main__':
-    sys.exit(_cb_agent.main(sys.argv[1:]))
+    code = _cb_agent.main(sys.argv[1:])
+    if sys.argv[1:2] in (['go'], ['follow']):
+        # The bridge waits for this process to end: skip interpreter teardown (several ms of a
+        # warm cell). Everything it wrote went to fd 1 with os.write; flush the rest anyway.
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code if isinstance(code, int) else 1)
+    sys.exit(code)
