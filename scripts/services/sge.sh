@@ -28,16 +28,8 @@ execd_pid() { for p in "$SPOOL"/execd/*/execd.pid; do [ -f "$p" ] && echo "$p" &
 
 log() { echo "sge.sh: $*" >&2; }
 
-# A pid file whose process runs (a zombie waiting for init to reap it counts as gone).
-alive() {
-  [ -f "$1" ] && pid_alive "$(cat "$1")"
-}
-
-pid_alive() {
-  kill -0 "$1" 2>/dev/null || return 1
-  st=$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
+# shellcheck source=lib/process.sh
+. "$ROOT/scripts/services/lib/process.sh"
 
 wait_for() {
   # wait_for TRIES COMMAND...: retries every 0.1 s.
@@ -49,12 +41,6 @@ wait_for() {
     [ $i -lt "$n" ] || return 1
     sleep 0.1
   done
-}
-
-ensure_user() {
-  if ! id "$TEST_USER" >/dev/null 2>&1; then
-    useradd -m -s /bin/bash "$TEST_USER" 2>/dev/null || id "$TEST_USER" >/dev/null
-  fi
 }
 
 init_cell() {
@@ -233,14 +219,7 @@ stop() {
   # qconf's round trips and timeouts.
   for p in "$(execd_pid)" "$QMASTER_PID"; do
     if [ -f "$p" ]; then
-      pid=$(cat "$p")
-      kill "$pid" 2>/dev/null || true
-      i=0
-      while pid_alive "$pid" && [ $i -lt 50 ]; do
-        sleep 0.1
-        i=$((i + 1))
-      done
-      kill -9 "$pid" 2>/dev/null || true
+      stop_pid "$(cat "$p")"
       rm -f "$p"
     fi
   done

@@ -26,16 +26,8 @@ TEST_USER=${CB_TEST_USER:-cbtest}
 
 log() { echo "slurm.sh: $*" >&2; }
 
-# A pid file whose process runs (a zombie waiting for init to reap it counts as gone).
-alive() {
-  [ -f "$1" ] && pid_alive "$(cat "$1")"
-}
-
-pid_alive() {
-  kill -0 "$1" 2>/dev/null || return 1
-  st=$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
+# shellcheck source=lib/process.sh
+. "$ROOT/scripts/services/lib/process.sh"
 
 write_config() {
   mkdir -p "$DIR/etc" "$DIR/state" "$DIR/spool" "$DIR/log" "$DIR/run"
@@ -104,12 +96,6 @@ EOF
   echo "$changed"
 }
 
-ensure_user() {
-  if ! id "$TEST_USER" >/dev/null 2>&1; then
-    useradd -m -s /bin/bash "$TEST_USER" 2>/dev/null || id "$TEST_USER" >/dev/null
-  fi
-}
-
 node_state() {
   SLURM_CONF=$CONF sinfo -h -N -n "$NODE" -o '%T' 2>/dev/null | head -n 1
 }
@@ -135,14 +121,7 @@ stop() {
   for d in slurmd slurmctld; do
     pidf="$DIR/run/$d.pid"
     if alive "$pidf"; then
-      pid=$(cat "$pidf")
-      kill "$pid" 2>/dev/null || true
-      i=0
-      while pid_alive "$pid" && [ $i -lt 50 ]; do
-        sleep 0.1
-        i=$((i + 1))
-      done
-      kill -9 "$pid" 2>/dev/null || true
+      stop_pid "$(cat "$pidf")"
     fi
     rm -f "$pidf"
   done
