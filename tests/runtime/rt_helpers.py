@@ -60,6 +60,13 @@ class TempDirCase(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
+    def assertGroupsGone(self, *pgids, timeout=10.0):
+        """The job's process groups end soon after `done`: the agent writes `done` before its own
+        process exits, so a check right after `done` would race with that exit."""
+        for pgid in pgids:
+            self.assertTrue(wait_for(lambda: not group_exists(pgid), timeout),
+                            'process group %d is gone' % pgid)
+
     def jobdir(self, name='job'):
         return os.path.join(self.work, 'jobs', name)
 

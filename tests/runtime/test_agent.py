@@ -184,8 +184,7 @@ class AgentCommands(TempDirCase):
         self.assertEqual(err['ename'], 'KeyboardInterrupt')
         self.assertIn('time.sleep(300)', strip_ansi('\n'.join(err['traceback'])))
         self.assertDone(events, 'cancelled')
-        for pgid in (st['pgid'], st['runnerPgid']):
-            self.assertFalse(group_exists(pgid), 'process group %d is gone' % pgid)
+        self.assertGroupsGone(st['pgid'], st['runnerPgid'])
 
     def test_cancel_escalates_when_sigint_is_ignored(self):
         jobdir, proc, st = self._start_go('c2', 'import signal, subprocess, time\n'
@@ -200,8 +199,7 @@ class AgentCommands(TempDirCase):
         stdout, _ = proc.communicate(timeout=30)
         events = parse_lines(stdout)
         self.assertDone(events, 'cancelled')
-        for pgid in (st['pgid'], st['runnerPgid']):
-            self.assertFalse(group_exists(pgid), 'no orphans in group %d' % pgid)
+        self.assertGroupsGone(st['pgid'], st['runnerPgid'])
 
     def test_sigusr2_is_a_cancel(self):
         # Grid Engine's -notify sends SIGUSR2 to the job before SIGKILL: the agent ends the cell
@@ -215,8 +213,7 @@ class AgentCommands(TempDirCase):
         self.assertDone(events, 'cancelled')
         with open(os.path.join(jobdir, 'status.json')) as f:
             self.assertEqual(json.load(f)['state'], 'cancelled')
-        for pgid in (st['pgid'], st['runnerPgid']):
-            self.assertFalse(group_exists(pgid), 'process group %d is gone' % pgid)
+        self.assertGroupsGone(st['pgid'], st['runnerPgid'])
 
     def test_running_status_names_the_env_python(self):
         out = self.agent('go', self.jobdir('py'), input=self.bundle('1'))
@@ -373,8 +370,7 @@ class ForkedRunner(TempDirCase):
         events = parse_lines(stdout)
         self.assertEqual(of_type(events, 'error')[0]['ename'], 'KeyboardInterrupt')
         self.assertDone(events, 'cancelled')
-        for pgid in (st['pgid'], st['runnerPgid']):
-            self.assertFalse(group_exists(pgid))
+        self.assertGroupsGone(st['pgid'], st['runnerPgid'])
 
     def test_sigusr2_in_fork_mode(self):
         jobdir = self.jobdir('fu')
@@ -394,8 +390,7 @@ class ForkedRunner(TempDirCase):
         events = parse_lines(stdout)
         self.assertEqual(stream_text(events), 'True\n', 'the cell sees the default disposition')
         self.assertDone(events, 'cancelled')
-        for pgid in (st['pgid'], st['runnerPgid']):
-            self.assertFalse(group_exists(pgid))
+        self.assertGroupsGone(st['pgid'], st['runnerPgid'])
 
     def test_setup_lines_use_the_exec_path(self):
         spec = self.venv_spec(setup=['export CB_X=1'])

@@ -222,7 +222,7 @@ class CondaBuilds(TempDirCase):
         launched = self.agent('launch', jobdir, env=env)
         self.assertEqual(launched.returncode, 0, launched.stderr)
         env_text = lambda: ''.join(e['text'] for e in of_type(read_events(jobdir), 'env'))
-        from rt_helpers import wait_for, group_exists
+        from rt_helpers import wait_for
         self.assertTrue(wait_for(lambda: 'Collecting package metadata' in env_text(), 60))
         out = self.agent('cancel', jobdir, '--grace', '5', env=env)
         self.assertTrue(json.loads(out.stdout.decode())['ok'], out.stdout)
@@ -234,7 +234,7 @@ class CondaBuilds(TempDirCase):
         self.assertFalse(os.path.exists(os.path.join(self.work, 'envs', h + '.ready')))
         self.assertFalse(os.path.exists(os.path.join(self.conda_root, 'envs', 'cb-' + h)))
         with open(os.path.join(jobdir, 'status.json')) as f:
-            self.assertFalse(group_exists(json.load(f)['pgid']))
+            self.assertGroupsGone(json.load(f)['pgid'])
 
     def test_concurrent_jobs_build_the_env_once(self):
         spec = {'python': '3.11', 'conda': ['numpy']}
