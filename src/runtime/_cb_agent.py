@@ -669,8 +669,9 @@ def run_job(jobdir, notify_fd=None):
                 'duration': round(ended - (runner_started or started), 6)}
         if reason:
             done['reason'] = reason
-        log.write(done)
+        # status.json first: whoever sees `done` finds the end recorded there too.
         update_status(jobdir, state=end_state, exitCode=exit_code, endedAt=ended)
+        log.write(done)
         return exit_code if exit_code is not None else 1
 
     if bundle is None:
@@ -678,17 +679,38 @@ def run_job(jobdir, notify_fd=None):
                    'traceback': ['bundle.json is missing or not JSON in %s' % jobdir]})
         return finish('failed', 2, 'bad bundle')
 
-    log.write({'type': 'status', 'phase': 'preparing', 'node': node,
-               'message': 'preparing the environment'})
     work_dir = work_dir_for(jobdir, bundle=bundle)
     builder = EnvBuilder(work_dir, bundle.get('env'), log, bundle.get('envHash'),
                          cancelled=lambda: state['cancelled'])
+    env, pass_fds = runner_env(jobdir, bundle, notify_fd)
+    # The warm path: VENV2 is ready and this agent runs on its interpreter, so the runner is
+    # forked now and loads itself while this process does the bookkeeping below; it starts the
+    # cell when released (two cores do in parallel what was serial).
+    early = None
+    if can_fork_runner(builder.spec, bundle):
+        ready = builder.ready()
+        if ready and same_interpreter(ready):
+            try:
+                early = fork_runner(jobdir, env, hold=True)
+            except OSError:
+                early = None
+            state['runner'] = early
     state['builder'] = builder
+
+    def drop_early():
+        if early is not None:
+            state['runner'] = None
+            early.abort()
+
+    log.write({'type': 'status', 'phase': 'preparing', 'node': node,
+               'message': 'preparing the environment'})
     try:
         info = builder.ensure()
     except EnvCancelled:
+        drop_early()
         return finish('cancelled', None, 'cancelled while building the environment')
     except EnvBuildError as e:
+        drop_early()
         if state['cancelled']:
             return finish('cancelled', None, 'cancelled while building the environment')
         log.write({'type': 'error', 'ename': 'EnvironmentBuildError', 'evalue': str(e),
@@ -697,45 +719,39 @@ def run_job(jobdir, notify_fd=None):
         return finish('failed', e.exit_code if e.exit_code is not None else 1,
                       'environment build failed')
     except Exception as e:
+        drop_early()
         import traceback
         log.write({'type': 'error', 'ename': type(e).__name__, 'evalue': str(e),
                    'traceback': traceback.format_exc().splitlines()})
         return finish('failed', 1, 'environment build failed')
     state['builder'] = None
     if state['cancelled']:
+        drop_early()
         return finish('cancelled', None, 'cancelled before the cell started')
 
     runner_started = time.time()
     # `python` tells the bridge which interpreter can run `go` for the warm fork path.
     log.write({'type': 'status', 'phase': 'running', 'node': node, 'python': info['python']})
-    env = dict(os.environ)
-    env['PYTHONUNBUFFERED'] = '1'
-    env['MPLBACKEND'] = 'Agg'
-    env['CLUSTER_BRIDGE_JOB_DIR'] = jobdir
-    if bundle.get('jobId'):
-        env['CLUSTER_BRIDGE_JOB_ID'] = str(bundle['jobId'])
-    for key in ('PYTHONHOME', 'PYTHONPATH', '__PYVENV_LAUNCHER__'):
-        if key in env and key not in (bundle.get('keepEnv') or []):
-            env.pop(key)  # VENV1's interpreter settings must not leak into VENV2
-    argv = [info['python'], '-u', RUNNER_FILE, jobdir]
-    pass_fds = ()
-    if notify_fd is not None:
-        env['CB_NOTIFY_FD'] = str(notify_fd)
-        pass_fds = (notify_fd,)
-    setup = builder.spec['setup']
-    in_process = not setup and same_interpreter(info) and not os.environ.get('CB_NO_FORK_RUNNER')
+    in_process = early is not None or (can_fork_runner(builder.spec, bundle)
+                                       and same_interpreter(info))
     try:
-        if in_process:
+        if early is not None:
+            runner = early
+        elif in_process:
             runner = fork_runner(jobdir, env)
         else:
-            runner = spawn(with_setup(setup, argv), env, jobdir, pass_fds)
+            argv = [info['python'], '-u', RUNNER_FILE, jobdir]
+            runner = spawn(with_setup(builder.spec['setup'], argv), env, jobdir, pass_fds)
     except OSError as e:
         log.write({'type': 'error', 'ename': 'RunnerError', 'evalue': str(e),
                    'traceback': ['Could not start the runner %s: %s' % (info['python'], e)]})
         return finish('failed', 1, 'runner did not start')
     state['runner'] = runner
     update_status(jobdir, state='running', runnerPid=runner.pid, runnerPgid=runner.pid,
-                  runnerStartedAt=runner_started, runnerMode='fork' if in_process else 'exec')
+                  runnerStartedAt=runner_started, runnerMode='fork' if in_process else 'exec',
+                  runnerHeld=early is not None)
+    if early is not None:
+        early.release()  # after every event of ours: the runner's numbering continues from them
     if state['cancelled']:
         try:
             os.killpg(runner.pid, state['signal'] or signal.SIGINT)
@@ -763,13 +779,60 @@ def run_job(jobdir, notify_fd=None):
     return finish(end_state, exit_code, reason, runner_started)
 
 
+def runner_env(jobdir, bundle, notify_fd):
+    """The runner's environment and the fds it inherits."""
+    env = dict(os.environ)
+    env['PYTHONUNBUFFERED'] = '1'
+    env['MPLBACKEND'] = 'Agg'
+    env['CLUSTER_BRIDGE_JOB_DIR'] = jobdir
+    if bundle.get('jobId'):
+        env['CLUSTER_BRIDGE_JOB_ID'] = str(bundle['jobId'])
+    for key in ('PYTHONHOME', 'PYTHONPATH', '__PYVENV_LAUNCHER__'):
+        if key in env and key not in (bundle.get('keepEnv') or []):
+            env.pop(key)  # VENV1's interpreter settings must not leak into VENV2
+    pass_fds = ()
+    if notify_fd is not None:
+        env['CB_NOTIFY_FD'] = str(notify_fd)
+        pass_fds = (notify_fd,)
+    return env, pass_fds
+
+
+def can_fork_runner(spec, bundle):
+    """Whether the runner may be a fork of this interpreter (see same_interpreter): not when
+    setup lines must run in a shell first, nor when the cell must see a PYTHONPATH or
+    PYTHONHOME this interpreter was started without."""
+    if spec['setup'] or os.environ.get('CB_NO_FORK_RUNNER'):
+        return False
+    kept = bundle.get('keepEnv') or []
+    return not any(key in kept and key in os.environ for key in ('PYTHONPATH', 'PYTHONHOME'))
+
+
 class Child(object):
     """A forked child in its own process group (what subprocess.Popen would give, without the
-    cost of importing subprocess on the warm path)."""
+    cost of importing subprocess on the warm path). `gate`: the pipe a held runner waits on."""
 
-    def __init__(self, pid):
+    def __init__(self, pid, gate=None):
         self.pid = pid
         self.returncode = None
+        self.gate = gate
+
+    def release(self):
+        """Lets a held runner start the cell."""
+        if self.gate is not None:
+            try:
+                os.write(self.gate, b'1')
+            except OSError:
+                pass  # it is gone already: wait() reports how
+            os.close(self.gate)
+            self.gate = None
+
+    def abort(self):
+        """Ends a held runner that will not be used: it leaves without a word when the gate
+        closes unwritten."""
+        if self.gate is not None:
+            os.close(self.gate)
+            self.gate = None
+        self.wait()
 
     def wait(self):
         while self.returncode is None:
@@ -824,27 +887,44 @@ def same_interpreter(info):
         return False
 
 
-def fork_runner(jobdir, env):
+def fork_runner(jobdir, env, hold=False):
     """The runner in a forked child of this interpreter: saves a whole interpreter start.
-    The child leaves through fast_exit() after the cell."""
+    The child leaves through fast_exit() after the cell. hold: the child loads the runner and
+    reads the bundle, then waits for Child.release() before it runs the cell."""
     import gc
     # Objects from before the fork go to the permanent generation: the child's collections (and
     # fast_exit's scan for open files) then never touch them, so their pages stay shared instead
     # of being copied on write (about 6 ms of a trivial cell).
     gc.freeze()
-    pid = os.fork()
+    gate_r, gate_w = os.pipe() if hold else (None, None)
+    # A cancel can reach the job's group while the child still has the agent's handlers: it
+    # waits, blocked, until the child has the default ones (then it ends the child).
+    stops = [getattr(signal, n) for n in ('SIGHUP', 'SIGINT', 'SIGTERM', 'SIGUSR2')
+             if hasattr(signal, n)]
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    try:
+        pid = os.fork()
+    except OSError:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if hold:
+            os.close(gate_r)
+            os.close(gate_w)
+        raise
     if pid != 0:
         try:
             os.setpgid(pid, pid)
         except OSError:
             pass
-        return Child(pid)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if hold:
+            os.close(gate_r)
+        return Child(pid, gate_w)
     code = 1
     try:
+        for signum in stops:
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.setpgid(0, 0)
-        for name in ('SIGHUP', 'SIGINT', 'SIGTERM', 'SIGUSR2'):
-            if hasattr(signal, name):
-                signal.signal(getattr(signal, name), signal.SIG_DFL)
         os.environ.clear()
         os.environ.update(env)
         os.chdir(jobdir)
@@ -858,7 +938,14 @@ def fork_runner(jobdir, env):
         # The cell sees '' (its cwd) first on sys.path, as with `python runner.py`.
         sys.path[:] = [''] + [p for p in sys.path if p and os.path.abspath(p) != RUNTIME_DIR]
         sys.argv[:] = [RUNNER_FILE, jobdir]
-        code = _cb_runner.main([RUNNER_FILE, jobdir])
+        cell = _cb_runner.Cell(jobdir)  # reads the bundle, writes nothing yet
+        if hold:
+            os.close(gate_w)
+            released = os.read(gate_r, 1)  # EOF: not needed after all (Child.abort)
+            os.close(gate_r)
+            if not released:
+                os._exit(0)
+        code = _cb_runner.main([RUNNER_FILE, jobdir], cell)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
     except BaseException:

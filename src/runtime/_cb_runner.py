@@ -10,9 +10,9 @@ Python 3.8+. Exit status: 0 ok, 1 error in the cell, 130 KeyboardInterrupt, N fo
 Tunables (environment): CB_OUTPUT_BURST (bytes passed before throttling, default 16 MiB),
 CB_OUTPUT_RATE (bytes/s after that, default 1 MiB/s), CB_FLUSH_INTERVAL (seconds, default 0.05).
 """
+import _thread  # not `threading`: its import is about 1 ms of a trivial cell
 import os
 import sys
-import threading
 import time
 
 import _cb_json as json  # json without `re`/`enum`: imports are most of a trivial cell's cost
@@ -62,13 +62,46 @@ def _sanitize(value):
     return repr(value)
 
 
+class _Flag:
+    """threading.Event's set/clear/wait on two _thread locks. `gate` is held exactly while the
+    flag is clear, so wait() is one acquire."""
+
+    def __init__(self):
+        self.mutex = _thread.allocate_lock()
+        self.gate = _thread.allocate_lock()
+        self.gate.acquire()
+        self.flag = False
+
+    def is_set(self):
+        return self.flag
+
+    def set(self):
+        with self.mutex:
+            if not self.flag:
+                self.flag = True
+                self.gate.release()
+
+    def clear(self):
+        with self.mutex:
+            if self.flag:
+                self.gate.acquire()  # free but for a waiter's brief hold in wait()
+                self.flag = False
+
+    def wait(self, timeout=None):
+        if self.gate.acquire(True, -1 if timeout is None else max(timeout, 0)):
+            self.gate.release()
+            return True
+        return self.flag
+
+
 class EventLog:
     """Appends events to events.jsonl: one os.write per batch of whole lines."""
 
     def __init__(self, path):
+        self.path = path
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self.seq = json.last_seq(path) + 1
-        self.lock = threading.Lock()
+        self.seq = None  # at the first write: a held runner exists before the agent's last events
+        self.lock = _thread.allocate_lock()
         self.notify_fd = None
         fd = os.environ.pop('CB_NOTIFY_FD', None)
         if fd:
@@ -80,6 +113,8 @@ class EventLog:
                 self.notify_fd = None
 
     def _encode(self, event, t):
+        if self.seq is None:
+            self.seq = json.last_seq(self.path) + 1
         record = {'seq': self.seq, 't': t}
         record.update(event)
         try:
@@ -222,22 +257,21 @@ class Streams:
     def __init__(self, log, throttle):
         self.log = log
         self.throttle = throttle
-        self.lock = threading.Lock()
-        self.flush_lock = threading.Lock()
-        self.pipe_lock = threading.Lock()
+        self.lock = _thread.allocate_lock()
+        self.flush_lock = _thread.allocate_lock()
+        self.pipe_lock = _thread.allocate_lock()
         self.groups = []
         self.pending = 0
         self.armed = False
-        self.wake = threading.Event()
+        self.wake = _Flag()
         self.interval = _env_number('CB_FLUSH_INTERVAL', 0.05)
         self.pipes = []  # (read fd, name, incremental decoder)
         self.last_flush = 0.0
         self.owner = os.getpid()
-        self.urgent = threading.Event()
+        self.urgent = _Flag()
         self.wrappers = []  # C-buffered text streams whose buffers flush into _append
         self.closed = False
-        t = threading.Thread(target=self._flusher, name='cb-flusher', daemon=True)
-        t.start()
+        _thread.start_new_thread(self._flusher, ())  # like a daemon thread: exit does not wait
 
     def write(self, name, text):
         self.writer(name)(text)
@@ -324,7 +358,7 @@ class Streams:
                 if self.pending > FLUSH_SIZE:
                     self.flush()
 
-        threading.Thread(target=pump, name='cb-fd-pump', daemon=True).start()
+        _thread.start_new_thread(pump, ())
 
     def read_pipes(self):
         with self.pipe_lock:
@@ -872,7 +906,7 @@ class GpuSampler:
         self.cvd = os.environ.get('CUDA_VISIBLE_DEVICES')
         self.samples = {}
         self.proc = None
-        self.got = threading.Event()
+        self.got = _Flag()
         if self.smi:
             import subprocess
             try:
@@ -882,7 +916,7 @@ class GpuSampler:
             except OSError:
                 self.proc = None
             else:
-                threading.Thread(target=self._read, name='cb-gpu', daemon=True).start()
+                _thread.start_new_thread(self._read, ())
 
     def wanted(self):
         return self.cvd is not None or self.smi is not None or 'torch' in sys.modules
@@ -1246,12 +1280,14 @@ def _install_signals(cell):
     signal.signal(signal.SIGTERM, on_sigterm)
 
 
-def main(argv):
+def main(argv, cell=None):
+    """cell: made ahead by the agent's held fork (fork_runner), else here."""
     if len(argv) != 2:
         sys.stderr.write('usage: runner.py JOBDIR\n')
         return 2
     jobdir = os.path.abspath(argv[1])
-    cell = Cell(jobdir)
+    if cell is None:
+        cell = Cell(jobdir)
     _install_signals(cell)
     sampler = None
     try:

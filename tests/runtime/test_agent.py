@@ -301,7 +301,9 @@ class ForkedRunner(TempDirCase):
     def go2(self, name, code):
         out = self.agent('go', self.jobdir(name), input=self.bundle(code), python=self.venv2)
         with open(os.path.join(self.jobdir(name), 'status.json')) as f:
-            self.assertEqual(json.load(f)['runnerMode'], 'fork')
+            st = json.load(f)
+        self.assertEqual(st['runnerMode'], 'fork')
+        self.assertTrue(st['runnerHeld'], 'forked ahead, while the agent did its bookkeeping')
         return out, parse_lines(out.stdout)
 
     def test_outputs_errors_and_exit_semantics(self):
@@ -403,6 +405,55 @@ class ForkedRunner(TempDirCase):
         self.assertEqual(stream_text(parse_lines(out.stdout)), '1\n')
         with open(os.path.join(self.jobdir('s1'), 'status.json')) as f:
             self.assertEqual(json.load(f)['runnerMode'], 'exec')
+
+    def test_kept_pythonpath_needs_a_fresh_runner(self):
+        # The warm agent's interpreter was started without PYTHONPATH (the bridge unsets it), so
+        # a cell that must see it (keepEnv) gets a runner started with it instead of a fork.
+        extra = os.path.join(self.tmp, 'extra-path')
+        os.makedirs(extra)
+        env = self.env(PYTHONPATH=extra)
+        out = self.agent('go', self.jobdir('kp'), python=self.venv2, env=env, input=self.bundle(
+            'import sys\nprint(%r in sys.path)' % extra, keepEnv=['PYTHONPATH']))
+        self.assertEqual(stream_text(parse_lines(out.stdout)), 'True\n', out.stderr)
+        with open(os.path.join(self.jobdir('kp'), 'status.json')) as f:
+            self.assertEqual(json.load(f)['runnerMode'], 'exec')
+
+
+class HeldRunner(TempDirCase):
+    """fork_runner(hold=True): the runner loads and reads its bundle, then waits to be released."""
+
+    def fork(self, code):
+        import _cb_agent
+        jobdir = self.make_job(code, name='held')
+        env = dict(self.env(), CLUSTER_BRIDGE_JOB_DIR=jobdir)
+        return jobdir, _cb_agent.fork_runner(jobdir, env, hold=True)
+
+    def test_released_runner_numbers_its_events_after_the_agents(self):
+        jobdir, child = self.fork('print("ran")')
+        # What the agent writes while the runner is held comes first.
+        with open(os.path.join(jobdir, 'events.jsonl'), 'a') as f:
+            f.write(json.dumps({'seq': 0, 't': 0, 'type': 'status', 'phase': 'running'}) + '\n')
+        child.release()
+        self.assertEqual(child.wait(), 0)
+        events = read_events(jobdir)
+        self.assertEqual([e['seq'] for e in events], list(range(len(events))))
+        self.assertEqual(stream_text(events), 'ran\n')
+        self.assertGroupsGone(child.pid)
+
+    def test_aborted_runner_writes_nothing(self):
+        jobdir, child = self.fork('print("must not run")')
+        child.abort()
+        self.assertEqual(child.returncode, 0)
+        self.assertEqual(read_events(jobdir), [])
+        self.assertGroupsGone(child.pid)
+
+    def test_signal_while_held_ends_it_quietly(self):
+        # A cancel before the release: the agent signals the runner's group; nothing ran.
+        jobdir, child = self.fork('print("must not run")')
+        os.killpg(child.pid, signal.SIGINT)
+        self.assertEqual(child.wait(), -signal.SIGINT)
+        child.release()  # what run_job does next must not fail on a dead runner
+        self.assertEqual(read_events(jobdir), [])
 
 
 if __name__ == '__main__':

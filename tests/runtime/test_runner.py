@@ -411,5 +411,47 @@ class RunnerGpu(TempDirCase):
         self.assertGreater(dev['memoryPeak'], 1024 << 20, 'peak seen by sampling during the run')
 
 
+class Flag(unittest.TestCase):
+    """_Flag: the runner's threading.Event on _thread locks (threading costs a trivial cell ~1 ms)."""
+
+    def setUp(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), 'src', 'runtime'))
+        import _cb_runner
+        self.flag = _cb_runner._Flag()
+        self.thread = __import__('_thread')
+
+    def test_set_clear_wait(self):
+        flag = self.flag
+        self.assertFalse(flag.is_set())
+        self.assertFalse(flag.wait(0.01))
+        self.assertFalse(flag.wait(0))
+        flag.set()
+        flag.set()  # twice is once
+        self.assertTrue(flag.is_set())
+        self.assertTrue(flag.wait())
+        self.assertTrue(flag.wait(0), 'wait() does not consume the flag')
+        flag.clear()
+        flag.clear()
+        self.assertFalse(flag.is_set())
+        self.assertFalse(flag.wait(0.01))
+
+    def test_set_wakes_every_waiter(self):
+        flag = self.flag
+        woke = []
+        lock = self.thread.allocate_lock()
+
+        def waiter():
+            got = flag.wait(10)
+            with lock:
+                woke.append(got)
+        for _ in range(3):
+            self.thread.start_new_thread(waiter, ())
+        time.sleep(0.05)
+        self.assertEqual(woke, [])
+        flag.set()
+        self.assertTrue(wait_for(lambda: len(woke) == 3, 10))
+        self.assertEqual(woke, [True, True, True])
+
+
 if __name__ == '__main__':
     unittest.main()

@@ -20,34 +20,36 @@ import { shellQuote } from '../util/quote';
 export const CANCEL_GRACE_S = 5;
 
 /**
- * `<python> -I -u <runtimeDir>/agent.py`: the agent's command prefix, quoted.
- * -I: VENV1 is standard library only, so a PYTHONPATH/PYTHONHOME meant for
- * another Python (`module load` on clusters) must not reach it.
+ * `PYTHONDONTWRITEBYTECODE= <python> -I -u <runtimeDir>/agent.py`: the
+ * agent's command prefix, quoted, for the POSIX shell that runs every remote
+ * command. -I: VENV1 is standard library only, so a PYTHONPATH/PYTHONHOME
+ * meant for another Python (`module load` on clusters) must not reach it.
  * PYTHONDONTWRITEBYTECODE is cleared so the runtime's bytecode is cached in
  * its own __pycache__ (the local cluster inherits the kernel's environment,
  * and compiling agent and runner from source on every cell doubles a warm
- * cell's time).
+ * cell's time). Shell assignments, not `env`: one exec fewer per command.
  */
 export function agentPrefix(python: string, runtimeDir: string): string {
   return (
-    'env PYTHONDONTWRITEBYTECODE= ' +
+    'PYTHONDONTWRITEBYTECODE= ' +
     [python, '-I', '-u', `${runtimeDir}/agent.py`].map(shellQuote).join(' ')
   );
 }
 
 /**
  * `<venv2 python> -u <runtimeDir>/agent.py`: the warm fast path's prefix for
- * `go`. The agent on VENV2's own interpreter forks the runner instead of
- * starting a second Python (status.json runnerMode "fork"). No -I: the cell
- * sees what a runner started by the agent would (user site-packages, PYTHON*
- * settings), except PYTHONHOME/PYTHONPATH, which the agent drops for the
- * runner too; unsetting them also keeps a `module load` PYTHONHOME meant for
- * another Python from breaking VENV2's start. (`env -u` is GNU, BSD and
- * busybox env.)
+ * `go`, the whole rest of the command line. The agent on VENV2's own
+ * interpreter forks the runner instead of starting a second Python
+ * (status.json runnerMode "fork"). No -I: the cell sees what a runner
+ * started by the agent would (user site-packages, PYTHON* settings), except
+ * PYTHONHOME/PYTHONPATH, which the agent drops for the runner too; unsetting
+ * them also keeps a `module load` PYTHONHOME meant for another Python from
+ * breaking VENV2's start. Shell builtins and `exec`, not `env -u`: the shell
+ * becomes the agent, about 1 ms of a warm cell saved.
  */
 export function venv2Prefix(python: string, runtimeDir: string): string {
   return (
-    'env -u PYTHONHOME -u PYTHONPATH PYTHONDONTWRITEBYTECODE= ' +
+    'unset PYTHONHOME PYTHONPATH; PYTHONDONTWRITEBYTECODE= exec ' +
     [python, '-u', `${runtimeDir}/agent.py`].map(shellQuote).join(' ')
   );
 }
