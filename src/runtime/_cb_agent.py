@@ -303,13 +303,15 @@ class EnvBuilder:
         self.marker = os.path.join(self.envs_dir, self.hash + '.ready')
         self.cancelled = cancelled or (lambda: False)
         self.proc = None
+        self.known = None
 
     def ready(self):
-        """The warm path: one open() of the marker."""
-        info = read_json(self.marker)
-        if info and os.path.exists(info.get('python', '')):
-            return info
-        return None
+        """The warm path: one open() of the marker (once: a ready env stays ready)."""
+        if self.known is None:
+            info = read_json(self.marker)
+            if info and os.path.exists(info.get('python', '')):
+                self.known = info
+        return self.known
 
     def ensure(self):
         info = self.ready()
@@ -659,6 +661,22 @@ def run_job(jobdir, notify_fd=None):
     if SIGUSR2 is not None:
         signal.signal(SIGUSR2, on_signal)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # The warm path: VENV2 is ready and this agent runs on its interpreter, so the runner is
+    # forked first thing and loads itself while this process does its bookkeeping; it starts
+    # the cell when released (two cores do in parallel what was serial).
+    early = builder = None
+    if bundle is not None:
+        work_dir = work_dir_for(jobdir, bundle=bundle)
+        builder = EnvBuilder(work_dir, bundle.get('env'), log, bundle.get('envHash'),
+                             cancelled=lambda: state['cancelled'])
+        env, pass_fds = runner_env(jobdir, bundle, notify_fd)
+        if can_fork_runner(builder.spec, bundle):
+            ready = builder.ready()
+            if ready and same_interpreter(ready):
+                try:
+                    early = state['runner'] = fork_runner(jobdir, env, hold=True)
+                except OSError:
+                    early = None
     status = update_status(jobdir, state='preparing', pid=os.getpid(), pgid=os.getpgrp(), node=node,
                            startedAt=started)
 
@@ -679,22 +697,6 @@ def run_job(jobdir, notify_fd=None):
                    'traceback': ['bundle.json is missing or not JSON in %s' % jobdir]})
         return finish('failed', 2, 'bad bundle')
 
-    work_dir = work_dir_for(jobdir, bundle=bundle)
-    builder = EnvBuilder(work_dir, bundle.get('env'), log, bundle.get('envHash'),
-                         cancelled=lambda: state['cancelled'])
-    env, pass_fds = runner_env(jobdir, bundle, notify_fd)
-    # The warm path: VENV2 is ready and this agent runs on its interpreter, so the runner is
-    # forked now and loads itself while this process does the bookkeeping below; it starts the
-    # cell when released (two cores do in parallel what was serial).
-    early = None
-    if can_fork_runner(builder.spec, bundle):
-        ready = builder.ready()
-        if ready and same_interpreter(ready):
-            try:
-                early = fork_runner(jobdir, env, hold=True)
-            except OSError:
-                early = None
-            state['runner'] = early
     state['builder'] = builder
 
     def drop_early():
@@ -925,8 +927,12 @@ def fork_runner(jobdir, env, hold=False):
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.setpgid(0, 0)
-        os.environ.clear()
-        os.environ.update(env)
+        # Only what differs: clearing and refilling the environment costs a putenv per variable.
+        for key in [k for k in os.environ if k not in env]:
+            del os.environ[key]
+        for key, value in env.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
         os.chdir(jobdir)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -939,6 +945,10 @@ def fork_runner(jobdir, env, hold=False):
         sys.path[:] = [''] + [p for p in sys.path if p and os.path.abspath(p) != RUNTIME_DIR]
         sys.argv[:] = [RUNNER_FILE, jobdir]
         cell = _cb_runner.Cell(jobdir)  # reads the bundle, writes nothing yet
+        cell.prepare()  # output capture and hooks: also before the release
+        # The runner's own objects join the agent's in the permanent generation: what
+        # fast_exit() scans for unflushed files is then only what the cell made.
+        gc.freeze()
         if hold:
             os.close(gate_w)
             released = os.read(gate_r, 1)  # EOF: not needed after all (Child.abort)

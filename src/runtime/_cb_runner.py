@@ -10,10 +10,12 @@ Python 3.8+. Exit status: 0 ok, 1 error in the cell, 130 KeyboardInterrupt, N fo
 Tunables (environment): CB_OUTPUT_BURST (bytes passed before throttling, default 16 MiB),
 CB_OUTPUT_RATE (bytes/s after that, default 1 MiB/s), CB_FLUSH_INTERVAL (seconds, default 0.05).
 """
+import _ast  # ~1 ms to set up its node classes: at import, which a held runner does early
 import _thread  # not `threading`: its import is about 1 ms of a trivial cell
 import os
 import sys
 import time
+import types
 
 import _cb_json as json  # json without `re`/`enum`: imports are most of a trivial cell's cost
 
@@ -1107,6 +1109,9 @@ class Cell:
         self.streams = Streams(self.log, self.throttle)
         count = self.bundle.get('executionCount')
         self.label = 'Cell In[%s]' % count if count is not None else 'Cell'
+        self.set_up = False
+        self.setup_error = None
+        self.notices = []  # from setup, written when the cell starts
 
     def emit_output(self, event):
         if event.get('type') in ('display', 'result'):
@@ -1119,7 +1124,17 @@ class Cell:
                 return
         self.streams.emit(event)
 
+    def prepare(self):
+        """setup() ahead of the cell (a held runner): writes nothing, keeps a failure for main."""
+        try:
+            self.setup()
+        except Exception as e:
+            self.setup_error = e
+
     def setup(self):
+        if self.set_up:
+            return
+        self.set_up = True
         _STATE['ctx'] = self
         _STATE['diag_fd'] = os.dup(2)
         os.environ.setdefault('MPLBACKEND', 'Agg')
@@ -1139,12 +1154,10 @@ class Cell:
         try:
             os.chdir(cwd)
         except OSError as e:
-            self.log.write([{'type': 'notice', 'text': 'Could not change to %s (%s); running in %s'
-                             % (cwd, e.strerror, os.getcwd())}])
+            text = 'Could not change to %s (%s); running in %s' % (cwd, e.strerror, os.getcwd())
+            self.notices.append({'type': 'notice', 'text': text})
 
     def run(self):
-        import _ast
-        import types
         offset = int(self.bundle.get('lineOffset') or 0)
         code = self.bundle.get('code') or ''
         source = '\n' * offset + code
@@ -1292,6 +1305,10 @@ def main(argv, cell=None):
     sampler = None
     try:
         cell.setup()
+        if cell.setup_error is not None:
+            raise cell.setup_error
+        if cell.notices:
+            cell.log.write(cell.notices)
         sampler = GpuSampler()
         status = cell.run()
     except BaseException as e:  # the runner itself failed: say so in the cell

@@ -406,6 +406,19 @@ class ForkedRunner(TempDirCase):
         with open(os.path.join(self.jobdir('s1'), 'status.json')) as f:
             self.assertEqual(json.load(f)['runnerMode'], 'exec')
 
+    def test_missing_cwd_is_a_notice_in_order(self):
+        # A held runner sets up (and finds the cwd missing) before its release, but says so
+        # only once the cell starts: after the agent's own events, numbered after them.
+        missing = os.path.join(self.tmp, 'gone')
+        out = self.agent('go', self.jobdir('cw'), python=self.venv2,
+                         input=self.bundle('import os\nprint(os.getcwd())', cwd=missing))
+        events = parse_lines(out.stdout)
+        self.assertSeqOk(events)
+        kinds = [e['type'] for e in events]
+        self.assertEqual(kinds, ['status', 'status', 'notice', 'stream', 'done'])
+        self.assertIn('Could not change to %s' % missing, events[2]['text'])
+        self.assertEqual(stream_text(events), self.jobdir('cw') + '\n')
+
     def test_kept_pythonpath_needs_a_fresh_runner(self):
         # The warm agent's interpreter was started without PYTHONPATH (the bridge unsets it), so
         # a cell that must see it (keepEnv) gets a runner started with it instead of a fork.
