@@ -921,7 +921,20 @@ class GpuSampler:
                 _thread.start_new_thread(self._read, ())
 
     def wanted(self):
-        return self.cvd is not None or self.smi is not None or 'torch' in sys.modules
+        """A GPU card only where there is something GPU to say: devices assigned or visible to
+        nvidia-smi, or CUDA in use through torch (not torch alone, as on a CPU-only node)."""
+        return self.cvd is not None or self.smi is not None or self._torch_cuda() is not None
+
+    @staticmethod
+    def _torch_cuda():
+        torch = sys.modules.get('torch')
+        try:
+            cuda = torch.cuda if torch is not None else None
+            if cuda is not None and cuda.is_available() and cuda.is_initialized():
+                return cuda
+        except Exception:
+            pass
+        return None
 
     def _read(self):
         for raw in self.proc.stdout:
@@ -954,17 +967,15 @@ class GpuSampler:
     def facts(self):
         devices = []
         source = 'env'
-        torch = sys.modules.get('torch')
-        if torch is not None:
+        cuda = self._torch_cuda()
+        if cuda is not None:
             try:
-                cuda = torch.cuda
-                if cuda.is_available() and cuda.is_initialized():
-                    for i in range(cuda.device_count()):
-                        free, total = cuda.mem_get_info(i)
-                        devices.append({'index': i, 'name': cuda.get_device_name(i),
-                                        'memoryTotal': int(total), 'memoryUsed': int(total - free),
-                                        'memoryPeak': int(cuda.max_memory_allocated(i))})
-                    source = 'torch'
+                for i in range(cuda.device_count()):
+                    free, total = cuda.mem_get_info(i)
+                    devices.append({'index': i, 'name': cuda.get_device_name(i),
+                                    'memoryTotal': int(total), 'memoryUsed': int(total - free),
+                                    'memoryPeak': int(cuda.max_memory_allocated(i))})
+                source = 'torch'
             except Exception:
                 devices = []
         if not devices and self.proc is not None:

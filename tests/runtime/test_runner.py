@@ -410,6 +410,29 @@ class RunnerGpu(TempDirCase):
         self.assertGreaterEqual(dev['memoryPeak'], dev['memoryUsed'])
         self.assertGreater(dev['memoryPeak'], 1024 << 20, 'peak seen by sampling during the run')
 
+    def torch_cell(self, code, **env):
+        fake = os.path.join(HERE, 'fixtures', 'fake-torch')
+        return self.run_runner('import sys\nsys.path.insert(0, %r)\nimport torch\n%s' % (fake, code),
+                               env=env)
+
+    def test_torch_facts_once_cuda_is_in_use(self):
+        code, events = self.torch_cell('torch.cuda.init()', CUDA_VISIBLE_DEVICES='3')
+        self.assertEqual(code, 0, self.last_proc.stderr)
+        gpu = of_type(events, 'gpu')
+        self.assertEqual(len(gpu), 1)
+        self.assertEqual(gpu[0]['source'], 'torch')
+        self.assertEqual(gpu[0]['cudaVisibleDevices'], '3')
+        self.assertEqual(gpu[0]['devices'], [{
+            'index': 0, 'name': 'NVIDIA H100 80GB HBM3', 'memoryTotal': 80 << 30,
+            'memoryUsed': 3 << 30, 'memoryPeak': 5 << 30}])
+
+    def test_torch_without_cuda_shows_no_card(self):
+        # torch imported on a CPU-only node (or CUDA never touched): nothing GPU to report.
+        for env in ({'FAKE_TORCH_CUDA': '0'}, {}):
+            code, events = self.torch_cell('x = 1', **env)
+            self.assertEqual(code, 0, self.last_proc.stderr)
+            self.assertEqual(of_type(events, 'gpu'), [], env)
+
 
 class Flag(unittest.TestCase):
     """_Flag: the runner's threading.Event on _thread locks (threading costs a trivial cell ~1 ms)."""
