@@ -152,7 +152,8 @@ describe('EventMapper', () => {
     expect(mapper.raised).toBe(true);
     expect(mapper.done?.state).toBe('failed');
     expect(sink.calls.map(c => c[0])).toEqual([
-      'stream',
+      'display',
+      'update',
       'stream',
       'stream',
       'display',
@@ -163,7 +164,15 @@ describe('EventMapper', () => {
       'error',
       'update'
     ]);
-    expect(sink.calls[0]).toEqual(['stream', 'stderr', 'Collecting rich\n']);
+    // The env build log is one display of its own, settled once the cell runs.
+    expect(sink.calls[0]).toEqual([
+      'display',
+      { 'text/plain': 'Collecting rich\n' },
+      {},
+      'cb-env-cb-1'
+    ]);
+    expect(sink.calls[1][3]).toBe('cb-env-cb-1');
+    sink.calls.splice(0, 1);
     expect(sink.calls[3]).toEqual([
       'display',
       { 'text/html': '<b>x</b>' },

@@ -9,6 +9,7 @@ import type {
   IStatusEvent
 } from '../../shared/events';
 import { GPU_MIME, IGpuPayload } from '../../shared/mime';
+import { EnvProgress } from './envProgress';
 import type { IOutputSink } from './types';
 
 export interface IEventMapperOptions {
@@ -23,6 +24,7 @@ export interface IEventMapperOptions {
 export class EventMapper {
   constructor(options: IEventMapperOptions) {
     this._options = options;
+    this._env = new EnvProgress(options.sink, `cb-env-${options.jobId}`);
   }
 
   /** The `done` event once it arrived. */
@@ -68,14 +70,16 @@ export class EventMapper {
         break;
       case 'env':
         // Environment build progress (conda/pip), shown as it happens.
-        if (event.text) {
-          sink.stream('stderr', event.text);
-        }
+        this._env.add(event.text ?? '');
         break;
       case 'status':
+        if (event.phase !== 'preparing') {
+          this._env.settle(true);
+        }
         this._options.onStatus?.(event);
         break;
       case 'done':
+        this._env.settle(false);
         this._done = event;
         if (this._gpuPayload && typeof event.duration === 'number') {
           this._gpuPayload.duration = event.duration;
@@ -128,6 +132,7 @@ export class EventMapper {
   }
 
   private _options: IEventMapperOptions;
+  private _env: EnvProgress;
   private _done: IDoneEvent | null = null;
   private _raised = false;
   private _gpuPayload: IGpuPayload | null = null;
