@@ -50,6 +50,8 @@ test('a remote cell shows a GPU card; with gpuCard off it shows none', async ({
     clusters: {
       'gpu-local': {
         type: 'local',
+        // Its env (setup lines name this run's temp dir) lives and dies with the run.
+        workDir: path.join(labRoot(), '..', 'gpu-work'),
         env: {
           setup: [
             `export PATH='${bin}':"$PATH"`,

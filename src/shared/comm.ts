@@ -21,6 +21,14 @@ export type CommRequest =
       gpuCard?: boolean;
     };
 
+/** One line of `%cluster doctor`, also the answer of the `test` op (a list of them). */
+export interface IDoctorLine {
+  /** connection, python, venv, conda, scheduler, gpus, ... */
+  check: string;
+  verdict: 'ok' | 'warn' | 'fail' | 'skip';
+  detail: string;
+}
+
 export type CommReply =
   | { id: string; ok: true; result: unknown }
   | { id: string; ok: false; error: string };

@@ -13,7 +13,8 @@ import {
   COMM_TARGET,
   CommPush,
   CommReply,
-  CommRequest
+  CommRequest,
+  type IDoctorLine
 } from '../../shared/comm';
 import type { IJobInfo } from '../../shared/jobs';
 import { IJobRequest, parseCell, usage } from '../../shared/magic';
@@ -48,13 +49,7 @@ export interface IClusterDirectory {
   readonly problems: string[];
 }
 
-/** One line of `%cluster doctor`. */
-export interface IDoctorLine {
-  /** connection, python, venv, conda, scheduler, gpus, ... */
-  check: string;
-  verdict: 'ok' | 'warn' | 'fail' | 'skip';
-  detail: string;
-}
+export type { IDoctorLine };
 
 export type DoctorFunction = (
   cluster: IResolvedCluster,

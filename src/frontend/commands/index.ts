@@ -24,6 +24,7 @@ import {
 import { OutputArea, OutputAreaModel } from '@jupyterlab/outputarea';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { Widget } from '@lumino/widgets';
+import type { IDoctorLine } from '../../shared/comm';
 import { CELL_MAGIC, isClusterCell } from '../../shared/magic';
 import { STATUS_MIME, type IStatusPayload } from '../../shared/mime';
 import { withClusterMagic } from '../executor/routing';
@@ -302,7 +303,7 @@ namespace Private {
     lines: string[];
   } {
     const lines = Array.isArray(result)
-      ? (result as { check?: string; verdict?: string; detail?: string }[])
+      ? (result as Partial<IDoctorLine>[])
       : [];
     if (!lines.length) {
       return { ok: true, verdict: 'reachable', lines: [] };
