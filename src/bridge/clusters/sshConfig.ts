@@ -3,25 +3,28 @@
  * negation becomes an ssh cluster of that name. The transport resolves
  * HostName, User, Port, IdentityFile and ProxyJump itself.
  */
-import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import SSHConfig from 'ssh-config';
 
 import type { IClusterConfig } from '../../shared/config';
+import { readSshConfigText } from '../transport/sshInclude';
 
 export interface ISshHost {
   alias: string;
   config: IClusterConfig;
 }
 
-/** Reads the file; a missing file means no hosts. Parse errors are thrown. */
+/**
+ * Reads the file with its Includes expanded; a missing file means no hosts.
+ * Parse errors are thrown.
+ */
 export function readSshConfigHosts(file: string): ISshHost[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
-  return parseSshConfigHosts(text);
+  // Relative Includes are under the ~/.ssh the file is in (else the user's).
+  const dir = path.dirname(path.resolve(file));
+  const home = path.basename(dir) === '.ssh' ? path.dirname(dir) : os.homedir();
+  const text = readSshConfigText(file, home);
+  return text === undefined ? [] : parseSshConfigHosts(text);
 }
 
 export function parseSshConfigHosts(text: string): ISshHost[] {

@@ -5,12 +5,12 @@
  * id_rsa, ~/.ssh/known_hosts + /etc/ssh/ssh_known_hosts). Pure: file reading
  * is injected so tests need no home directory.
  */
-import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import SSHConfig from 'ssh-config';
 import type { IClusterConfig } from '../../shared/config';
 import { TransportError } from './errors';
+import { readSshConfigText } from './sshInclude';
 
 /** One machine to reach (the target or a ProxyJump hop). */
 export interface ISshEndpoint {
@@ -60,17 +60,11 @@ export interface ISshConfigSources {
 
 export const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 
-/** Reads ~/.ssh/config (or nothing) into sources for resolveRoute(). */
+/** Reads ~/.ssh/config, its Includes expanded (or nothing), into sources for resolveRoute(). */
 export function defaultSources(): ISshConfigSources {
   const home = os.homedir();
   const file = path.join(home, '.ssh', 'config');
-  let sshConfigText: string | undefined;
-  try {
-    sshConfigText = fs.readFileSync(file, 'utf8');
-  } catch {
-    sshConfigText = undefined;
-  }
-  return { sshConfigText, home };
+  return { sshConfigText: readSshConfigText(file, home), home };
 }
 
 /**
