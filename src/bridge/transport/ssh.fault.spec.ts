@@ -337,4 +337,44 @@ describe('SshTransport against an in-process server', () => {
     expect(isTransportError(timedOut, 'unreachable')).toBe(true);
     expect((timedOut as Error).message).toMatch(/no answer within 0\.3 s/);
   });
+
+  it('notices a half-open connection through keepalives, then reconnects', async () => {
+    await start();
+    // A TCP relay that can go silent without closing anything, as a dead VPN or a suspended
+    // laptop does: no FIN, no RST, just no more bytes either way.
+    let silent = false;
+    const relay = net.createServer(client => {
+      const upstream = net.connect(sshd.port, '127.0.0.1');
+      const end = (): void => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('data', d => void (silent || upstream.write(d)));
+      upstream.on('data', d => void (silent || client.write(d)));
+      for (const socket of [client, upstream]) {
+        socket.on('error', end);
+        socket.on('close', end);
+      }
+    });
+    await new Promise<void>(r => relay.listen(0, '127.0.0.1', r));
+    const port = (relay.address() as net.AddressInfo).port;
+    fs.appendFileSync(
+      sshd.knownHostsFile,
+      `[127.0.0.1]:${port} ssh-ed25519 ${sshd.hostKeyBlob().toString('base64')}\n`
+    );
+    const t = transport(sshd, { port }, { keepaliveMs: 200 });
+    try {
+      expect((await t.exec('echo up')).stdout).toBe('up\n');
+      const running = t.stream('sleep', {});
+      silent = true;
+      const err = await running.done.catch((e: unknown) => e);
+      expect(isTransportError(err, 'disconnected')).toBe(true);
+      silent = false;
+      expect((await t.exec('echo back')).stdout).toBe('back\n');
+      expect(sshd.connections).toBe(2);
+    } finally {
+      await t.close();
+      relay.close();
+    }
+  });
 });
