@@ -410,6 +410,48 @@ describe('KernelCore', () => {
     ]);
   });
 
+  it("keeps this session's inputs for history_request: tail, range, search", async () => {
+    const { client, core } = setup();
+    const run = async (code: string, store = true) => {
+      await core.handleMessage(
+        'shell',
+        client.request('execute_request', {
+          code,
+          silent: false,
+          store_history: store
+        })
+      );
+      await core.idle();
+    };
+    await run('%%cluster a\nprint(1)');
+    await run('not kept', false);
+    await run('%%cluster b\nprint(2)');
+    await run('%%cluster a\nprint(1)');
+    const ask = async (content: object) => {
+      const h = client.request('history_request', content);
+      await core.handleMessage('shell', h);
+      return client.reply(h)!.content.history;
+    };
+    expect(await ask({ hist_access_type: 'tail', n: 2 })).toEqual([
+      [0, 2, '%%cluster b\nprint(2)'],
+      [0, 3, '%%cluster a\nprint(1)']
+    ]);
+    expect(
+      await ask({ hist_access_type: 'range', session: 0, start: 1, stop: 2 })
+    ).toEqual([[0, 1, '%%cluster a\nprint(1)']]);
+    expect(
+      await ask({ hist_access_type: 'range', session: -1, start: 1 })
+    ).toEqual([]);
+    expect(
+      await ask({
+        hist_access_type: 'search',
+        pattern: '%%cluster a*',
+        unique: true,
+        output: true
+      })
+    ).toEqual([[0, 3, ['%%cluster a\nprint(1)', null]]]);
+  });
+
   it('serves is_complete, complete (code points), inspect and history', async () => {
     const { client, core } = setup();
     const ic = client.request('is_complete_request', { code: 'for x in y:' });

@@ -12,6 +12,7 @@
  */
 import type { IOutputSink } from '../jobs/types';
 import type { IPrompter } from '../transport/types';
+import { SessionHistory } from './history';
 import type { MimeBundle } from '../../shared/events';
 import {
   Channel,
@@ -235,7 +236,7 @@ export class KernelCore {
       case 'history_request':
         this._reply(channel, msg, 'history_reply', {
           status: 'ok',
-          history: []
+          history: this._history.query(c)
         });
         return;
       case 'comm_info_request': {
@@ -286,6 +287,7 @@ export class KernelCore {
     const allowStdin = c.allow_stdin !== false;
     if (storeHistory) {
       this._executionCount++;
+      this._history.add(this._executionCount, code);
     }
     const executionCount = this._executionCount;
     this._counts.set(msg.header.msg_id, executionCount);
@@ -603,6 +605,7 @@ export class KernelCore {
   private _log: (text: string) => void;
   private _targets: { [target: string]: CommTarget };
   private _executionCount = 0;
+  private _history = new SessionHistory();
   private _counts = new Map<string, number>();
   private _running = new Map<string, Private.IRun>();
   private _comms = new Map<string, IComm & Private.ICommState>();
