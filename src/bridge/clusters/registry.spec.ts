@@ -84,6 +84,12 @@ describe('ClusterRegistry', () => {
     expect(registry.defaultCluster).toBe('box');
     registry.use('local');
     expect(registry.defaultCluster).toBe('local');
+    // Other settings with the same default keep `%cluster use`; a new default (the picker
+    // moved) replaces it: the latest choice wins.
+    registry.setSettings({ hpc: { type: 'ssh', scheduler: 'slurm' } }, 'box');
+    expect(registry.defaultCluster).toBe('local');
+    registry.setSettings({ hpc: { type: 'ssh', scheduler: 'slurm' } }, 'hpc');
+    expect(registry.defaultCluster).toBe('hpc');
   });
 
   it('picks up edits of the clusters file without a restart', () => {

@@ -100,6 +100,11 @@ export class ClusterRegistry {
     if (problems.length > 0) {
       throw new Error(`invalid cluster settings:\n  ${problems.join('\n  ')}`);
     }
+    // A new default from the frontend (the picker moved) is the latest choice: it replaces
+    // an earlier `%cluster use`. The same default sent again (other settings changed) does not.
+    if (candidate.default !== this._settings.default) {
+      this._override = undefined;
+    }
     this._settings = candidate;
     this._emit();
   }
@@ -163,7 +168,10 @@ export class ClusterRegistry {
     return LOCAL_CLUSTER_NAME;
   }
 
-  /** `%cluster use NAME`: the kernel's own choice, above settings and file. */
+  /**
+   * `%cluster use NAME`: the kernel's own choice, above settings and file
+   * until the frontend sends a different default.
+   */
   use(name: string): IResolvedCluster {
     const cluster = this.resolve(name);
     this._override = cluster.name;
