@@ -312,6 +312,8 @@ export class JobManager implements IJobManager {
     this._update(job);
 
     if (request.detach) {
+      // On disk before the cell says "detached": a kernel restart right after must find it.
+      this._store.flush();
       status.flush();
       status.dispose();
       sink.stream(

@@ -7,7 +7,7 @@ import {
   KernelCore
 } from './core';
 import { FakeClient } from './testing';
-import { makeMessage, newSession } from './wire';
+import { makeMessage, newSession, type JSONObject } from './wire';
 
 /** A handler whose cells are scripted by the test through `behaviour`. */
 class ScriptedHandler implements IKernelHandler {
@@ -427,7 +427,7 @@ describe('KernelCore', () => {
     await run('not kept', false);
     await run('%%cluster b\nprint(2)');
     await run('%%cluster a\nprint(1)');
-    const ask = async (content: object) => {
+    const ask = async (content: JSONObject) => {
       const h = client.request('history_request', content);
       await core.handleMessage('shell', h);
       return client.reply(h)!.content.history;

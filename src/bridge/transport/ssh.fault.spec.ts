@@ -365,7 +365,7 @@ describe('SshTransport against an in-process server', () => {
     const t = transport(sshd, { port }, { keepaliveMs: 200 });
     try {
       expect((await t.exec('echo up')).stdout).toBe('up\n');
-      const running = t.stream('sleep', {});
+      const running = t.stream('sleep', { onStdout: () => undefined });
       silent = true;
       const err = await running.done.catch((e: unknown) => e);
       expect(isTransportError(err, 'disconnected')).toBe(true);

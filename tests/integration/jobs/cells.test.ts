@@ -115,13 +115,30 @@ describe.each(CASES)('cells on the %s cluster', (cluster, clusters) => {
       { kind: 'result', data: expect.objectContaining({ 'text/plain': '42' }) }
     ]);
     // Order: hello, then the rich displays, the figure, "after plot", the result last.
+    // The status line and the env build display (first cell of a fresh env) are apart.
+    const envDisplays = sink.calls.filter(
+      c =>
+        c.kind !== 'stream' &&
+        'displayId' in c &&
+        c.displayId?.startsWith('cb-env-')
+    );
+    if (envDisplays.length) {
+      // It settles on the agent's closing line.
+      const last = envDisplays[envDisplays.length - 1] as {
+        data: { [mime: string]: unknown };
+      };
+      expect(String(last.data['text/plain'])).toMatch(
+        /^Environment \S+ (is )?ready\b.*\n$/
+      );
+    }
     const kinds = sink.calls
       .filter(
         c =>
           !(
             c.kind !== 'stream' &&
             'displayId' in c &&
-            c.displayId?.startsWith('cb-status-')
+            (c.displayId?.startsWith('cb-status-') ||
+              c.displayId?.startsWith('cb-env-'))
           )
       )
       .filter(c => !(c.kind === 'stream' && c.name === 'stderr'))
