@@ -208,9 +208,8 @@ def read_stdin_bundle():
 
 
 def prepare(jobdir, bundle):
-    parent = os.path.dirname(jobdir)
-    if not os.path.isdir(parent):
-        os.makedirs(parent, 0o700)
+    # exist_ok: two first cells at once both find it missing (a check-then-create would fail one).
+    os.makedirs(os.path.dirname(jobdir), 0o700, exist_ok=True)
     try:
         os.mkdir(jobdir, 0o700)
     except FileExistsError:
@@ -318,8 +317,9 @@ class EnvBuilder:
         if info:
             return info
         import fcntl
-        if not os.path.isdir(self.envs_dir):
-            os.makedirs(self.envs_dir, 0o700)
+        # exist_ok: concurrent first builds both find it missing; one of them used to fail
+        # with FileExistsError ("environment build failed", exit 1).
+        os.makedirs(self.envs_dir, 0o700, exist_ok=True)
         lock_fd = os.open(os.path.join(self.envs_dir, self.hash + '.lock'), os.O_RDWR | os.O_CREAT,
                           0o600)
         try:

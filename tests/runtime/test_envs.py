@@ -252,8 +252,8 @@ class CondaBuilds(TempDirCase):
         for t in threads:
             t.join(120)
         for name in ('a', 'b'):
-            self.assertEqual(results[name].returncode, 0, results[name].stderr)
             events = read_events(self.jobdir(name))
+            self.assertEqual(results[name].returncode, 0, (results[name].stderr, events))
             self.assertDone(events, 'completed')
             self.assertEqual(stream_text(events), name + '\n')
         creates = [a for a in self.invocations() if a[0] == 'create']
