@@ -4,6 +4,7 @@
  * numbered by execution count. Session 0 is this one, as in ipykernel; other
  * sessions have nothing. Output is never kept (`output: true` gets null).
  */
+import { globToRegExp } from '../util/glob';
 import type { JSONObject } from './wire';
 
 /** How many inputs are kept. */
@@ -36,7 +37,8 @@ export class SessionHistory {
         break;
       }
       case 'search': {
-        const pattern = Private.globToRegExp(
+        // IPython's search pattern: a glob over the whole input.
+        const pattern = globToRegExp(
           typeof content.pattern === 'string' ? content.pattern : '*'
         );
         picked = this._inputs.filter(([, code]) => pattern.test(code));
@@ -67,15 +69,4 @@ export class SessionHistory {
   }
 
   private _inputs: [number, string][] = [];
-}
-
-namespace Private {
-  /** IPython's history search pattern: glob (* and ?) over the whole input. */
-  export function globToRegExp(glob: string): RegExp {
-    const body = glob
-      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '[\\s\\S]*')
-      .replace(/\?/g, '[\\s\\S]');
-    return new RegExp(`^${body}$`);
-  }
 }

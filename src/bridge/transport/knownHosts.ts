@@ -8,6 +8,7 @@
 import { createHash, createHmac, randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { globToRegExp } from '../util/glob';
 
 export interface IKnownHostEntry {
   marker?: 'revoked' | 'cert-authority';
@@ -232,18 +233,8 @@ export function appendKnownHost(
 }
 
 namespace Private {
-  /** ssh's match_pattern: `*` any run, `?` one character, everything else literal. */
+  /** ssh's match_pattern. */
   export function glob(pattern: string, s: string): boolean {
-    let re = '^';
-    for (const ch of pattern) {
-      if (ch === '*') {
-        re += '.*';
-      } else if (ch === '?') {
-        re += '.';
-      } else {
-        re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-      }
-    }
-    return new RegExp(re + '$', 's').test(s);
+    return globToRegExp(pattern).test(s);
   }
 }

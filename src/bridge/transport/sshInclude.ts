@@ -10,6 +10,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { globToRegExp } from '../util/glob';
 
 /** ssh's READCONF_MAX_DEPTH. */
 export const MAX_INCLUDE_DEPTH = 16;
@@ -51,51 +52,57 @@ export function readSshConfigText(
 export function expandIncludes(
   text: string,
   home: string,
-  files: IIncludeFileSystem = nodeFileSystem,
-  depth = 0
+  files: IIncludeFileSystem = nodeFileSystem
 ): string {
-  const out: string[] = [];
-  let header = '';
-  for (const line of text.split(/\r?\n/)) {
-    const directive = Private.directive(line);
-    if (directive && /^(host|match)$/i.test(directive.keyword)) {
-      header = line.trim();
-    }
-    if (!directive || directive.keyword.toLowerCase() !== 'include') {
-      out.push(line);
-      continue;
-    }
-    out.push(`# ${line.trim()}`);
-    if (depth >= MAX_INCLUDE_DEPTH) {
-      continue; // ssh refuses deeper nesting; so do we, without failing
-    }
-    let opened = false;
-    for (const pattern of Private.words(directive.value)) {
-      for (const file of Private.glob(Private.absolute(pattern, home), files)) {
-        const included = files.readFile(file);
-        if (included === undefined) {
-          continue;
-        }
-        const expanded = expandIncludes(included, home, files, depth + 1);
-        opened =
-          opened ||
-          expanded
-            .split(/\r?\n/)
-            .some(l =>
-              /^(host|match)$/i.test(Private.directive(l)?.keyword ?? '')
-            );
-        out.push(expanded);
-      }
-    }
-    if (opened) {
-      // Back to the block the Include was written in (top level: every host).
-      out.push(header || 'Match all');
-    }
-  }
-  return out.join('\n');
+  return Private.expand(text, home, files, 0).text;
 }
 
 namespace Private {
+  /** The expanded text, and whether it (or a file it includes) opens Host/Match blocks. */
+  export function expand(
+    text: string,
+    home: string,
+    files: IIncludeFileSystem,
+    depth: number
+  ): { text: string; opensBlocks: boolean } {
+    const out: string[] = [];
+    let header = '';
+    let opensBlocks = false;
+    for (const line of text.split(/\r?\n/)) {
+      const parsed = directive(line);
+      const keyword = parsed?.keyword.toLowerCase();
+      if (keyword === 'host' || keyword === 'match') {
+        header = line.trim();
+        opensBlocks = true;
+      }
+      if (!parsed || keyword !== 'include') {
+        out.push(line);
+        continue;
+      }
+      out.push(`# ${line.trim()}`);
+      if (depth >= MAX_INCLUDE_DEPTH) {
+        continue; // ssh refuses deeper nesting; so do we, without failing
+      }
+      let opened = false;
+      for (const pattern of words(parsed.value)) {
+        for (const file of glob(absolute(pattern, home), files)) {
+          const included = files.readFile(file);
+          if (included !== undefined) {
+            const inner = expand(included, home, files, depth + 1);
+            opened = opened || inner.opensBlocks;
+            out.push(inner.text);
+          }
+        }
+      }
+      if (opened) {
+        // Back to the block the Include was written in (top level: every host).
+        out.push(header || 'Match all');
+        opensBlocks = true;
+      }
+    }
+    return { text: out.join('\n'), opensBlocks };
+  }
+
   export function directive(
     line: string
   ): { keyword: string; value: string } | undefined {
@@ -135,14 +142,7 @@ namespace Private {
           next.push(path.join(dir, segment));
           continue;
         }
-        const re = new RegExp(
-          '^' +
-            segment
-              .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-              .replace(/\*/g, '.*')
-              .replace(/\?/g, '.') +
-            '$'
-        );
+        const re = globToRegExp(segment);
         for (const name of (files.readDir(dir) ?? []).sort()) {
           if (
             re.test(name) &&
