@@ -665,22 +665,28 @@ def run_job(jobdir, notify_fd=None):
     # forked first thing and loads itself while this process does its bookkeeping; it starts
     # the cell when released (two cores do in parallel what was serial).
     early = builder = None
+    forkable = False
     if bundle is not None:
         work_dir = work_dir_for(jobdir, bundle=bundle)
         builder = EnvBuilder(work_dir, bundle.get('env'), log, bundle.get('envHash'),
                              cancelled=lambda: state['cancelled'])
         env, pass_fds = runner_env(jobdir, bundle, notify_fd)
-        if can_fork_runner(builder.spec, bundle):
+        forkable = can_fork_runner(builder.spec, bundle)
+        if forkable:
             ready = builder.ready()
             if ready and same_interpreter(ready):
                 try:
                     early = state['runner'] = fork_runner(jobdir, env, hold=True)
                 except OSError:
-                    early = None
+                    pass  # no held runner: it is forked (or started) after the bookkeeping
     status = update_status(jobdir, state='preparing', pid=os.getpid(), pgid=os.getpgrp(), node=node,
                            startedAt=started)
 
     def finish(end_state, exit_code, reason=None, runner_started=None):
+        if early is not None:
+            # A held runner never released ends quietly (a released one was waited for already).
+            state['runner'] = None
+            early.abort()
         log.resync()
         ended = time.time()
         done = {'type': 'done', 'state': end_state, 'exitCode': exit_code,
@@ -698,21 +704,13 @@ def run_job(jobdir, notify_fd=None):
         return finish('failed', 2, 'bad bundle')
 
     state['builder'] = builder
-
-    def drop_early():
-        if early is not None:
-            state['runner'] = None
-            early.abort()
-
     log.write({'type': 'status', 'phase': 'preparing', 'node': node,
                'message': 'preparing the environment'})
     try:
         info = builder.ensure()
     except EnvCancelled:
-        drop_early()
         return finish('cancelled', None, 'cancelled while building the environment')
     except EnvBuildError as e:
-        drop_early()
         if state['cancelled']:
             return finish('cancelled', None, 'cancelled while building the environment')
         log.write({'type': 'error', 'ename': 'EnvironmentBuildError', 'evalue': str(e),
@@ -721,21 +719,18 @@ def run_job(jobdir, notify_fd=None):
         return finish('failed', e.exit_code if e.exit_code is not None else 1,
                       'environment build failed')
     except Exception as e:
-        drop_early()
         import traceback
         log.write({'type': 'error', 'ename': type(e).__name__, 'evalue': str(e),
                    'traceback': traceback.format_exc().splitlines()})
         return finish('failed', 1, 'environment build failed')
     state['builder'] = None
     if state['cancelled']:
-        drop_early()
         return finish('cancelled', None, 'cancelled before the cell started')
 
     runner_started = time.time()
     # `python` tells the bridge which interpreter can run `go` for the warm fork path.
     log.write({'type': 'status', 'phase': 'running', 'node': node, 'python': info['python']})
-    in_process = early is not None or (can_fork_runner(builder.spec, bundle)
-                                       and same_interpreter(info))
+    in_process = early is not None or (forkable and same_interpreter(info))
     try:
         if early is not None:
             runner = early
