@@ -11,7 +11,6 @@
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import { randomUUID } from 'crypto';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import * as zmq from 'zeromq';
@@ -24,6 +23,10 @@ import {
   newSession,
   Signer
 } from '../src/bridge/kernel/wire';
+import {
+  IConnectionInfo,
+  writeConnectionFile
+} from '../tests/integration/kernel/connection';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const START_RUNS = Number(process.env.BENCH_START_RUNS ?? 5);
@@ -61,7 +64,7 @@ const KERNELS: IKernelUnderTest[] = [
 /** A minimal Jupyter client: shell (Dealer), iopub (Subscriber). */
 class Client {
   constructor(
-    private _conn: { [k: string]: number | string },
+    private _conn: IConnectionInfo,
     private _signer: Signer
   ) {
     this._shell = new zmq.Dealer({ linger: 0 });
@@ -69,7 +72,7 @@ class Client {
   }
 
   async connect(): Promise<void> {
-    const ip = this._conn.ip as string;
+    const ip = this._conn.ip;
     this._shell.connect(`tcp://${ip}:${this._conn.shell_port}`);
     this._iopub.connect(`tcp://${ip}:${this._conn.iopub_port}`);
     this._iopub.subscribe();
@@ -167,21 +170,9 @@ interface IStarted {
 }
 
 async function start(kernel: IKernelUnderTest, dir: string): Promise<IStarted> {
-  const ports = await Promise.all([0, 1, 2, 3, 4].map(() => freePort()));
   const key = randomUUID();
-  const conn = {
-    transport: 'tcp',
-    ip: '127.0.0.1',
-    shell_port: ports[0],
-    iopub_port: ports[1],
-    stdin_port: ports[2],
-    control_port: ports[3],
-    hb_port: ports[4],
-    key,
-    signature_scheme: 'hmac-sha256'
-  };
   const file = path.join(dir, `kernel-${randomUUID()}.json`);
-  fs.writeFileSync(file, JSON.stringify(conn));
+  const conn = await writeConnectionFile(file, key);
   const client = new Client(conn, new Signer(key));
   await client.connect();
   const [cmd, ...args] = kernel.command(file);
@@ -348,17 +339,6 @@ function rssMiB(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = parseInt(/VmRSS:\s+(\d+)/.exec(status)![1], 10);
   return kb / 1024;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -6,7 +6,6 @@
  */
 import { ChildProcess, spawn } from 'child_process';
 import { randomBytes, randomUUID } from 'crypto';
-import * as fs from 'fs';
 import * as path from 'path';
 import * as zmq from 'zeromq';
 
@@ -19,7 +18,8 @@ import {
   newSession,
   Signer
 } from '../../../src/bridge/kernel/wire';
-import { ensureBuilt, freePort, kernelEnv, IKernelEnv, ROOT } from './helpers';
+import { writeConnectionFile } from './connection';
+import { ensureBuilt, kernelEnv, IKernelEnv, ROOT } from './helpers';
 
 describe.each(['tcp', 'ipc'] as const)('kernel process over %s', transport => {
   let k: IKernelEnv;
@@ -36,22 +36,10 @@ describe.each(['tcp', 'ipc'] as const)('kernel process over %s', transport => {
   beforeAll(async () => {
     ensureBuilt();
     k = kernelEnv();
-    const ports = await Promise.all([1, 2, 3, 4, 5].map(() => freePort()));
     const ip =
       transport === 'tcp' ? '127.0.0.1' : path.join(k.dir, 'kernel-ipc');
-    const conn = {
-      transport,
-      ip,
-      shell_port: ports[0],
-      iopub_port: ports[1],
-      stdin_port: ports[2],
-      control_port: ports[3],
-      hb_port: ports[4],
-      key,
-      signature_scheme: 'hmac-sha256'
-    };
     const file = path.join(k.dir, 'kernel-robust.json');
-    fs.writeFileSync(file, JSON.stringify(conn));
+    const conn = await writeConnectionFile(file, key, transport, ip);
     child = spawn(
       process.execPath,
       [path.join(ROOT, 'bin', 'cluster-bridge'), 'kernel', '-f', file],
