@@ -14,6 +14,7 @@ import { ClusterRegistry } from '../../../src/bridge/clusters';
 import { createJobManager, JobManager } from '../../../src/bridge/jobs';
 import type { IOutputSink } from '../../../src/bridge/jobs/types';
 import { TransportPool } from '../../../src/bridge/transport/pool';
+import { loadSshdEnv } from '../transport/sshdEnv';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 
@@ -148,19 +149,7 @@ export interface ISshdFacts {
 
 /** Facts of the real sshd; fails clearly when the service is not running. */
 export function sshd(): ISshdFacts {
-  const file = path.join(ROOT, '.cache', 'services', 'sshd.env');
-  if (!fs.existsSync(file)) {
-    throw new Error(
-      `sshd service missing: ${file} not found. Start it with: scripts/services/sshd.sh start`
-    );
-  }
-  const env: { [key: string]: string } = {};
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq > 0) {
-      env[line.slice(0, eq)] = line.slice(eq + 1);
-    }
-  }
+  const env = loadSshdEnv();
   const pid = Number(fs.readFileSync(env.SSHD_PID_FILE, 'utf8').trim());
   try {
     process.kill(pid, 0);

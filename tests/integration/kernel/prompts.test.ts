@@ -13,26 +13,9 @@ import {
   kernelEnv,
   PYTHON,
   requirePython,
-  ROOT,
   run
 } from './helpers';
-
-function sshdEnv(): { [key: string]: string } {
-  const file = path.join(ROOT, '.cache', 'services', 'sshd.env');
-  if (!fs.existsSync(file)) {
-    throw new Error(
-      `sshd service missing: ${file} not found. Start it with: scripts/services/sshd.sh start`
-    );
-  }
-  const env: { [key: string]: string } = {};
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (m) {
-      env[m[1]] = m[2];
-    }
-  }
-  return env;
-}
+import { loadSshdEnv } from '../transport/sshdEnv';
 
 describe('input_request for SSH prompts', () => {
   let k: IKernelEnv;
@@ -51,7 +34,7 @@ describe('input_request for SSH prompts', () => {
   });
 
   it('asks for the unknown host key and the key passphrase, then runs the cell', async () => {
-    const sshd = sshdEnv();
+    const sshd = loadSshdEnv();
     home = sshd.SSHD_HOME;
     workDir = `.cb-it-kernel-${process.pid}`;
     const knownHosts = path.join(k.dir, 'known_hosts');
