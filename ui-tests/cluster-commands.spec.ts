@@ -1,4 +1,4 @@
-// Issue 5: the palette commands and the keyboard shortcut (Accel Alt Enter:
+// the palette commands and the keyboard shortcut (Accel Alt Enter:
 // run the active cell on the picked cluster).
 import { expect, test } from '@playwright/test';
 import {

@@ -1,4 +1,4 @@
-// Issue 5: the GPU card. There is no GPU here, so a clearly named stand-in
+// the GPU card. There is no GPU here, so a clearly named stand-in
 // for nvidia-smi (FAKE-nvidia-smi, a shell script answering the runner's
 // query) is put on PATH of a `gpu-local` cluster through its env setup lines;
 // everything else is the real pipeline: runner, bridge kernel, renderer.

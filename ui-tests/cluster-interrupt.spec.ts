@@ -1,4 +1,4 @@
-// Issue 5: interrupt (the toolbar's stop button) cancels a sleeping remote
+// interrupt (the toolbar's stop button) cancels a sleeping remote
 // cell, and a local cell runs and finishes while a remote cell sleeps.
 import { expect, test } from '@playwright/test';
 import {

@@ -1,4 +1,4 @@
-// Issue 5: a detached remote job outlives its notebook; reopening the
+// a detached remote job outlives its notebook; reopening the
 // notebook, the Remote Jobs panel shows its state and reattaches to it.
 import { expect, Page, test } from '@playwright/test';
 import {

@@ -1,4 +1,4 @@
-// Issue 5: what a %%cluster cell shows in the notebook, through the real
+// what a %%cluster cell shows in the notebook, through the real
 // bridge kernel and the built-in `local` cluster: text and a figure, a
 // traceback on error, and a status line that moves through its phases.
 // Screenshots of each end state: ui-tests/artifacts/cluster-*.png.

@@ -1,4 +1,4 @@
-// Issue 5: the notebook toolbar's cluster picker chooses what a bare
+// the notebook toolbar's cluster picker chooses what a bare
 // `%%cluster` runs on, and the Cluster Bridge settings reach the bridge
 // kernel live. A second cluster `local2` (type local) comes from the settings.
 import { expect, test } from '@playwright/test';

@@ -1,4 +1,4 @@
-// Issue 5: the Cluster Bridge settings (clusters, default cluster, GPU card)
+// the Cluster Bridge settings (clusters, default cluster, GPU card)
 // are edited in JupyterLab's Settings Editor.
 import { expect, test } from '@playwright/test';
 import { openLab, saveScreenshot } from './helpers';

@@ -1,4 +1,4 @@
-// Issue 2: the embedded JupyterLab loads our prebuilt labextension, shows its
+// the embedded JupyterLab loads our prebuilt labextension, shows its
 // toolbar item on a notebook, runs a plain cell on ipykernel and a
 // `%%cluster local` cell through the bridge. Screenshots: ui-tests/artifacts/.
 import { expect, test } from '@playwright/test';

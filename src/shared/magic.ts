@@ -2,8 +2,6 @@
  * The `%%cluster` cell magic and `%cluster` line magics: parsing only, no I/O.
  * Shared by the frontend (routing a cell) and the bridge kernel (running it).
  * No Node or DOM imports: the frontend bundles this file.
- *
- * OWNER: kernel helper.
  */
 import type { SchedulerKind } from './config';
 

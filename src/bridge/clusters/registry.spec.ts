@@ -194,7 +194,7 @@ describe('ClusterRegistry', () => {
 });
 
 describe('validateClustersFile', () => {
-  it('accepts the minimal form of issue 3 and the full form', () => {
+  it('accepts the minimal form and the full form', () => {
     expect(
       validateClustersFile({
         default: 'a',

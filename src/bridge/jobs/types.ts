@@ -1,8 +1,6 @@
 /**
  * The job pipeline's public face, used by the kernel's cell handler and the CLI.
  * Bundle -> submit (through a scheduler) -> follow events.jsonl -> Jupyter outputs.
- *
- * OWNER: jobs helper.
  */
 import type { IJobRequest } from '../../shared/magic';
 import type { IJobInfo } from '../../shared/jobs';

@@ -2,8 +2,6 @@
  * One interface for the ways a job runs: direct (detached process group on the
  * host), SLURM, Grid Engine, PBS. Schedulers build command lines; they run
  * them through an ITransport, so they never depend on ssh2.
- *
- * OWNER: schedulers helper.
  */
 import type { ISchedulerDefaults, SchedulerKind } from '../../shared/config';
 import type { IJobRequest } from '../../shared/magic';

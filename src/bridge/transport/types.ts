@@ -2,8 +2,6 @@
  * One interface for reaching a machine: SSH (ssh2, pooled) or local child
  * processes. Commands are POSIX sh command lines; callers quote every
  * interpolated value with shellQuote() from ../util/quote.
- *
- * OWNER: transport helper.
  */
 import type { ConnectionState } from '../../shared/config';
 
