@@ -5,4 +5,4 @@ export {
   parseClustersFile,
   clusterSchemaPath
 } from './validate';
-export { parseSshConfigHosts, readSshConfigHosts } from './sshConfig';
+export { parseSshConfigHosts, readSshConfigHosts } from './sshConfigHosts';

@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 
 import { ClusterRegistry } from './registry';
-import { parseSshConfigHosts } from './sshConfig';
+import { parseSshConfigHosts } from './sshConfigHosts';
 import { validateClustersFile } from './validate';
 
 describe('ClusterRegistry', () => {

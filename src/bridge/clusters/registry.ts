@@ -18,7 +18,7 @@ import {
   LOCAL_CLUSTER_NAME
 } from '../../shared/config';
 import { parseClustersFile, validateClustersFile } from './validate';
-import { readSshConfigHosts } from './sshConfig';
+import { readSshConfigHosts } from './sshConfigHosts';
 
 export interface IClusterRegistryOptions {
   /** ~/.ssh/config path; null to ignore ssh config. */

@@ -18,7 +18,7 @@ import {
   IDoctorLine
 } from './cellHandler';
 import { KernelCore } from './core';
-import { FakeClient } from './testing';
+import { FakeClient } from '../../../tests/support/fakeKernelClient';
 import { IMessage, newSession } from './wire';
 
 /** A job manager that records what it was asked and plays a script. */

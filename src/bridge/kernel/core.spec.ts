@@ -6,7 +6,7 @@ import {
   IKernelHandler,
   KernelCore
 } from './core';
-import { FakeClient } from './testing';
+import { FakeClient } from '../../../tests/support/fakeKernelClient';
 import { makeMessage, newSession, type JSONObject } from './wire';
 
 /** A handler whose cells are scripted by the test through `behaviour`. */

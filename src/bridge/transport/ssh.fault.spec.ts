@@ -10,7 +10,7 @@ import * as net from 'net';
 import { isTransportError } from './errors';
 import { fingerprint } from './knownHosts';
 import { SshTransport, type ISshTransportOptions } from './ssh';
-import { FakeSshd, finish } from './testing/fakeSshd';
+import { FakeSshd, finish } from '../../../tests/support/fakeSshd';
 import type { IPrompter } from './types';
 
 class Prompter implements IPrompter {

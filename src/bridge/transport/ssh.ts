@@ -32,7 +32,7 @@ import {
   resolveRoute,
   type ISshConfigSources,
   type ISshRoute
-} from './sshConfig';
+} from './sshRoute';
 import type {
   IExecOptions,
   IExecResult,

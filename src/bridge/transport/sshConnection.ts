@@ -26,7 +26,7 @@ import {
   knownKeyTypes,
   readKnownHosts
 } from './knownHosts';
-import type { ISshEndpoint, ISshRoute } from './sshConfig';
+import type { ISshEndpoint, ISshRoute } from './sshRoute';
 import type { IPrompter } from './types';
 
 export interface IConnectOptions {

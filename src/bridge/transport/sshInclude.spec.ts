@@ -3,8 +3,8 @@ import * as os from 'os';
 import * as path from 'path';
 import SSHConfig from 'ssh-config';
 
-import { parseSshConfigHosts } from '../clusters/sshConfig';
-import { resolveRoute } from './sshConfig';
+import { parseSshConfigHosts } from '../clusters/sshConfigHosts';
+import { resolveRoute } from './sshRoute';
 import {
   expandIncludes,
   IIncludeFileSystem,

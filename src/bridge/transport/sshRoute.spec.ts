@@ -1,4 +1,4 @@
-import { expandPath, parseJumpSpec, resolveRoute } from './sshConfig';
+import { expandPath, parseJumpSpec, resolveRoute } from './sshRoute';
 
 const home = '/home/me';
 const base = { home, localUser: 'me' };

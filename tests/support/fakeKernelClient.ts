@@ -1,10 +1,16 @@
 /**
  * Test helpers for the kernel core: a client that builds requests and
  * records what the core sends, per channel, with no sockets. Used by the
- * unit tests (kept out of the spec files so several can share it).
+ * unit tests (kept out of the spec files so several can share it). Test
+ * helpers live in tests/support/ so they are neither compiled into lib/ nor
+ * shipped in the npm package.
  */
-import type { Channel, IMessage, JSONObject } from './wire';
-import { makeMessage, newSession } from './wire';
+import type {
+  Channel,
+  IMessage,
+  JSONObject
+} from '../../src/bridge/kernel/wire';
+import { makeMessage, newSession } from '../../src/bridge/kernel/wire';
 
 export interface ISent {
   channel: Channel;
