@@ -3,7 +3,8 @@
  * real sshd (as the test user), the real SLURM / Grid Engine, the real agent
  * and runner. A cell prints, plots and reports its GPU; the status line shows
  * the queue with the scheduler's reason and the node; interrupt cancels the
- * job; a rejected submit shows the scheduler's words; two cells run at once.
+ * job; a time limit ends the cell as a timeout; a rejected submit shows the
+ * scheduler's words; two cells run at once.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -102,18 +103,29 @@ describe.each(KINDS)('cells through %s', kind => {
       cudaVisibleDevices: '0',
       devices: [expect.objectContaining({ index: 0 })]
     });
+    const card = sink.calls.find(
+      c => c.kind === 'display' && c.displayId?.startsWith('cb-gpu-')
+    );
+    expect(
+      String((card as { data: { [m: string]: unknown } }).data['text/plain'])
+    ).toContain('CUDA_VISIBLE_DEVICES=0');
     expect(sink.calls.filter(c => c.kind === 'result')).toEqual([
       { kind: 'result', data: expect.objectContaining({ 'text/plain': '42' }) }
     ]);
     const statuses = sink.statuses();
-    expect(statuses[0]).toMatchObject({ scheduler: kind });
+    expect(statuses[0]).toMatchObject({ phase: 'connecting', scheduler: kind });
+    expect(statuses.map(s => s.phase)).toContain('running');
     expect(
       statuses.some(s => s.schedulerId && /^\d+$/.test(s.schedulerId))
     ).toBe(true);
-    expect(statuses.pop()).toMatchObject({
+    const last = statuses.pop()!;
+    expect(last).toMatchObject({
       phase: 'done',
-      endState: 'completed'
+      endState: 'completed',
+      scheduler: kind
     });
+    expect(last.schedulerId).toMatch(/^\d+$/);
+    expect(outcome.job?.schedulerId).toBe(last.schedulerId);
     expect(outcome.job?.node).toBeTruthy();
   });
 
@@ -163,7 +175,7 @@ describe.each(KINDS)('cells through %s', kind => {
     const outcome = await pending;
     expect(outcome.status).toBe('aborted');
     expect(sink.statuses().pop()).toMatchObject({ phase: 'cancelled' });
-    expect(sink.text('stdout')).not.toContain('never');
+    expect(sink.text('stdout')).toBe('sleeping\n');
     // The scheduler lets go of it (Grid Engine shows "dr" while it cleans up).
     const id = outcome.job!.schedulerId!;
     const { execFileSync } = await import('child_process');
@@ -182,33 +194,40 @@ describe.each(KINDS)('cells through %s', kind => {
     ).toBe(true);
   });
 
-  // Grid Engine limits are in seconds, so this takes ~10 s. SLURM's minute granularity makes
-  // it ~90 s there: its cell-level TIMEOUT is tests/integration/jobs/batch.test.ts, and the
-  // scheduler-level one is scheduler.test.ts here; not run twice.
-  if (kind === 'sge') {
-    it('ends a cell that hits its time limit as timeout, keeping its output', async () => {
-      const sink = new RecordingSink();
-      const outcome = await run(
-        'import time\nprint("started", flush=True)\ntime.sleep(600)',
-        { time: '0:08' },
-        sink
-      );
-      expect(outcome.status).toBe('error');
-      expect(sink.text('stdout')).toBe('started\n');
-      expect(sink.statuses().pop()).toMatchObject({ endState: 'timeout' });
+  // Grid Engine limits are in seconds, so this takes ~10 s there; SLURM's limits are whole
+  // minutes (and it checks them every ~30 s), so ~90 s.
+  it('ends a cell that hits its time limit as timeout, keeping its output', async () => {
+    const sink = new RecordingSink();
+    const outcome = await run(
+      'import time\nprint("started", flush=True)\ntime.sleep(600)',
+      { time: kind === 'slurm' ? '00:01:00' : '0:08' },
+      sink
+    );
+    expect(outcome.status).toBe('error');
+    expect(sink.text('stdout')).toBe('started\n');
+    expect(outcome.job?.endState).toBe('timeout');
+    expect(sink.statuses().pop()).toMatchObject({
+      phase: 'failed',
+      endState: 'timeout'
     });
-  }
+    expect(sink.errors().map(e => e.ename)).toContain('JobTimeout');
+  }, 240000);
 
   it("rejects an invalid partition with the scheduler's own message", async () => {
     const sink = new RecordingSink();
     const outcome = await run('print("never")', { partition: 'nosuch' }, sink);
     expect(outcome.status).toBe('error');
     const [error] = sink.errors();
+    expect(error.ename).toBe('JobRejected');
     expect(error.evalue).toMatch(
       kind === 'slurm'
         ? /invalid partition specified: nosuch/
         : /unknown queue "nosuch"/
     );
+    expect(sink.statuses().pop()).toMatchObject({
+      phase: 'failed',
+      endState: 'rejected'
+    });
     const jobsDir = path.join(sshd().home, workDir.slice(2), 'jobs');
     expect(fs.existsSync(path.join(jobsDir, outcome.job!.id))).toBe(false);
   });
@@ -235,6 +254,7 @@ describe.each(KINDS)('cells through %s', kind => {
     );
     expect(outcome.status).toBe('ok');
     const text = sink.text('stdout');
+    expect(text).toContain('nothing was submitted');
     expect(text).toContain(
       kind === 'slurm' ? '#SBATCH --gres=gpu:1' : '#$ -l gpu=1'
     );
