@@ -18,7 +18,7 @@ import {
   sftpReadFile,
   sftpWriteFile
 } from './sftp';
-import { ChannelLimiter, isChannelRefusal, retryDelay } from './limiter';
+import { ChannelLimiter } from './limiter';
 import {
   collectOutput,
   DEFAULT_MAX_BUFFER,
@@ -27,6 +27,7 @@ import {
   OutputCollector,
   streamOutput
 } from './output';
+import { openChannel, runChannel, stopChannel } from './sshChannel';
 import { connectRoute, type IConnection } from './sshConnection';
 import {
   resolveRoute,
@@ -383,7 +384,7 @@ export class SshTransport implements ITransport {
       stopped = true;
       giveUp();
       if (channel) {
-        Private.stopChannel(channel);
+        stopChannel(channel);
       }
     };
     const done = (async (): Promise<IExecResult> => {
@@ -408,9 +409,9 @@ export class SshTransport implements ITransport {
           // close can arrive in the same socket read as the exec reply.
           const result = await this._openChannel(conn, script, ch => {
             channel = ch;
-            const finished = Private.runChannel(ch, options.stdin, sinks);
+            const finished = runChannel(ch, options.stdin, sinks);
             if (stopped) {
-              Private.stopChannel(ch);
+              stopChannel(ch);
             }
             return Promise.race([finished, gaveUp]);
           });
@@ -441,56 +442,18 @@ export class SshTransport implements ITransport {
   }
 
   /** Opens an exec channel (retrying refusals) and hands it to `use` synchronously. */
-  private async _openChannel<T>(
+  private _openChannel<T>(
     conn: IConnection,
     /** A command for exec; undefined opens the SFTP subsystem. */
     script: string | undefined,
     use: (ch: ClientChannel) => Promise<T>
   ): Promise<T> {
-    const retries = this._options.channelRetries ?? 8;
-    for (let attempt = 0; ; attempt++) {
-      let used: Promise<T> | undefined;
-      try {
-        await new Promise<void>((resolve, reject) => {
-          const opened = (err: Error | undefined, ch: ClientChannel): void => {
-            if (err) {
-              reject(err);
-            } else {
-              used = use(ch);
-              resolve();
-            }
-          };
-          if (script === undefined) {
-            conn.client.sftp((err, sftp) =>
-              opened(err, sftp as unknown as ClientChannel)
-            );
-          } else {
-            conn.client.exec(script, opened);
-          }
-        });
-      } catch (err) {
-        if (this._conn !== conn) {
-          throw new TransportError(
-            'disconnected',
-            `${this.cluster}: the connection dropped while opening a channel`,
-            err
-          );
-        }
-        if (!isChannelRefusal(err) || attempt >= retries) {
-          throw new TransportError(
-            'channel',
-            `${this.cluster}: cannot open an SSH channel: ${(err as Error).message}`,
-            err
-          );
-        }
-        this._options.log?.(
-          `${this.cluster}: channel refused (${(err as Error).message}); retrying`
-        );
-        await new Promise(r => setTimeout(r, retryDelay(attempt)));
-        continue;
-      }
-      return used!;
-    }
+    return openChannel(conn, script, use, {
+      cluster: this.cluster,
+      retries: this._options.channelRetries ?? 8,
+      log: this._options.log,
+      isCurrent: c => this._conn === c
+    });
   }
 
   private _state: ConnectionState = 'disconnected';
@@ -511,71 +474,6 @@ export class SshTransport implements ITransport {
 }
 
 namespace Private {
-  export function stopChannel(channel: ClientChannel): void {
-    // ssh2's channel.signal() is a no-op once our side sent EOF (stdin
-    // closed), which is always the case here: send the request directly.
-    const ch = channel as unknown as {
-      outgoing: { id: number; state: string };
-      _client?: { _protocol?: { signal(id: number, name: string): void } };
-    };
-    try {
-      if (ch.outgoing.state === 'open' || ch.outgoing.state === 'eof') {
-        ch._client?._protocol?.signal(ch.outgoing.id, 'TERM');
-      }
-    } catch {
-      // Signals are optional in the protocol.
-    }
-    // Give the TERM a moment to arrive before the channel goes.
-    setTimeout(() => {
-      try {
-        channel.close();
-      } catch {
-        // Already closed.
-      }
-    }, 50).unref();
-  }
-
-  /** Feeds stdin, forwards output, resolves at close: the exit status, or 'dropped'. */
-  export function runChannel(
-    channel: ClientChannel,
-    stdin: string | Buffer | undefined,
-    sinks: { onStdout: (b: Buffer) => void; onStderr: (b: Buffer) => void }
-  ): Promise<IExecResult | 'dropped'> {
-    return new Promise(resolve => {
-      let code: number | null = null;
-      let signal: string | undefined;
-      let exited = false;
-      channel.on('data', (b: Buffer) => sinks.onStdout(b));
-      // Reading stderr is required: without it `close` never fires.
-      channel.stderr.on('data', (b: Buffer) => sinks.onStderr(b));
-      channel.on('exit', (c: number | null, sig?: string) => {
-        exited = true;
-        if (typeof c === 'number') {
-          code = c;
-        } else {
-          signal = sig
-            ? sig.startsWith('SIG')
-              ? sig
-              : `SIG${sig}`
-            : undefined;
-        }
-      });
-      channel.on('error', () => undefined);
-      channel.on('close', () => {
-        resolve(
-          exited
-            ? { stdout: '', stderr: '', code, ...(signal ? { signal } : {}) }
-            : 'dropped'
-        );
-      });
-      if (stdin !== undefined) {
-        channel.end(stdin);
-      } else {
-        channel.end();
-      }
-    });
-  }
-
   export function endConnection(conn: IConnection): Promise<void> {
     return new Promise(resolve => {
       const t = setTimeout(resolve, 1000);

@@ -15,17 +15,10 @@ import {
   type ParsedKey
 } from 'ssh2';
 import { TransportError } from './errors';
-import { loadIdentities, parseIdentity, type IIdentity } from './identityFiles';
-import {
-  appendKnownHost,
-  checkHostKey,
-  fingerprint,
-  hostKeyName,
-  keyTypeLabel,
-  keyTypeOf,
-  knownKeyTypes,
-  readKnownHosts
-} from './knownHosts';
+import { loadIdentities } from './identityFiles';
+import { hostKeyName, knownKeyTypes, readKnownHosts } from './knownHosts';
+import { authRefusal, authSteps } from './sshAuth';
+import { hostKeyAlgorithms, verifyHostKey } from './sshHostKey';
 import type { ISshEndpoint, ISshRoute } from './sshRoute';
 import type { IPrompter } from './types';
 
@@ -176,7 +169,7 @@ export function connectEndpoint(
     );
     const entries = readKnownHosts(endpoint.knownHostsFiles);
     const hostVerifier = (key: Buffer, verify: (ok: boolean) => void): void => {
-      void Private.verifyHostKey(endpoint, keyName, key, entries, ask).then(
+      void verifyHostKey(endpoint, keyName, key, entries, ask).then(
         () => {
           arm('authenticating');
           verify(true);
@@ -193,79 +186,19 @@ export function connectEndpoint(
       endpoint.identityFiles,
       endpoint.identityFilesExplicit
     );
-    const agent = endpoint.identitiesOnly
-      ? undefined
-      : (options.agent ?? process.env.SSH_AUTH_SOCK);
-    // Each step names the wire method it uses, so methods the server refuses are skipped unasked.
-    const queue: Array<{
-      wire: AuthenticationType;
-      run: () => Promise<AnyAuthMethod | undefined>;
-    }> = [];
     const username = endpoint.user;
-    if (agent) {
-      queue.push({
-        wire: 'publickey',
-        run: async () => {
-          tried.push('ssh-agent');
-          return { type: 'agent', username, agent };
-        }
-      });
-    }
-    for (const id of identities.filter(i => !i.encrypted)) {
-      queue.push({
-        wire: 'publickey',
-        run: async () => {
-          tried.push(`key ${id.file}`);
-          return { type: 'publickey', username, key: id.key! };
-        }
-      });
-    }
-    for (const id of identities.filter(i => i.encrypted)) {
-      queue.push({
-        wire: 'publickey',
-        run: () => Private.unlock(id, username, options.keyCache, ask, tried)
-      });
-    }
-    if (endpoint.kbdInteractive && options.prompter) {
-      queue.push({
-        wire: 'keyboard-interactive',
-        run: async () => {
-          tried.push('keyboard-interactive');
-          return {
-            type: 'keyboard-interactive',
-            username,
-            prompt: (name, instructions, _lang, prompts, finish) => {
-              void (async () => {
-                const answers: string[] = [];
-                for (const p of prompts) {
-                  const text = [name, instructions, p.prompt]
-                    .filter(t => t && t.trim())
-                    .join('\n');
-                  answers.push(await ask(text, !p.echo));
-                }
-                return answers;
-              })().then(finish, err => {
-                promptError = err;
-                finish([]);
-              });
-            }
-          };
-        }
-      });
-    }
-    if (endpoint.password && options.prompter) {
-      queue.push({
-        wire: 'password',
-        run: async () => {
-          tried.push('password');
-          const password = await ask(
-            `${username}@${endpoint.host}'s password: `,
-            true
-          );
-          return { type: 'password', username, password };
-        }
-      });
-    }
+    const queue = authSteps(endpoint, identities, {
+      agent: endpoint.identitiesOnly
+        ? undefined
+        : (options.agent ?? process.env.SSH_AUTH_SOCK),
+      keyCache: options.keyCache,
+      canAsk: !!options.prompter,
+      ask,
+      tried,
+      promptFailed: err => {
+        promptError = err;
+      }
+    });
     let first = true;
     const authHandler = (
       methodsLeft: AuthenticationType[] | null,
@@ -321,7 +254,7 @@ export function connectEndpoint(
       if (hostKeyError) {
         fail(hostKeyError);
       } else if (err.level === 'client-authentication') {
-        const refused = Private.noMethodsMessage(
+        const refused = authRefusal(
           tried,
           problems,
           serverMethods,
@@ -381,7 +314,7 @@ export function connectEndpoint(
       hostVerifier,
       authHandler: authHandler as never,
       algorithms: {
-        serverHostKey: Private.hostKeyAlgorithms(preferred) as never
+        serverHostKey: hostKeyAlgorithms(preferred) as never
       }
     });
   });
@@ -390,170 +323,6 @@ export function connectEndpoint(
 namespace Private {
   export function who(e: ISshEndpoint): string {
     return `${e.user}@${e.host} port ${e.port}`;
-  }
-
-  const ALL_HOST_KEY = [
-    'ssh-ed25519',
-    'ecdsa-sha2-nistp256',
-    'ecdsa-sha2-nistp384',
-    'ecdsa-sha2-nistp521',
-    'rsa-sha2-512',
-    'rsa-sha2-256',
-    'ssh-rsa'
-  ];
-
-  /** Prefer the key types known_hosts already has for this host (as OpenSSH does). */
-  export function hostKeyAlgorithms(known: string[]): string[] {
-    const first: string[] = [];
-    for (const t of known) {
-      const algos =
-        t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t];
-      for (const a of algos) {
-        if (ALL_HOST_KEY.includes(a) && !first.includes(a)) {
-          first.push(a);
-        }
-      }
-    }
-    return [...first, ...ALL_HOST_KEY.filter(a => !first.includes(a))];
-  }
-
-  export async function verifyHostKey(
-    endpoint: ISshEndpoint,
-    keyName: string,
-    key: Buffer,
-    entries: ReturnType<typeof readKnownHosts>,
-    ask: (prompt: string, password: boolean) => Promise<string>
-  ): Promise<void> {
-    const verdict = checkHostKey(entries, keyName, key);
-    const type = keyTypeLabel(keyTypeOf(key));
-    const fp = fingerprint(key);
-    if (verdict.status === 'trusted') {
-      return;
-    }
-    if (verdict.status === 'revoked') {
-      throw new TransportError(
-        'hostkey',
-        `refusing to connect to ${keyName}: its ${type} host key ${fp} is marked as REVOKED in ${verdict.entry.file}:${verdict.entry.line}.`
-      );
-    }
-    if (verdict.status === 'changed') {
-      const where = verdict.entries.map(e => `${e.file}:${e.line}`).join(', ');
-      throw new TransportError(
-        'hostkey',
-        [
-          '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
-          '@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @',
-          '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
-          'IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!',
-          'Someone could be eavesdropping on you right now (man-in-the-middle attack)!',
-          'It is also possible that a host key has just been changed.',
-          `The ${type} key sent by the remote host ${keyName} is`,
-          `${fp}.`,
-          `The key recorded for it is in ${where}.`,
-          'Connection refused. If the change is expected, remove the old key (e.g.',
-          `ssh-keygen -R '${keyName}'${verdict.entries[0] ? ` -f ${verdict.entries[0].file}` : ''}) and connect again.`
-        ].join('\n')
-      );
-    }
-    const strict = endpoint.strictHostKeyChecking;
-    const recordIn = endpoint.knownHostsFiles[0];
-    if (strict === 'yes') {
-      throw new TransportError(
-        'hostkey',
-        `refusing to connect to ${keyName}: its ${type} host key ${fp} is not in ${endpoint.knownHostsFiles.join(' or ')} and StrictHostKeyChecking is yes.`
-      );
-    }
-    // 'no' and 'accept-new' are not honoured: a cell never accepts a key silently.
-    const note = verdict.otherTypes.length
-      ? `\nbut keys of different type are already known for this host (${verdict.otherTypes.join(', ')}).`
-      : '';
-    const prompt =
-      `The authenticity of host '${keyName}' can't be established.\n` +
-      `${type} key fingerprint is ${fp}.${note}\n` +
-      `Are you sure you want to continue connecting (yes/no)? `;
-    let answer: string;
-    try {
-      answer = await ask(prompt, false);
-    } catch (err) {
-      throw new TransportError(
-        'hostkey',
-        `refusing to connect to ${keyName}: its ${type} host key ${fp} is unknown (not in ${endpoint.knownHostsFiles.join(' or ')}) and the user could not be asked to confirm it. Add the key to known_hosts (e.g. connect once with ssh) and try again.`,
-        err
-      );
-    }
-    if (answer.trim().toLowerCase() !== 'yes') {
-      throw new TransportError(
-        'hostkey',
-        `host key verification failed: the ${type} key ${fp} of ${keyName} was not accepted.`
-      );
-    }
-    try {
-      appendKnownHost(recordIn, keyName, key, endpoint.hashKnownHosts);
-    } catch (err) {
-      throw new TransportError(
-        'hostkey',
-        `accepted the host key of ${keyName} but cannot record it in ${recordIn}: ${(err as Error).message}`,
-        err
-      );
-    }
-  }
-
-  /** An encrypted identity: ask for its passphrase (3 tries) unless already unlocked. */
-  export async function unlock(
-    id: IIdentity,
-    username: string,
-    cache: Map<string, ParsedKey>,
-    ask: (prompt: string, password: boolean) => Promise<string>,
-    tried: string[]
-  ): Promise<AnyAuthMethod | undefined> {
-    const cached = cache.get(id.file);
-    if (cached) {
-      tried.push(`key ${id.file}`);
-      return { type: 'publickey', username, key: cached };
-    }
-    for (let attempt = 0; attempt < 3; attempt++) {
-      let passphrase: string;
-      try {
-        passphrase = await ask(`Enter passphrase for key '${id.file}': `, true);
-      } catch {
-        tried.push(`key ${id.file} (encrypted; no passphrase given)`);
-        return undefined;
-      }
-      const key = parseIdentity(id.data, passphrase);
-      if (key !== 'encrypted' && !(key instanceof Error)) {
-        cache.set(id.file, key);
-        tried.push(`key ${id.file}`);
-        return { type: 'publickey', username, key };
-      }
-    }
-    tried.push(`key ${id.file} (wrong passphrase)`);
-    return undefined;
-  }
-
-  export function noMethodsMessage(
-    tried: string[],
-    problems: string[],
-    serverMethods: string[],
-    canAsk: boolean
-  ): string {
-    const parts = [
-      tried.length
-        ? `tried ${tried.join(', ')}`
-        : 'no authentication method could be tried (no ssh-agent, no identity file found)'
-    ];
-    if (serverMethods.length) {
-      parts.push(`the server accepts: ${serverMethods.join(', ')}`);
-    }
-    if (
-      !canAsk &&
-      serverMethods.some(m => m === 'keyboard-interactive' || m === 'password')
-    ) {
-      parts.push(
-        'passwords and one-time codes need a frontend that can ask (input_request)'
-      );
-    }
-    parts.push(...problems);
-    return parts.join('; ');
   }
 
   export function netMessage(
