@@ -5,10 +5,7 @@ falls back to the json module where they are missing. Python 3.6+.
 dumps(obj) -> str: compact separators, ASCII only, NaN/Infinity refused (ValueError) since
 JavaScript's JSON.parse rejects them; unknown types raise TypeError.
 loads(text or bytes) -> object; ValueError on bad input.
-last_seq(path) -> int: `seq` of the last whole event in an events.jsonl file, or -1 (shared by
-the agent and the runner, which both append to that file).
 """
-import os
 try:
     from _json import encode_basestring_ascii as _quote, make_scanner as _make_scanner
 except ImportError:  # not CPython: the plain module is fine
@@ -110,30 +107,3 @@ else:
             raise ValueError('Extra data at char %d' % end)
         return obj
 
-
-def last_seq(path):
-    """Sequence number of the last whole event in path, or -1."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return -1
-    try:
-        end = os.lseek(fd, 0, os.SEEK_END)
-        size = 4096
-        while True:
-            start = max(0, end - size)
-            os.lseek(fd, start, os.SEEK_SET)
-            data = os.read(fd, end - start)
-            lines = data.rstrip(b'\n').split(b'\n')
-            # The first piece may be cut unless we read from the start.
-            candidates = lines if start == 0 else lines[1:]
-            for line in reversed(candidates):
-                try:
-                    return int(loads(line.decode('utf-8', 'replace'))['seq'])
-                except (ValueError, KeyError, TypeError):
-                    continue
-            if start == 0:
-                return -1
-            size *= 4
-    finally:
-        os.close(fd)

@@ -18,6 +18,8 @@ import time
 import types
 
 import _cb_json as json  # json without `re`/`enum`: imports are most of a trivial cell's cost
+from _cb_events import EventLog, notify_fd_from_environ
+from _cb_proc import which
 
 try:
     import _signal as signal  # the C module: `signal` would import enum
@@ -51,19 +53,6 @@ def _env_number(name, default):
         return default
 
 
-def _sanitize(value):
-    """Make a value JSON-safe: non-finite floats become None, unknown objects their repr."""
-    if isinstance(value, float):
-        return value if value == value and value not in (float('inf'), float('-inf')) else None
-    if isinstance(value, dict):
-        return dict((str(k), _sanitize(v)) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return [_sanitize(v) for v in value]
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    return repr(value)
-
-
 class _Flag:
     """threading.Event's set/clear/wait on two _thread locks. `gate` is held exactly while the
     flag is clear, so wait() is one acquire."""
@@ -94,54 +83,6 @@ class _Flag:
             self.gate.release()
             return True
         return self.flag
-
-
-class EventLog:
-    """Appends events to events.jsonl: one os.write per batch of whole lines."""
-
-    def __init__(self, path):
-        self.path = path
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self.seq = None  # at the first write: a held runner exists before the agent's last events
-        self.lock = _thread.allocate_lock()
-        self.notify_fd = None
-        fd = os.environ.pop('CB_NOTIFY_FD', None)
-        if fd:
-            try:
-                self.notify_fd = int(fd)
-                os.set_inheritable(self.notify_fd, False)
-                os.set_blocking(self.notify_fd, False)
-            except (ValueError, OSError):
-                self.notify_fd = None
-
-    def _encode(self, event, t):
-        if self.seq is None:
-            self.seq = json.last_seq(self.path) + 1
-        record = {'seq': self.seq, 't': t}
-        record.update(event)
-        try:
-            line = json.dumps(record)
-        except (TypeError, ValueError, RecursionError):
-            line = json.dumps(_sanitize(record))
-        self.seq += 1
-        return line
-
-    def write(self, events):
-        if not events:
-            return
-        with self.lock:
-            t = time.time()
-            data = ('\n'.join([self._encode(e, t) for e in events]) + '\n').encode('ascii')
-            while data:
-                n = os.write(self.fd, data)
-                data = data[n:]
-            if self.notify_fd is not None:
-                try:
-                    os.write(self.notify_fd, b'.')
-                except BlockingIOError:
-                    pass
-                except OSError:
-                    self.notify_fd = None
 
 
 class Throttle:
@@ -281,22 +222,27 @@ class Streams:
     def _append(self, name, text):
         """Adds text without flushing: for callers that may hold flush_lock (read_pipes)."""
         with self.lock:
-            groups = self.groups
-            if groups and groups[-1][0] is name:
-                groups[-1][1].append(text)
-            else:
-                groups.append((name, [text]))
-            self.pending += len(text)
+            big = self._add(name, text) > FLUSH_SIZE
             arm = not self.armed
             self.armed = True
-            big = self.pending > FLUSH_SIZE
         if arm:
             self.wake.set()
         if big:
             self.urgent.set()
 
+    def _add(self, name, text):
+        """Queues text after what is pending (callers hold self.lock); returns the pending size."""
+        groups = self.groups
+        if groups and groups[-1][0] is name:
+            groups[-1][1].append(text)
+        else:
+            groups.append((name, [text]))
+        self.pending += len(text)
+        return self.pending
+
     def writer(self, name):
-        """A write(text) function for one stream: the hot path of every print()."""
+        """A write(text) function for one stream: the hot path of print(file=sys.stderr) (sys.stdout
+        is C-buffered, see _make_fast_stream)."""
         lock = self.lock
         wake = self.wake
 
@@ -304,13 +250,7 @@ class Streams:
             if text.__class__ is not str and not isinstance(text, str):
                 raise TypeError('write() argument must be str, not %s' % type(text).__name__)
             with lock:
-                groups = self.groups
-                if groups and groups[-1][0] is name:
-                    groups[-1][1].append(text)
-                else:
-                    groups.append((name, [text]))
-                self.pending += len(text)
-                if self.pending > FLUSH_SIZE:
+                if self._add(name, text) > FLUSH_SIZE:
                     big = True
                 else:
                     big = False
@@ -891,20 +831,12 @@ def install_hooks():
 # GPU facts
 
 
-def _which(name):
-    for d in os.environ.get('PATH', '').split(os.pathsep):
-        p = os.path.join(d or '.', name)
-        if os.path.isfile(p) and os.access(p, os.X_OK):
-            return p
-    return None
-
-
 class GpuSampler:
     """Samples nvidia-smi while the cell runs, for the peak memory of each visible device."""
     QUERY = '--query-gpu=index,uuid,name,memory.total,memory.used'
 
     def __init__(self):
-        self.smi = _which('nvidia-smi')
+        self.smi = which('nvidia-smi')
         self.cvd = os.environ.get('CUDA_VISIBLE_DEVICES')
         self.samples = {}
         self.proc = None
@@ -1115,7 +1047,7 @@ class Cell:
         self.jobdir = jobdir
         with open(os.path.join(jobdir, 'bundle.json'), 'rb') as f:
             self.bundle = json.loads(f.read().decode('utf-8'))
-        self.log = EventLog(os.path.join(jobdir, 'events.jsonl'))
+        self.log = EventLog(jobdir, notify_fd_from_environ())
         self.throttle = Throttle(self.log, jobdir)
         self.streams = Streams(self.log, self.throttle)
         count = self.bundle.get('executionCount')

@@ -1,9 +1,9 @@
 """cluster-bridge agent entry point (VENV1 side, Python 3.6+, standard library only).
 
-The implementation lives in _cb_agent.py, imported as a module so its bytecode is cached in
-__pycache__ (a script is compiled from source on every start; that was most of a warm cell's
-cost). The directory is put on sys.path explicitly, so this works under `python -I` too.
-Usage and commands: see _cb_agent.py and docs/architecture.md.
+The implementation lives in _cb_agent.py and the _cb_*.py modules it imports, imported as
+modules so their bytecode is cached in __pycache__ (a script is compiled from source on every
+start; that was most of a warm cell's cost). The directory is put on sys.path explicitly, so
+this works under `python -I` too. Usage and commands: see _cb_agent.py and docs/architecture.md.
 """
 import os
 import sys
@@ -16,7 +16,7 @@ if sys.version_info < (3, 6):  # this file stays Python 2 compatible so the mess
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Cache our own bytecode even under PYTHONDONTWRITEBYTECODE (a Jupyter kernel's environment often
-# has it): compiling ~1000 lines costs more than the rest of a warm start.
+# has it): compiling them costs more than the rest of a warm start.
 _write = sys.dont_write_bytecode
 sys.dont_write_bytecode = False
 import _cb_agent  # noqa: E402

@@ -323,7 +323,7 @@ class ForkedRunner(TempDirCase):
         tb = strip_ansi('\n'.join(err['traceback']))
         self.assertIn('---> 9 f2()', tb)
         self.assertIn('---> 8     raise ValueError', tb)
-        self.assertNotIn('_cb_agent', tb)
+        self.assertNotIn('_cb_', tb)  # none of the agent's or runner's frames
         self.assertEqual(self.assertDone(events, 'failed')['exitCode'], 1)
         with open(marker) as f:
             self.assertEqual(f.read(), 'flushed at exit')
@@ -397,8 +397,8 @@ class ForkedRunner(TempDirCase):
     def test_setup_lines_use_the_exec_path(self):
         spec = self.venv_spec(setup=['export CB_X=1'])
         self.agent('go', self.jobdir('s0'), input=self.bundle('1', spec))
-        import _cb_agent
-        with open(os.path.join(self.work, 'envs', _cb_agent.env_hash(spec) + '.ready')) as f:
+        import _cb_envs
+        with open(os.path.join(self.work, 'envs', _cb_envs.env_hash(spec) + '.ready')) as f:
             python = json.load(f)['python']
         out = self.agent('go', self.jobdir('s1'), input=self.bundle(
             'import os\nprint(os.environ["CB_X"])', spec), python=python)
@@ -436,10 +436,10 @@ class HeldRunner(TempDirCase):
     """fork_runner(hold=True): the runner loads and reads its bundle, then waits to be released."""
 
     def fork(self, code):
-        import _cb_agent
+        import _cb_proc
         jobdir = self.make_job(code, name='held')
         env = dict(self.env(), CLUSTER_BRIDGE_JOB_DIR=jobdir)
-        return jobdir, _cb_agent.fork_runner(jobdir, env, hold=True)
+        return jobdir, _cb_proc.fork_runner(jobdir, env, hold=True)
 
     def test_released_runner_numbers_its_events_after_the_agents(self):
         jobdir, child = self.fork('print("ran")')

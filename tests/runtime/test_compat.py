@@ -10,8 +10,10 @@ import unittest
 
 from rt_helpers import AGENT, PYTHON, RUNTIME, TempDirCase, of_type, stream_text, strip_ansi
 
-AGENT_FILES = [os.path.join(RUNTIME, 'agent.py'), os.path.join(RUNTIME, '_cb_agent.py')]
 RUNNER_FILES = [os.path.join(RUNTIME, 'runner.py'), os.path.join(RUNTIME, '_cb_runner.py')]
+# Everything else runs in the agent (the modules the runner shares with it too): Python 3.6+.
+AGENT_FILES = sorted(p for p in glob.glob(os.path.join(RUNTIME, '*.py'))
+                     if p not in RUNNER_FILES and not os.path.basename(p).startswith('test_'))
 
 # Names that exist only from Python 3.7 on (or whose use here would need 3.7+).
 NEWER_ATTRIBUTES = {'time_ns', 'monotonic_ns', 'perf_counter_ns', 'nullcontext', 'fromisoformat',

@@ -13,7 +13,7 @@ from rt_helpers import (AGENT, FAKE_CONDA, PYTHON, TempDirCase, of_type, read_ev
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), 'src', 'runtime'))
-import _cb_agent  # noqa: E402
+import _cb_envs  # noqa: E402
 
 
 def parse_lines(data):
@@ -39,11 +39,11 @@ def make_wheel(directory, name='cbtestpkg', version='0.1'):
 
 class EnvHash(unittest.TestCase):
     def test_hash_ignores_key_order_and_defaults(self):
-        a = _cb_agent.env_hash({'python': '3.11', 'pip': ['x']})
-        b = _cb_agent.env_hash({'pip': ['x'], 'python': '3.11', 'manager': 'auto',
+        a = _cb_envs.env_hash({'python': '3.11', 'pip': ['x']})
+        b = _cb_envs.env_hash({'pip': ['x'], 'python': '3.11', 'manager': 'auto',
                                 'systemSitePackages': True, 'channels': []})
         self.assertEqual(a, b)
-        self.assertNotEqual(a, _cb_agent.env_hash({'python': '3.12', 'pip': ['x']}))
+        self.assertNotEqual(a, _cb_envs.env_hash({'python': '3.12', 'pip': ['x']}))
         self.assertRegex(a, '^[0-9a-f]{16}$')
 
 
@@ -57,7 +57,7 @@ class VenvBuilds(TempDirCase):
         out, events = self.go('v1', 'import os, sys\nprint(os.environ["CB_SETUP_MARK"])\nprint(sys.prefix)', spec)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertDone(events, 'completed')
-        h = _cb_agent.env_hash(spec)
+        h = _cb_envs.env_hash(spec)
         prefix = os.path.join(self.work, 'envs', h)
         self.assertEqual(stream_text(events), 'a b\'c\n%s\n' % prefix,
                          'setup lines ran before the runner, which runs in VENV2')
@@ -92,7 +92,7 @@ class VenvBuilds(TempDirCase):
         done = self.assertDone(events, 'failed')
         self.assertEqual(done['reason'], 'environment build failed')
         self.assertEqual(stream_text(events), '', 'the cell never ran')
-        h = _cb_agent.env_hash(spec)
+        h = _cb_envs.env_hash(spec)
         self.assertFalse(os.path.exists(os.path.join(self.work, 'envs', h + '.ready')))
         self.assertFalse(os.path.exists(os.path.join(self.work, 'envs', h)), 'failed build removed')
 
@@ -142,7 +142,7 @@ class CondaBuilds(TempDirCase):
             'import sys\nprint(sys.prefix)', spec), env=self.conda_env())
         events = parse_lines(out.stdout)
         self.assertDone(events, 'completed')
-        name = 'cb-' + _cb_agent.env_hash(spec)
+        name = 'cb-' + _cb_envs.env_hash(spec)
         creates = [a for a in self.invocations() if a[0] == 'create']
         self.assertEqual(creates, [['create', '-y', '-n', name, 'python=3.11', '-c', 'conda-forge',
                                     '-c', 'nvidia', 'numpy', 'cuda-nvcc']])
@@ -180,7 +180,7 @@ class CondaBuilds(TempDirCase):
         self.assertIn('PackagesNotFoundError', '\n'.join(err['traceback']))
         self.assertIn('  - does-not-exist', '\n'.join(err['traceback']))
         self.assertDone(events, 'failed')
-        h = _cb_agent.env_hash(spec)
+        h = _cb_envs.env_hash(spec)
         self.assertFalse(os.path.exists(os.path.join(self.work, 'envs', h + '.ready')))
         self.assertFalse(os.path.exists(os.path.join(self.conda_root, 'envs', 'cb-' + h)))
 
@@ -230,7 +230,7 @@ class CondaBuilds(TempDirCase):
         done = self.assertDone(events, 'cancelled')
         self.assertIn('building the environment', done['reason'])
         self.assertEqual(stream_text(events), '')
-        h = _cb_agent.env_hash(spec)
+        h = _cb_envs.env_hash(spec)
         self.assertFalse(os.path.exists(os.path.join(self.work, 'envs', h + '.ready')))
         self.assertFalse(os.path.exists(os.path.join(self.conda_root, 'envs', 'cb-' + h)))
         with open(os.path.join(jobdir, 'status.json')) as f:
