@@ -4,6 +4,7 @@
  * The kernel also pushes `{ event: 'clusters' | 'jobs', ... }` updates unasked.
  */
 import type { IClusterInfo, IClustersFile } from './config';
+import type { IDoctorLine } from './doctor';
 import type { IJobInfo } from './jobs';
 
 export const COMM_TARGET = 'cluster_bridge';
@@ -21,16 +22,28 @@ export type CommRequest =
       gpuCard?: boolean;
     };
 
-/** One line of `%cluster doctor`, also the answer of the `test` op (a list of them). */
-export interface IDoctorLine {
-  /** connection, python, venv, conda, scheduler, gpus, ... */
-  check: string;
-  verdict: 'ok' | 'warn' | 'fail' | 'skip';
-  detail: string;
+export type CommOp = CommRequest['op'];
+
+/** The `clusters` and `settings` answer: what the picker shows. */
+export interface IClustersResult {
+  clusters: IClusterInfo[];
+  defaultCluster?: string;
 }
 
+/** The `result` of a successful reply, per operation. */
+export interface ICommResults {
+  clusters: IClustersResult;
+  jobs: IJobInfo[];
+  cancel: null;
+  /** The doctor checklist. */
+  test: IDoctorLine[];
+  settings: IClustersResult;
+}
+
+export type CommResult<Op extends CommOp = CommOp> = ICommResults[Op];
+
 export type CommReply =
-  | { id: string; ok: true; result: unknown }
+  | { id: string; ok: true; result: CommResult }
   | { id: string; ok: false; error: string };
 
 export type CommPush =

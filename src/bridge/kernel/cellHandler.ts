@@ -14,8 +14,9 @@ import {
   CommPush,
   CommReply,
   CommRequest,
-  type IDoctorLine
+  CommResult
 } from '../../shared/comm';
+import type { IDoctorLine } from '../../shared/doctor';
 import type { IJobInfo } from '../../shared/jobs';
 import { IJobRequest, parseCell, usage } from '../../shared/magic';
 import type { IJobManager, IOutputSink } from '../jobs/types';
@@ -294,7 +295,7 @@ export class BridgeSession implements IKernelHandler {
     comm.send(Private.json<CommPush>({ event: 'jobs', jobs: jobs.jobs() }));
   }
 
-  private async _commRequest(request: CommRequest): Promise<unknown> {
+  private async _commRequest(request: CommRequest): Promise<CommResult> {
     const { clusters, jobs } = this._services;
     switch (request?.op) {
       case 'clusters':

@@ -24,7 +24,7 @@ import {
 import { OutputArea, OutputAreaModel } from '@jupyterlab/outputarea';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { Widget } from '@lumino/widgets';
-import type { IDoctorLine } from '../../shared/comm';
+import type { IDoctorLine } from '../../shared/doctor';
 import { CELL_MAGIC, isClusterCell } from '../../shared/magic';
 import { STATUS_MIME, type IStatusPayload } from '../../shared/mime';
 import { withClusterMagic } from '../executor/routing';
