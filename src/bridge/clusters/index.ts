@@ -1,4 +1,4 @@
-export { ClusterRegistry } from './registry';
+export { ClusterRegistry, UnknownClusterError } from './registry';
 export type { IClusterRegistryOptions } from './registry';
 export {
   validateClustersFile,

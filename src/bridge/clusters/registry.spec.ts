@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-import { ClusterRegistry } from './registry';
+import { ClusterRegistry, UnknownClusterError } from './registry';
 import { parseSshConfigHosts } from './sshConfigHosts';
 import { validateClustersFile } from './validate';
 
@@ -143,7 +143,13 @@ describe('ClusterRegistry', () => {
       configFile: null
     });
     expect(() => registry.resolve('nowhere')).toThrow(
-      /unknown cluster "nowhere"\. Known clusters: local/
+      new UnknownClusterError('nowhere', ['local'])
+    );
+    expect(() => registry.resolve('nowhere')).toThrow(
+      'unknown cluster "nowhere". Known clusters: local'
+    );
+    expect(new UnknownClusterError('x', []).message).toBe(
+      'unknown cluster "x". Known clusters: (none)'
     );
   });
 

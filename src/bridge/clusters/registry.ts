@@ -27,6 +27,24 @@ export interface IClusterRegistryOptions {
   configFile?: string | null;
 }
 
+/** A cluster name the registry does not know; the message lists the known ones. */
+export class UnknownClusterError extends Error {
+  constructor(
+    readonly cluster: string,
+    readonly known: string[]
+  ) {
+    super(
+      `unknown cluster "${cluster}". Known clusters: ${known.join(', ') || '(none)'}`
+    );
+    // The ename a notebook shows.
+    this.name = 'UnknownCluster';
+  }
+
+  /** Where clusters come from: a second line under the message. */
+  readonly hint =
+    'Add clusters to ~/.ssh/config, the file named by CLUSTER_BRIDGE_CONFIG, or the settings.';
+}
+
 interface IConnection {
   state: ConnectionState;
   error?: string;
@@ -179,15 +197,12 @@ export class ClusterRegistry {
     return cluster;
   }
 
-  /** The named cluster (or the default); throws listing the known ones. */
+  /** The named cluster (or the default); throws {@link UnknownClusterError}. */
   resolve(name?: string): IResolvedCluster {
     const wanted = name || this.defaultCluster;
     const cluster = this.get(wanted);
     if (!cluster) {
-      throw new Error(
-        `unknown cluster "${wanted}". Known clusters: ${this.names().join(', ')}` +
-          ' (add one to ~/.ssh/config, the CLUSTER_BRIDGE_CONFIG file or the settings)'
-      );
+      throw new UnknownClusterError(wanted, this.names());
     }
     return cluster;
   }
