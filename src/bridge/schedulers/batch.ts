@@ -5,7 +5,9 @@
  * cancel that tolerates a job that already ended.
  */
 import type { SchedulerKind } from '../../shared/config';
+import type { JobEndState } from '../../shared/events';
 import type { IExecResult, ITransport } from '../transport/types';
+import { shellQuote } from '../util/quote';
 import { JOB_SCRIPT, jobPath, submitShell, uniqueIds } from './script';
 import {
   SchedulerError,
@@ -61,6 +63,7 @@ export abstract class BatchScheduler implements IScheduler {
       }
     }
     if (ask.length > 0) {
+      ask.forEach(id => this._checkId(id));
       const found = await this.queryStates(transport, ask);
       for (const id of ask) {
         let state = found.get(id) ?? { state: 'unknown' };
@@ -92,12 +95,17 @@ export abstract class BatchScheduler implements IScheduler {
     schedulerId: string,
     _jobDir: string
   ): Promise<void> {
-    const result = await transport.exec(this.cancelCommand(schedulerId));
+    const result = await transport.exec(
+      this.cancelCommand(this._checkId(schedulerId))
+    );
     this._cancelled.add(schedulerId);
     if (result.code !== 0 && !this.alreadyGone(commandMessage(result))) {
       throw new SchedulerError(this.kind, 'command', commandMessage(result));
     }
   }
+
+  /** The scheduler's name in messages and what its job ids look like (ids reach remote command lines). */
+  protected abstract readonly jobIds: { name: string; pattern: RegExp };
 
   /** The submit command, run on the cluster after the script was written to jobDir/job.sh. */
   protected abstract submitCommand(spec: IJobSpec): string;
@@ -105,40 +113,54 @@ export abstract class BatchScheduler implements IScheduler {
   /** The scheduler's job id from the submit command's stdout, or null. */
   protected abstract parseSubmit(stdout: string): string | null;
 
+  /** The cancel command for a checked id. */
   protected abstract cancelCommand(schedulerId: string): string;
 
   /** True when a failed cancel only says the job is already finished or unknown. */
   protected abstract alreadyGone(message: string): boolean;
 
-  /** States of jobs not known to have ended; ids missing from the map are `unknown`. */
+  /** States of jobs (checked ids) not known to have ended; ids missing from the map are `unknown`. */
   protected abstract queryStates(
     transport: ITransport,
     ids: string[]
   ): Promise<Map<string, SchedulerState>>;
+
+  /** The id itself, or a SchedulerError when it does not look like one of ours. */
+  private _checkId(id: string): string {
+    if (!this.jobIds.pattern.test(id)) {
+      throw new SchedulerError(
+        this.kind,
+        'command',
+        `not a ${this.jobIds.name} job id: ${JSON.stringify(id)}`
+      );
+    }
+    return id;
+  }
 
   private _ended = new Map<string, SchedulerState>();
   /** Jobs this scheduler cancelled: their end is `cancelled` whatever the accounting says. */
   private _cancelled = new Set<string>();
 }
 
-/**
- * The id itself, or a SchedulerError when it does not look like one of
- * `name`'s job ids (ids reach remote command lines).
- */
-export function checkJobId(
-  kind: SchedulerKind,
-  name: string,
-  pattern: RegExp,
-  id: string
-): string {
-  if (!pattern.test(id)) {
-    throw new SchedulerError(
-      kind,
-      'command',
-      `not a ${name} job id: ${JSON.stringify(id)}`
-    );
+/** Job ids as one shell word, comma separated (squeue -j, qstat -j). */
+export function idList(ids: string[]): string {
+  return shellQuote(ids.join(','));
+}
+
+/** An ended state; the exit code when known, the reason when not empty. */
+export function endedState(
+  end: JobEndState,
+  exitCode?: number | null,
+  reason?: string
+): SchedulerState {
+  const state: SchedulerState = { state: 'ended', end };
+  if (exitCode !== undefined) {
+    state.exitCode = exitCode;
   }
-  return id;
+  if (reason) {
+    state.reason = reason;
+  }
+  return state;
 }
 
 /** stderr (else stdout) of a command, trimmed: the scheduler's own words. */

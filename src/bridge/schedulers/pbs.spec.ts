@@ -1,36 +1,13 @@
-import * as fs from 'fs';
-import * as path from 'path';
-import type { IExecOptions, IExecResult, ITransport } from '../transport/types';
 import { parseQstatJson, parseQstatText, pbsEnd, PbsScheduler } from './pbs';
 import { SchedulerError, type IJobSpec } from './types';
+import {
+  asTransport,
+  fixtureReader,
+  jobSpec,
+  ScriptedTransport
+} from '../../../tests/support/schedulers';
 
-const FIXTURES = path.resolve(__dirname, '../../../tests/fixtures/pbs');
-const fixture = (name: string) =>
-  fs.readFileSync(path.join(FIXTURES, name), 'utf8');
-
-class ScriptedTransport implements Partial<ITransport> {
-  commands: { command: string; stdin?: string }[] = [];
-  constructor(private readonly _answers: [RegExp, Partial<IExecResult>][]) {}
-  async exec(
-    command: string,
-    options: IExecOptions = {}
-  ): Promise<IExecResult> {
-    this.commands.push({ command, stdin: options.stdin?.toString() });
-    const hit = this._answers.find(([re]) => re.test(command));
-    return { stdout: '', stderr: '', code: 0, ...(hit ? hit[1] : {}) };
-  }
-}
-const asTransport = (t: ScriptedTransport) => t as unknown as ITransport;
-
-const spec = (over: Partial<IJobSpec> = {}): IJobSpec => ({
-  id: 'cb-20261128-abc123',
-  jobDir: '/home/alice/.cluster-bridge/jobs/cb-20261128-abc123',
-  command:
-    '/home/alice/.cluster-bridge/venv1/py3.11/bin/python -u /home/alice/.cluster-bridge/runtime/0f1e/agent.py run /home/alice/.cluster-bridge/jobs/cb-20261128-abc123',
-  request: {},
-  defaults: {},
-  ...over
-});
+const fixture = fixtureReader('pbs');
 
 describe('PbsScheduler.script', () => {
   const pbs = new PbsScheduler();
@@ -65,11 +42,11 @@ describe('PbsScheduler.script', () => {
   ];
 
   it.each(cases)('%s', (_name, over) => {
-    expect(pbs.script(spec(over))).toMatchSnapshot();
+    expect(pbs.script(jobSpec(over))).toMatchSnapshot();
   });
 
   it('asks for one chunk with ncpus, ngpus and mem, and a walltime', () => {
-    const lines = pbs.script(spec(cases[1][1])).split('\n');
+    const lines = pbs.script(jobSpec(cases[1][1])).split('\n');
     expect(lines).toEqual(
       expect.arrayContaining([
         '#PBS -N demo',
@@ -80,11 +57,11 @@ describe('PbsScheduler.script', () => {
         '# note: qos high ignored: PBS has no QOS'
       ])
     );
-    expect(pbs.script(spec())).toContain('#PBS -l select=1:ncpus=1\n');
+    expect(pbs.script(jobSpec())).toContain('#PBS -l select=1:ncpus=1\n');
   });
 
   it('explains the submit command', () => {
-    expect(pbs.explain(spec()).command).toBe(
+    expect(pbs.explain(jobSpec()).command).toBe(
       'cd /home/alice/.cluster-bridge/jobs/cb-20261128-abc123 && qsub' +
         ' -o /home/alice/.cluster-bridge/jobs/cb-20261128-abc123/scheduler.out' +
         ' -e /home/alice/.cluster-bridge/jobs/cb-20261128-abc123/scheduler.err job.sh'
@@ -96,7 +73,7 @@ describe('PbsScheduler.submit', () => {
   it('returns the full job id', async () => {
     const t = new ScriptedTransport([[/qsub/, { stdout: '1234.pbs-head\n' }]]);
     await expect(
-      new PbsScheduler().submit(asTransport(t), spec())
+      new PbsScheduler().submit(asTransport(t), jobSpec())
     ).resolves.toEqual({ schedulerId: '1234.pbs-head' });
   });
 
@@ -105,7 +82,7 @@ describe('PbsScheduler.submit', () => {
       [/qsub/, { stderr: 'qsub: Unknown queue\n', code: 168 }]
     ]);
     const err = await new PbsScheduler()
-      .submit(asTransport(t), spec())
+      .submit(asTransport(t), jobSpec())
       .catch(e => e);
     expect(err).toBeInstanceOf(SchedulerError);
     expect(err.message).toBe('qsub: Unknown queue');

@@ -14,7 +14,7 @@ import { shellQuote } from '../util/quote';
 import type { ITransport } from '../transport/types';
 import {
   BatchScheduler,
-  checkJobId,
+  endedState,
   commandMessage,
   signalText
 } from './batch';
@@ -29,6 +29,10 @@ import { SchedulerError, type IJobSpec, type SchedulerState } from './types';
 
 export class PbsScheduler extends BatchScheduler {
   readonly kind = 'pbs' as const;
+  protected readonly jobIds = {
+    name: 'PBS',
+    pattern: /^\d+(\[\d*\])?(\.[\w.-]+)?$/
+  };
 
   script(spec: IJobSpec): string {
     const res = resolveResources(spec);
@@ -75,7 +79,7 @@ export class PbsScheduler extends BatchScheduler {
   }
 
   protected cancelCommand(schedulerId: string): string {
-    return `qdel ${shellQuote(Private.checkId(schedulerId))}`;
+    return `qdel ${shellQuote(schedulerId)}`;
   }
 
   protected alreadyGone(message: string): boolean {
@@ -88,7 +92,6 @@ export class PbsScheduler extends BatchScheduler {
     transport: ITransport,
     ids: string[]
   ): Promise<Map<string, SchedulerState>> {
-    ids.forEach(Private.checkId);
     const list = ids.map(shellQuote).join(' ');
     if (this._format !== 'text') {
       // "Unknown Job Id" lines for forgotten jobs go to stderr; the others still print.
@@ -277,11 +280,7 @@ export function pbsEnd(
     end = 'failed';
     reason = `exit code ${exit}`;
   }
-  const state: SchedulerState = { state: 'ended', end, exitCode: exit };
-  if (reason) {
-    state.reason = reason;
-  }
-  return state;
+  return endedState(end, exit, reason);
 }
 
 namespace Private {
@@ -361,10 +360,6 @@ namespace Private {
     [-11]: ['timeout', 'walltime limit exceeded (JOB_EXEC_OVERLIMIT_WT)'],
     [-12]: ['timeout', 'cpu time limit exceeded (JOB_EXEC_OVERLIMIT_CPUT)']
   };
-
-  export function checkId(id: string): string {
-    return checkJobId('pbs', 'PBS', /^\d+(\[\d*\])?(\.[\w.-]+)?$/, id);
-  }
 
   /** Our id may be `123` or `123.server`; qstat always says `123.server`. */
   export function find(

@@ -1,6 +1,3 @@
-import * as fs from 'fs';
-import * as path from 'path';
-import type { IExecOptions, IExecResult, ITransport } from '../transport/types';
 import {
   parseQacct,
   parseQstatJ,
@@ -10,10 +7,14 @@ import {
   sgeState
 } from './sge';
 import { SchedulerError, type IJobSpec } from './types';
+import {
+  asTransport,
+  fixtureReader,
+  jobSpec,
+  ScriptedTransport
+} from '../../../tests/support/schedulers';
 
-const FIXTURES = path.resolve(__dirname, '../../../tests/fixtures/sge');
-const fixture = (name: string) =>
-  fs.readFileSync(path.join(FIXTURES, name), 'utf8');
+const fixture = fixtureReader('sge');
 /** Job ids of the recorded qacct fixtures (tests/fixtures/record-schedulers.sh sge). */
 const ACCT = Object.fromEntries(
   fixture('qacct-ids.txt')
@@ -21,30 +22,6 @@ const ACCT = Object.fromEntries(
     .split(' ')
     .map(kv => kv.split('='))
 ) as { ok: string; failed: string; timeout: string; deleted: string };
-
-class ScriptedTransport implements Partial<ITransport> {
-  commands: { command: string; stdin?: string }[] = [];
-  constructor(private readonly _answers: [RegExp, Partial<IExecResult>][]) {}
-  async exec(
-    command: string,
-    options: IExecOptions = {}
-  ): Promise<IExecResult> {
-    this.commands.push({ command, stdin: options.stdin?.toString() });
-    const hit = this._answers.find(([re]) => re.test(command));
-    return { stdout: '', stderr: '', code: 0, ...(hit ? hit[1] : {}) };
-  }
-}
-const asTransport = (t: ScriptedTransport) => t as unknown as ITransport;
-
-const spec = (over: Partial<IJobSpec> = {}): IJobSpec => ({
-  id: 'cb-20261128-abc123',
-  jobDir: '/home/alice/.cluster-bridge/jobs/cb-20261128-abc123',
-  command:
-    '/home/alice/.cluster-bridge/venv1/py3.11/bin/python -u /home/alice/.cluster-bridge/runtime/0f1e/agent.py run /home/alice/.cluster-bridge/jobs/cb-20261128-abc123',
-  request: {},
-  defaults: {},
-  ...over
-});
 
 describe('SgeScheduler.script', () => {
   const sge = new SgeScheduler();
@@ -80,11 +57,11 @@ describe('SgeScheduler.script', () => {
   ];
 
   it.each(cases)('%s', (_name, over) => {
-    expect(sge.script(spec(over))).toMatchSnapshot();
+    expect(sge.script(jobSpec(over))).toMatchSnapshot();
   });
 
   it('writes Grid Engine directives: h_rt, per-slot h_vmem, pe, gpu complex', () => {
-    const lines = sge.script(spec(cases[1][1])).split('\n');
+    const lines = sge.script(jobSpec(cases[1][1])).split('\n');
     expect(lines).toEqual(
       expect.arrayContaining([
         '#$ -N runs',
@@ -104,12 +81,12 @@ describe('SgeScheduler.script', () => {
 
   it('uses the parallel environment it was given', () => {
     expect(
-      new SgeScheduler('mpi').script(spec({ request: { cpus: 2 } }))
+      new SgeScheduler('mpi').script(jobSpec({ request: { cpus: 2 } }))
     ).toContain('#$ -pe mpi 2');
   });
 
   it('explains the submit command: -terse, -w e, logs in the job dir', () => {
-    expect(new SgeScheduler().explain(spec()).command).toBe(
+    expect(new SgeScheduler().explain(jobSpec()).command).toBe(
       'cd /home/alice/.cluster-bridge/jobs/cb-20261128-abc123 && qsub -terse -w e' +
         ' -wd /home/alice/.cluster-bridge/jobs/cb-20261128-abc123' +
         ' -o /home/alice/.cluster-bridge/jobs/cb-20261128-abc123/scheduler.out' +
@@ -129,7 +106,7 @@ describe('SgeScheduler.submit', () => {
   ])('reads the job id from %j', async (stdout, id) => {
     const t = new ScriptedTransport([[/qsub/, { stdout }]]);
     await expect(
-      new SgeScheduler().submit(asTransport(t), spec())
+      new SgeScheduler().submit(asTransport(t), jobSpec())
     ).resolves.toEqual({ schedulerId: id });
   });
 
@@ -141,7 +118,7 @@ describe('SgeScheduler.submit', () => {
       [/qsub/, { stderr: fixture(file), code: 1 }]
     ]);
     const err = await new SgeScheduler()
-      .submit(asTransport(t), spec())
+      .submit(asTransport(t), jobSpec())
       .catch(e => e);
     expect(err).toBeInstanceOf(SchedulerError);
     expect(err.message).toMatch(message);

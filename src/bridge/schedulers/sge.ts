@@ -14,7 +14,8 @@ import { shellQuote } from '../util/quote';
 import type { ITransport } from '../transport/types';
 import {
   BatchScheduler,
-  checkJobId,
+  endedState,
+  idList,
   commandMessage,
   marker,
   signalText,
@@ -35,6 +36,10 @@ export const SGE_LOST_AFTER_MS = 60_000;
 
 export class SgeScheduler extends BatchScheduler {
   readonly kind = 'sge' as const;
+  protected readonly jobIds = {
+    name: 'Grid Engine',
+    pattern: /^\d+$/
+  };
 
   /** Parallel environment used for --cpus > 1 (sites name it differently; `smp` is usual). */
   constructor(readonly parallelEnvironment = 'smp') {
@@ -100,7 +105,7 @@ export class SgeScheduler extends BatchScheduler {
   }
 
   protected cancelCommand(schedulerId: string): string {
-    return `qdel ${shellQuote(Private.checkId(schedulerId))}`;
+    return `qdel ${shellQuote(schedulerId)}`;
   }
 
   protected alreadyGone(message: string): boolean {
@@ -111,8 +116,7 @@ export class SgeScheduler extends BatchScheduler {
     transport: ITransport,
     ids: string[]
   ): Promise<Map<string, SchedulerState>> {
-    ids.forEach(Private.checkId);
-    const list = shellQuote(ids.join(','));
+    const list = idList(ids);
     const command = [
       // Only our own jobs: on a big cluster everyone's would be megabytes per poll.
       'qstat -u "$(id -un)" -s prsz -xml 2>&1',
@@ -361,18 +365,10 @@ export function qacctState(r: IQacctRecord): SchedulerState {
     end = 'failed';
     reason = exit > 128 ? signalText(exit - 128) : `exit code ${exit}`;
   }
-  const state: SchedulerState = { state: 'ended', end, exitCode: exit };
-  if (reason) {
-    state.reason = reason;
-  }
-  return state;
+  return endedState(end, exit, reason);
 }
 
 namespace Private {
-  export function checkId(id: string): string {
-    return checkJobId('sge', 'Grid Engine', /^\d+$/, id);
-  }
-
   /** `3`, `3.5`, `0:0:3`, `1:00:00`: seconds. */
   export function seconds(text: string): number | undefined {
     const t = text.trim();

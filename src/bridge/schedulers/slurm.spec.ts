@@ -1,6 +1,3 @@
-import * as fs from 'fs';
-import * as path from 'path';
-import type { IExecOptions, IExecResult, ITransport } from '../transport/types';
 import {
   parseJobcomp,
   parseSacct,
@@ -9,37 +6,16 @@ import {
   slurmState
 } from './slurm';
 import { SchedulerError, type IJobSpec } from './types';
+import {
+  asTransport,
+  fixtureReader,
+  jobSpec,
+  ScriptedTransport
+} from '../../../tests/support/schedulers';
 
-const FIXTURES = path.resolve(__dirname, '../../../tests/fixtures/slurm');
-const fixture = (name: string) =>
-  fs.readFileSync(path.join(FIXTURES, name), 'utf8');
+const fixture = fixtureReader('slurm');
 /** When the fixtures were recorded (their pending jobs' "no estimate" is a year later). */
 const RECORDED = Date.parse('2026-11-28T13:15:00');
-
-/** Answers exec() from a list of [pattern, result]; records every command. Pure logic only. */
-class ScriptedTransport implements Partial<ITransport> {
-  commands: { command: string; stdin?: string }[] = [];
-  constructor(private readonly _answers: [RegExp, Partial<IExecResult>][]) {}
-  async exec(
-    command: string,
-    options: IExecOptions = {}
-  ): Promise<IExecResult> {
-    this.commands.push({ command, stdin: options.stdin?.toString() });
-    const hit = this._answers.find(([re]) => re.test(command));
-    return { stdout: '', stderr: '', code: 0, ...(hit ? hit[1] : {}) };
-  }
-}
-const asTransport = (t: ScriptedTransport) => t as unknown as ITransport;
-
-const spec = (over: Partial<IJobSpec> = {}): IJobSpec => ({
-  id: 'cb-20261128-abc123',
-  jobDir: '/home/alice/.cluster-bridge/jobs/cb-20261128-abc123',
-  command:
-    '/home/alice/.cluster-bridge/venv1/py3.11/bin/python -u /home/alice/.cluster-bridge/runtime/0f1e/agent.py run /home/alice/.cluster-bridge/jobs/cb-20261128-abc123',
-  request: {},
-  defaults: {},
-  ...over
-});
 
 describe('SlurmScheduler.script', () => {
   const slurm = new SlurmScheduler();
@@ -86,11 +62,11 @@ describe('SlurmScheduler.script', () => {
   ];
 
   it.each(cases)('%s', (_name, over) => {
-    expect(slurm.script(spec(over))).toMatchSnapshot();
+    expect(slurm.script(jobSpec(over))).toMatchSnapshot();
   });
 
   it('writes each resource as the directive sbatch expects', () => {
-    const text = slurm.script(spec(cases[1][1]));
+    const text = slurm.script(jobSpec(cases[1][1]));
     expect(text.split('\n')).toEqual(
       expect.arrayContaining([
         '#!/bin/bash',
@@ -103,14 +79,14 @@ describe('SlurmScheduler.script', () => {
         '#SBATCH --mem=16G',
         '#SBATCH --gres=gpu:2',
         '#SBATCH --constraint=a100&ib',
-        `exec ${spec().command}`
+        `exec ${jobSpec().command}`
       ])
     );
     expect(text).not.toContain('--gpus=');
   });
 
   it('puts cluster directives after the generated ones and setup before exec', () => {
-    const lines = slurm.script(spec(cases[3][1])).split('\n');
+    const lines = slurm.script(jobSpec(cases[3][1])).split('\n');
     expect(lines.indexOf('#SBATCH --exclusive')).toBeGreaterThan(
       lines.indexOf('#SBATCH --gres=gpu:1')
     );
@@ -121,12 +97,12 @@ describe('SlurmScheduler.script', () => {
   });
 
   it('omits GPUs when the cell asks for 0', () => {
-    expect(slurm.script(spec(cases[4][1]))).not.toMatch(/gres|gpus/);
+    expect(slurm.script(jobSpec(cases[4][1]))).not.toMatch(/gres|gpus/);
   });
 
   it('is deterministic', () => {
-    expect(slurm.script(spec(cases[1][1]))).toBe(
-      slurm.script(spec(cases[1][1]))
+    expect(slurm.script(jobSpec(cases[1][1]))).toBe(
+      slurm.script(jobSpec(cases[1][1]))
     );
   });
 });
@@ -134,7 +110,7 @@ describe('SlurmScheduler.script', () => {
 describe('SlurmScheduler.explain / submit', () => {
   it('explains the exact submit command', () => {
     const plan = new SlurmScheduler().explain(
-      spec({ jobDir: '/home/a b/.cb/jobs/cb-%j' })
+      jobSpec({ jobDir: '/home/a b/.cb/jobs/cb-%j' })
     );
     expect(plan.scriptPath).toBe('/home/a b/.cb/jobs/cb-%j/job.sh');
     expect(plan.command).toBe(
@@ -147,7 +123,7 @@ describe('SlurmScheduler.explain / submit', () => {
     const t = new ScriptedTransport([
       [/sbatch/, { stdout: '4242\n', stderr: 'sbatch: warning: x\n' }]
     ]);
-    const s = spec();
+    const s = jobSpec();
     return new SlurmScheduler().submit(asTransport(t), s).then(result => {
       expect(result).toEqual({ schedulerId: '4242' });
       expect(t.commands).toHaveLength(1);
@@ -161,7 +137,7 @@ describe('SlurmScheduler.explain / submit', () => {
   it('accepts the federated "id;cluster" form', async () => {
     const t = new ScriptedTransport([[/sbatch/, { stdout: '77;cluster2\n' }]]);
     await expect(
-      new SlurmScheduler().submit(asTransport(t), spec())
+      new SlurmScheduler().submit(asTransport(t), jobSpec())
     ).resolves.toEqual({ schedulerId: '77' });
   });
 
@@ -176,7 +152,7 @@ describe('SlurmScheduler.explain / submit', () => {
       [/sbatch/, { stderr: fixture(file), code: 1 }]
     ]);
     const err = await new SlurmScheduler()
-      .submit(asTransport(t), spec())
+      .submit(asTransport(t), jobSpec())
       .catch(e => e);
     expect(err).toBeInstanceOf(SchedulerError);
     expect(err.reason).toBe('rejected');

@@ -10,7 +10,8 @@ import { shellQuote } from '../util/quote';
 import type { ITransport } from '../transport/types';
 import {
   BatchScheduler,
-  checkJobId,
+  endedState,
+  idList,
   commandMessage,
   decodeWaitStatus,
   marker,
@@ -34,6 +35,10 @@ export const SQUEUE_FORMAT =
 
 export class SlurmScheduler extends BatchScheduler {
   readonly kind = 'slurm' as const;
+  protected readonly jobIds = {
+    name: 'SLURM',
+    pattern: /^\d+(_\d+)?$/
+  };
 
   script(spec: IJobSpec): string {
     const res = resolveResources(spec);
@@ -90,7 +95,7 @@ export class SlurmScheduler extends BatchScheduler {
   }
 
   protected cancelCommand(schedulerId: string): string {
-    return `scancel ${shellQuote(Private.checkId(schedulerId))}`;
+    return `scancel ${shellQuote(schedulerId)}`;
   }
 
   protected alreadyGone(message: string): boolean {
@@ -101,8 +106,7 @@ export class SlurmScheduler extends BatchScheduler {
     transport: ITransport,
     ids: string[]
   ): Promise<Map<string, SchedulerState>> {
-    ids.forEach(Private.checkId);
-    const list = shellQuote(ids.join(','));
+    const list = idList(ids);
     const result = await transport.exec(
       `squeue -h -t all -j ${list} -O ${shellQuote(SQUEUE_FORMAT)}`
     );
@@ -134,7 +138,7 @@ export class SlurmScheduler extends BatchScheduler {
     const pattern = `^JobId=(${ids.join('|')}) `;
     const command = [
       marker('sacct'),
-      `sacct -n -P -X -j ${shellQuote(ids.join(','))} -o JobIDRaw,State,ExitCode,NodeList,Reason 2>&1`,
+      `sacct -n -P -X -j ${idList(ids)} -o JobIDRaw,State,ExitCode,NodeList,Reason 2>&1`,
       marker('jobcomp'),
       'conf=$(scontrol show config 2>/dev/null)',
       `loc=$(printf '%s\\n' "$conf" | sed -n 's/^JobCompLoc *= *//p')`,
@@ -279,11 +283,7 @@ export function slurmState(
   if (!end) {
     return { state: 'unknown' };
   }
-  const ended: SchedulerState = { state: 'ended', end };
   const exit = facts.exit;
-  if (exit) {
-    ended.exitCode = exit.exitCode;
-  }
   const why: string[] = [];
   if (state !== 'COMPLETED' && state !== end.toUpperCase()) {
     why.push(state);
@@ -296,10 +296,7 @@ export function slurmState(
   } else if (end === 'failed' && exit) {
     why.push(`exit code ${exit.exitCode}`);
   }
-  if (why.length > 0) {
-    ended.reason = why.join(', ');
-  }
-  return ended;
+  return endedState(end, exit?.exitCode, why.join(', '));
 }
 
 namespace Private {
@@ -317,10 +314,6 @@ namespace Private {
     PREEMPTED: 'cancelled',
     REVOKED: 'cancelled'
   };
-
-  export function checkId(id: string): string {
-    return checkJobId('slurm', 'SLURM', /^\d+(_\d+)?$/, id);
-  }
 
   /** `3:0` (exit code : signal) as sacct and scontrol print it. */
   export function exitPair(
