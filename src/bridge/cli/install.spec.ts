@@ -170,14 +170,11 @@ describe('cluster-bridge install', () => {
   describe('kernelspec', () => {
     it('runs bin/cluster-bridge kernel with absolute node and script paths', () => {
       const spec = kernelSpec(ctx);
+      const [node, script, ...args] = spec.argv as string[];
+      expect(node).toBe('/opt/node/bin/node');
+      expect(script).toBe(path.join(ctx.packageRoot, 'bin', 'cluster-bridge'));
+      expect(args.join(' ')).toBe('kernel -f {connection_file}');
       expect(spec).toMatchObject({
-        argv: [
-          '/opt/node/bin/node',
-          path.join(ctx.packageRoot, 'bin', 'cluster-bridge'),
-          'kernel',
-          '-f',
-          '{connection_file}'
-        ],
         display_name: 'Cluster Bridge',
         language: 'python',
         interrupt_mode: 'message',
