@@ -22,11 +22,9 @@ export function createJobManager(
 }
 
 export { JobManager } from './manager';
-export type {
-  IJobManagerOptions,
-  ITransportProvider,
-  ITiming
-} from './manager';
+export type { IJobManagerOptions } from './manager';
+export type { ITransportProvider } from './connector';
+export type { IOpenCluster, ITiming } from './context';
 export { ClusterRegistry } from '../clusters/registry';
 export { EventLineParser } from './events';
 export { EventMapper, gpuSummary } from './outputs';

@@ -4,17 +4,19 @@
  * connection, and is cancelled through the agent (SIGINT, then SIGTERM and
  * SIGKILL after a grace period). The scheduler id is the group's pid.
  *
- * The JobManager's fast path does not call submit(): it runs the agent's
- * `go` (prepare + launch + follow) in one exec.
+ * submit() serves detached cells; an attached cell takes the job manager's
+ * fast path instead, the agent's `go` (prepare + launch + follow) in one exec.
  */
 import type {
+  IAgentInvocation,
   IJobSpec,
   IScheduler,
   ISubmitResult,
   SchedulerState
 } from './types';
+import { SchedulerError } from './types';
 import type { ITransport } from '../transport/types';
-import { shellQuote } from '../util/quote';
+import { shellJoin, shellQuote } from '../util/quote';
 
 /** Seconds between SIGINT and SIGTERM/SIGKILL on cancel. */
 export const CANCEL_GRACE_S = 5;
@@ -29,11 +31,20 @@ export const CANCEL_GRACE_S = 5;
  * and compiling agent and runner from source on every cell doubles a warm
  * cell's time). Shell assignments, not `env`: one exec fewer per command.
  */
-export function agentPrefix(python: string, runtimeDir: string): string {
+export function agentPrefix(agent: IAgentInvocation): string {
   return (
     'PYTHONDONTWRITEBYTECODE= ' +
-    [python, '-I', '-u', `${runtimeDir}/agent.py`].map(shellQuote).join(' ')
+    shellJoin([agent.python, '-I', '-u', `${agent.runtimeDir}/agent.py`])
   );
+}
+
+/** `<agent prefix> SUB [words]`: one agent command line, every word quoted. */
+export function agentCommand(
+  agent: IAgentInvocation,
+  sub: string,
+  ...words: string[]
+): string {
+  return `${agentPrefix(agent)} ${shellJoin([sub, ...words])}`;
 }
 
 /**
@@ -50,48 +61,29 @@ export function agentPrefix(python: string, runtimeDir: string): string {
 export function venv2Prefix(python: string, runtimeDir: string): string {
   return (
     'unset PYTHONHOME PYTHONPATH; PYTHONDONTWRITEBYTECODE= exec ' +
-    [python, '-u', `${runtimeDir}/agent.py`].map(shellQuote).join(' ')
+    shellJoin([python, '-u', `${runtimeDir}/agent.py`])
   );
-}
-
-/** `<python> -u <runtimeDir>/agent.py SUB JOBDIR [args]`, every word quoted. */
-export function agentCommand(
-  python: string,
-  runtimeDir: string,
-  sub: string,
-  jobDir?: string,
-  ...args: string[]
-): string {
-  const words = [sub];
-  if (jobDir !== undefined) {
-    words.push(jobDir);
-  }
-  words.push(...args);
-  return `${agentPrefix(python, runtimeDir)} ${words.map(shellQuote).join(' ')}`;
 }
 
 export class DirectScheduler implements IScheduler {
   readonly kind = 'direct' as const;
 
-  /** Tells the scheduler how to reach the agent for a job (the `go` fast path uses this). */
-  register(jobDir: string, agentPrefix: string): void {
-    this._agents.set(jobDir, agentPrefix);
-  }
-
-  /** The launch command: the spec's `run` command with `launch` instead. */
+  /** The launch command (prepare has written the job directory). */
   script(spec: IJobSpec): string {
-    return Private.launchCommand(spec);
+    if (!spec.agent) {
+      throw new Error('direct scheduler: the job spec names no agent');
+    }
+    return agentCommand(spec.agent, 'launch', spec.jobDir);
   }
 
   async submit(transport: ITransport, spec: IJobSpec): Promise<ISubmitResult> {
-    const prefix = Private.agentPrefix(spec);
-    if (prefix) {
-      this._agents.set(spec.jobDir, prefix);
-    }
-    const result = await transport.exec(Private.launchCommand(spec));
+    const result = await transport.exec(this.script(spec));
     const match = /"pid"\s*:\s*(\d+)/.exec(result.stdout);
     if (result.code !== 0 || !match) {
-      throw new Error(
+      // 'command', not 'rejected': no scheduler said no, the agent failed.
+      throw new SchedulerError(
+        'direct',
+        'command',
         `starting the job failed (exit ${result.code}): ${(result.stderr || result.stdout).trim()}`
       );
     }
@@ -131,12 +123,12 @@ export class DirectScheduler implements IScheduler {
   async cancel(
     transport: ITransport,
     schedulerId: string,
-    jobDir: string
+    jobDir: string,
+    agent?: IAgentInvocation
   ): Promise<void> {
-    const prefix = this._agents.get(jobDir);
-    if (prefix) {
+    if (agent) {
       const result = await transport.exec(
-        `${prefix} cancel ${shellQuote(jobDir)} --grace ${CANCEL_GRACE_S}`
+        agentCommand(agent, 'cancel', jobDir, '--grace', String(CANCEL_GRACE_S))
       );
       if (result.code === 0) {
         return;
@@ -149,8 +141,6 @@ export class DirectScheduler implements IScheduler {
     }
     await transport.exec(Private.killScript(schedulerId, jobDir));
   }
-
-  private _agents = new Map<string, string>();
 }
 
 namespace Private {
@@ -170,23 +160,5 @@ namespace Private {
       `kill -s INT -- -${pid} 2>/dev/null || { [ -n "$R" ] && kill -s INT -- -"$R" 2>/dev/null; }`,
       `(sleep ${CANCEL_GRACE_S}; kill -s TERM -- $G 2>/dev/null; sleep 2; kill -s KILL -- $G 2>/dev/null) >/dev/null 2>&1 </dev/null &`
     ].join('\n');
-  }
-
-  /** The agent prefix of a spec whose command is `<prefix> run <jobDir>`. */
-  export function agentPrefix(spec: IJobSpec): string | null {
-    const tail = ` run ${shellQuote(spec.jobDir)}`;
-    return spec.command.endsWith(tail)
-      ? spec.command.slice(0, -tail.length)
-      : null;
-  }
-
-  export function launchCommand(spec: IJobSpec): string {
-    const prefix = agentPrefix(spec);
-    if (!prefix) {
-      throw new Error(
-        `direct scheduler: unexpected job command ${spec.command}`
-      );
-    }
-    return `${prefix} launch ${shellQuote(spec.jobDir)}`;
   }
 }

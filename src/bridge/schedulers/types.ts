@@ -8,6 +8,14 @@ import type { IJobRequest } from '../../shared/magic';
 import type { JobEndState } from '../../shared/events';
 import type { ITransport } from '../transport/types';
 
+/** How to run the remote agent (src/runtime/agent.py) on a prepared cluster. */
+export interface IAgentInvocation {
+  /** VENV1's python (or the system python when venv is unavailable). */
+  python: string;
+  /** Absolute runtime/<hash> directory holding agent.py. */
+  runtimeDir: string;
+}
+
 /** Everything needed to write a job script. */
 export interface IJobSpec {
   /** Bridge job id (cb-...). */
@@ -16,6 +24,8 @@ export interface IJobSpec {
   jobDir: string;
   /** Shell command that runs the job on the compute node (the agent's `run`). */
   command: string;
+  /** The agent itself, for schedulers that drive it directly (direct: `launch`). */
+  agent?: IAgentInvocation;
   request: IJobRequest;
   defaults: ISchedulerDefaults;
 }
@@ -64,10 +74,12 @@ export interface IScheduler {
     transport: ITransport,
     schedulerIds: string[]
   ): Promise<Map<string, SchedulerState>>;
+  /** `agent`: the job's agent, which the direct scheduler asks to cancel its job. */
   cancel(
     transport: ITransport,
     schedulerId: string,
-    jobDir: string
+    jobDir: string,
+    agent?: IAgentInvocation
   ): Promise<void>;
 }
 
