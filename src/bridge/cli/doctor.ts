@@ -3,7 +3,8 @@
  * terminal (connection, Python, venv, conda, scheduler, GPUs), one verdict per
  * line. Exit status 1 when a check failed.
  */
-import { doctorReport } from '../kernel/cellHandler';
+import { doctorReport, doctorVerdict } from '../../shared/doctor';
+import { UnknownClusterError } from '../clusters/registry';
 import { createServices } from '../kernel/services';
 import { terminalPrompter } from './terminal';
 
@@ -20,14 +21,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const services = createServices();
   try {
-    const name = argv[0] ?? services.clusters.defaultCluster;
-    const cluster = services.clusters.get(name);
-    if (!cluster) {
-      process.stderr.write(
-        `unknown cluster "${name}". Known clusters: ${services.clusters.names().join(', ')}\n`
-      );
-      return 2;
-    }
+    const cluster = services.clusters.resolve(argv[0]);
     if (!services.doctor) {
       process.stderr.write(
         'cluster-bridge doctor: not available in this build\n'
@@ -35,9 +29,13 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     const lines = await services.doctor(cluster, terminalPrompter());
-    process.stdout.write(doctorReport(name, lines) + '\n');
-    return lines.some(l => l.verdict === 'fail') ? 1 : 0;
+    process.stdout.write(doctorReport(cluster.name, lines) + '\n');
+    return doctorVerdict(lines).ready ? 0 : 1;
   } catch (err) {
+    if (err instanceof UnknownClusterError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
     process.stderr.write(`cluster-bridge doctor: ${(err as Error).message}\n`);
     return 1;
   } finally {

@@ -3,7 +3,7 @@
  * jobs the job store knows, as `%cluster jobs/attach/cancel` show them.
  */
 import { createServices } from '../kernel/services';
-import { jobTable } from '../kernel/cellHandler';
+import { jobTable } from '../kernel/textTables';
 import { terminalSink } from './terminal';
 
 const USAGE =

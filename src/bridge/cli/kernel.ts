@@ -1,12 +1,12 @@
 /**
  * `cluster-bridge kernel -f CONNECTION_FILE`: the bridge kernel process, as
  * the kernelspec starts it. Wires the zeromq server, the kernel core and the
- * bridge session together; exits after shutdown_request.
+ * cell runner together; exits after shutdown_request.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { BridgeSession } from '../kernel/cellHandler';
+import { CellRunner } from '../kernel/cellRunner';
 import { KernelCore } from '../kernel/core';
 import { IConnectionInfo, KernelServer } from '../kernel/server';
 import { createServices } from '../kernel/services';
@@ -55,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
   const finished = new Promise<void>(resolve => (finish = resolve));
   const services = createServices();
   const core = new KernelCore({
-    handler: new BridgeSession(services),
+    handler: new CellRunner(services),
     send: (channel, message) => server.send(channel, message),
     session: newSession(),
     implementationVersion: Private.version(),

@@ -61,11 +61,11 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const services = createServices();
-  const name = request.cluster ?? services.clusters.defaultCluster;
-  if (!services.clusters.get(name)) {
-    process.stderr.write(
-      `cluster-bridge run: unknown cluster "${name}". Known clusters: ${services.clusters.names().join(', ')}\n`
-    );
+  let name: string;
+  try {
+    name = services.clusters.resolve(request.cluster).name;
+  } catch (err) {
+    process.stderr.write(`cluster-bridge run: ${(err as Error).message}\n`);
     await services.dispose?.();
     return 2;
   }

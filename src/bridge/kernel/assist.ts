@@ -17,7 +17,7 @@ import type {
   ICompleteResult,
   IInspectResult,
   IIsCompleteResult
-} from './core';
+} from './handler';
 
 /** What completion may offer, read when asked. */
 export interface ICompletionSource {

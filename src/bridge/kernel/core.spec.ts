@@ -1,11 +1,11 @@
-import {
+import { KernelCore } from './core';
+import type {
   CommTarget,
   IComm,
   IExecuteContext,
   IExecuteOutcome,
-  IKernelHandler,
-  KernelCore
-} from './core';
+  IKernelHandler
+} from './handler';
 import { FakeClient } from '../../../tests/support/fakeKernelClient';
 import { makeMessage, newSession, type JSONObject } from './wire';
 

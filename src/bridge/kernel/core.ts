@@ -2,8 +2,9 @@
  * The kernel core: one handleMessage switch over the Jupyter messages, with
  * the transport injected as a send function (no zeromq here, so tests drive it
  * with plain objects). Busy/idle, execute_input, execution counts, replies,
- * comms and stdin prompts are handled once, centrally; what a cell *does* is
- * the IKernelHandler's job (the bridge's cell handler).
+ * comms and stdin prompts (stdinPrompts.ts) are handled once, centrally; what
+ * a cell *does* is the IKernelHandler's job (handler.ts; the bridge's is
+ * ClusterCells).
  *
  * Ordering: execute requests run concurrently. Each gets its execution count
  * on arrival, its iopub messages carry its own parent header, and its reply
@@ -11,9 +12,10 @@
  * the requests went out).
  */
 import type { IOutputSink } from '../jobs/types';
-import type { IPrompter } from '../transport/types';
+import { KernelComms } from './comms';
+import type { IExecuteError, IExecuteOutcome, IKernelHandler } from './handler';
 import { SessionHistory } from './history';
-import type { MimeBundle } from '../../shared/events';
+import { StdinPrompts } from './stdinPrompts';
 import {
   Channel,
   IMessage,
@@ -24,83 +26,6 @@ import {
 } from './wire';
 
 export type SendFunction = (channel: Channel, message: IMessage) => void;
-
-/** Everything one execute request gives its handler. */
-export interface IExecuteContext {
-  code: string;
-  executionCount: number;
-  silent: boolean;
-  storeHistory: boolean;
-  allowStdin: boolean;
-  /** Aborted by interrupt_request (and on shutdown of the running cell). */
-  signal: AbortSignal;
-  /** Outputs of this cell, published on iopub with this request as parent. */
-  sink: IOutputSink;
-  /** input_request on stdin with this request as parent. */
-  prompter: IPrompter;
-  /** The raw request, for handlers that need its metadata. */
-  request: IMessage;
-}
-
-export interface IExecuteError {
-  ename: string;
-  evalue: string;
-  traceback: string[];
-}
-
-export interface IExecuteOutcome {
-  status: 'ok' | 'error' | 'aborted';
-}
-
-export interface ICompleteResult {
-  matches: string[];
-  cursor_start: number;
-  cursor_end: number;
-  metadata?: JSONObject;
-}
-
-export interface IInspectResult {
-  found: boolean;
-  data: MimeBundle;
-  metadata?: JSONObject;
-}
-
-export interface IIsCompleteResult {
-  status: 'complete' | 'incomplete' | 'invalid' | 'unknown';
-  indent?: string;
-}
-
-/** A comm as the handler sees it. */
-export interface IComm {
-  readonly id: string;
-  readonly targetName: string;
-  send(data: JSONObject): void;
-  close(data?: JSONObject): void;
-  /** Set by the target to receive comm_msg data. */
-  onMsg?: (data: JSONObject) => void | Promise<void>;
-  onClose?: (data: JSONObject) => void;
-}
-
-export type CommTarget = (comm: IComm, data: JSONObject) => void;
-
-/** What a language does; the core does the protocol. */
-export interface IKernelHandler {
-  execute(context: IExecuteContext): Promise<IExecuteOutcome>;
-  complete(
-    code: string,
-    cursorPos: number
-  ): ICompleteResult | Promise<ICompleteResult>;
-  inspect(
-    code: string,
-    cursorPos: number,
-    detailLevel: number
-  ): IInspectResult | Promise<IInspectResult>;
-  isComplete(code: string): IIsCompleteResult;
-  /** Comm targets this handler serves, by target name. */
-  commTargets(): { [target: string]: CommTarget };
-  /** Called once on shutdown_request: close connections; detached jobs keep running. */
-  dispose(): Promise<void>;
-}
 
 export interface IKernelCoreOptions {
   handler: IKernelHandler;
@@ -131,7 +56,16 @@ export class KernelCore {
     this._session = options.session;
     this._options = options;
     this._log = options.log ?? (() => undefined);
-    this._targets = options.handler.commTargets();
+    this._comms = new KernelComms({
+      targets: options.handler.commTargets(),
+      iopub: (parent, type, content) => this._iopub(parent, type, content),
+      log: this._log
+    });
+    this._stdin = new StdinPrompts({
+      session: options.session,
+      send: request => this._send('stdin', request),
+      log: this._log
+    });
   }
 
   /** Number of execute requests still running. */
@@ -163,7 +97,7 @@ export class KernelCore {
     const type = msg.header.msg_type;
     if (channel === 'stdin') {
       if (type === 'input_reply') {
-        this._inputReply(msg);
+        this._stdin.reply(msg);
       } else {
         this._log(`ignoring ${type} on stdin`);
       }
@@ -242,23 +176,20 @@ export class KernelCore {
       case 'comm_info_request': {
         const target =
           typeof c.target_name === 'string' ? c.target_name : undefined;
-        const comms: { [id: string]: { target_name: string } } = {};
-        for (const comm of this._comms.values()) {
-          if (!target || comm.targetName === target) {
-            comms[comm.id] = { target_name: comm.targetName };
-          }
-        }
-        this._reply(channel, msg, 'comm_info_reply', { status: 'ok', comms });
+        this._reply(channel, msg, 'comm_info_reply', {
+          status: 'ok',
+          comms: this._comms.info(target)
+        });
         return;
       }
       case 'comm_open':
-        this._commOpen(msg);
+        this._comms.open(msg);
         return;
       case 'comm_msg':
-        await this._commMsg(msg);
+        await this._comms.message(msg);
         return;
       case 'comm_close':
-        this._commClose(msg);
+        this._comms.close(msg);
         return;
       case 'interrupt_request':
         this.interrupt();
@@ -305,7 +236,7 @@ export class KernelCore {
       lastError: undefined
     };
     const sink = this._sink(msg, silent, state);
-    const prompter = this._prompter(msg, allowStdin, controller.signal);
+    const prompter = this._stdin.prompter(msg, allowStdin, controller.signal);
     state.done = (async () => {
       let outcome: IExecuteOutcome;
       try {
@@ -405,149 +336,6 @@ export class KernelCore {
     return run ?? this._executionCount;
   }
 
-  /** Prompts go out one at a time: frontends show a single input box. */
-  private _prompter(
-    parent: IMessage,
-    allowStdin: boolean,
-    signal: AbortSignal
-  ): IPrompter {
-    return {
-      ask: (prompt, password) => {
-        if (!allowStdin) {
-          return Promise.reject(
-            new Error(
-              'this frontend does not accept input (allow_stdin is false)'
-            )
-          );
-        }
-        const run = () => this._ask(parent, prompt, password, signal);
-        const result = this._promptChain.then(run, run);
-        this._promptChain = result.then(
-          () => undefined,
-          () => undefined
-        );
-        return result;
-      }
-    };
-  }
-
-  private _ask(
-    parent: IMessage,
-    prompt: string,
-    password: boolean,
-    signal: AbortSignal
-  ): Promise<string> {
-    if (signal.aborted) {
-      return Promise.reject(new Error('interrupted'));
-    }
-    const request = makeMessage(
-      'input_request',
-      { prompt, password },
-      this._session,
-      parent
-    );
-    return new Promise<string>((resolve, reject) => {
-      const onAbort = () => {
-        this._pendingInput.delete(request.header.msg_id);
-        reject(new Error('interrupted while waiting for input'));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      this._pendingInput.set(request.header.msg_id, value => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      });
-      this._send('stdin', request);
-    });
-  }
-
-  private _inputReply(msg: IMessage): void {
-    const parentId = (msg.parent_header as { msg_id?: string }).msg_id;
-    let key =
-      parentId && this._pendingInput.has(parentId) ? parentId : undefined;
-    if (!key) {
-      // Some clients leave parent_header empty; there is one prompt at a time.
-      key = this._pendingInput.keys().next().value;
-    }
-    if (!key) {
-      this._log('input_reply with no pending input_request');
-      return;
-    }
-    const resolve = this._pendingInput.get(key)!;
-    this._pendingInput.delete(key);
-    resolve(Private.str(msg.content.value));
-  }
-
-  private _commOpen(msg: IMessage): void {
-    const c = msg.content;
-    const id = Private.str(c.comm_id);
-    const targetName = Private.str(c.target_name);
-    const target = this._targets[targetName];
-    if (!id || !target) {
-      this._log(`comm_open for unknown target ${JSON.stringify(targetName)}`);
-      // The spec: close at once so both sides agree the comm does not exist.
-      this._iopub(msg, 'comm_close', { comm_id: id, data: {} });
-      return;
-    }
-    const comm = this._makeComm(id, targetName, msg);
-    this._comms.set(id, comm);
-    try {
-      target(comm, Private.obj(c.data));
-    } catch (err) {
-      this._log(`comm target ${targetName} failed: ${Private.describe(err)}`);
-    }
-  }
-
-  private async _commMsg(msg: IMessage): Promise<void> {
-    const id = Private.str(msg.content.comm_id);
-    const comm = this._comms.get(id);
-    if (!comm) {
-      this._log(`comm_msg for unknown comm ${JSON.stringify(id)}`);
-      return;
-    }
-    comm.parent = msg;
-    await comm.onMsg?.(Private.obj(msg.content.data));
-  }
-
-  private _commClose(msg: IMessage): void {
-    const id = Private.str(msg.content.comm_id);
-    const comm = this._comms.get(id);
-    if (!comm) {
-      return;
-    }
-    this._comms.delete(id);
-    comm.closed = true;
-    comm.onClose?.(Private.obj(msg.content.data));
-  }
-
-  private _makeComm(
-    id: string,
-    targetName: string,
-    parent: IMessage
-  ): IComm & Private.ICommState {
-    const comm: IComm & Private.ICommState = {
-      id,
-      targetName,
-      parent,
-      closed: false,
-      send: data => {
-        if (!comm.closed) {
-          this._iopub(comm.parent, 'comm_msg', { comm_id: id, data });
-        }
-      },
-      close: data => {
-        if (!comm.closed) {
-          comm.closed = true;
-          this._comms.delete(id);
-          this._iopub(comm.parent, 'comm_close', {
-            comm_id: id,
-            data: data ?? {}
-          });
-        }
-      }
-    };
-    return comm;
-  }
-
   private async _shutdown(channel: Channel, msg: IMessage): Promise<void> {
     const restart = msg.content.restart === true;
     this._reply(channel, msg, 'shutdown_reply', { status: 'ok', restart });
@@ -603,14 +391,12 @@ export class KernelCore {
   private _session: ISessionInfo;
   private _options: IKernelCoreOptions;
   private _log: (text: string) => void;
-  private _targets: { [target: string]: CommTarget };
   private _executionCount = 0;
   private _history = new SessionHistory();
   private _counts = new Map<string, number>();
   private _running = new Map<string, Private.IRun>();
-  private _comms = new Map<string, IComm & Private.ICommState>();
-  private _pendingInput = new Map<string, (value: string) => void>();
-  private _promptChain: Promise<unknown> = Promise.resolve();
+  private _comms: KernelComms;
+  private _stdin: StdinPrompts;
 }
 
 namespace Private {
@@ -620,20 +406,8 @@ namespace Private {
     lastError: IExecuteError | undefined;
   }
 
-  export interface ICommState {
-    /** The latest message of this comm: parent of what the kernel sends on it. */
-    parent: IMessage;
-    closed: boolean;
-  }
-
   export function str(v: unknown): string {
     return typeof v === 'string' ? v : '';
-  }
-
-  export function obj(v: unknown): JSONObject {
-    return typeof v === 'object' && v !== null && !Array.isArray(v)
-      ? (v as JSONObject)
-      : {};
   }
 
   /** cursor_pos counts unicode code points (5.2+); JS strings count UTF-16 units. */

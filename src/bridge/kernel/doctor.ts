@@ -7,7 +7,13 @@ import type { IResolvedCluster } from '../../shared/config';
 import type { IRemoteRuntime } from '../jobs/runtime';
 import type { IPrompter, ITransport } from '../transport/types';
 import { shellQuote } from '../util/quote';
-import type { DoctorFunction, IDoctorLine } from './cellHandler';
+import type { IDoctorLine } from '../../shared/doctor';
+
+export type DoctorFunction = (
+  cluster: IResolvedCluster,
+  prompter?: IPrompter,
+  signal?: AbortSignal
+) => Promise<IDoctorLine[]>;
 
 /** The part of JobManager the doctor needs. */
 export interface IClusterPreparer {

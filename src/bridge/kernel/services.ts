@@ -1,25 +1,59 @@
 /**
- * Builds the real services of the bridge kernel and CLI: the cluster registry,
- * the job manager and the doctor. The one place that knows the concrete
- * classes; tests inject fakes into BridgeSession instead.
+ * What the bridge kernel and CLI need from the rest of the bridge
+ * (IKernelServices: the cluster registry, the job manager, the doctor), and
+ * createServices, which builds the real ones. The one place that knows the
+ * concrete classes; tests inject fakes into CellRunner instead.
  *
  * The job pipeline (ssh2, schedulers, ...) takes ~0.5 s to load on a small
  * machine, so it loads on first use or on preload(), which the kernel calls
  * right after it answered kernel_info: startup stays fast and the first cell
  * does not wait for the load either.
  */
+import type {
+  IClusterInfo,
+  IClustersFile,
+  IResolvedCluster
+} from '../../shared/config';
 import { ClusterRegistry } from '../clusters/registry';
 import type { JobManager } from '../jobs';
 import type { IJobManager } from '../jobs/types';
-import type { IBridgeServices } from './cellHandler';
-import { createDoctor } from './doctor';
+import { createDoctor, type DoctorFunction } from './doctor';
+
+/** The part of the cluster registry the kernel uses (ClusterRegistry fits it). */
+export interface IClusterDirectory {
+  list(): IResolvedCluster[];
+  names(): string[];
+  get(name: string): IResolvedCluster | undefined;
+  /** The named cluster (or the default); throws UnknownClusterError. */
+  resolve(name?: string): IResolvedCluster;
+  readonly defaultCluster: string;
+  use(name: string): IResolvedCluster;
+  info(): IClusterInfo[];
+  onChange(listener: () => void): () => void;
+  setSettings(
+    clusters: IClustersFile['clusters'] | undefined,
+    defaultCluster?: string
+  ): void;
+  readonly problems: string[];
+}
+
+/** Everything the kernel needs from the rest of the bridge; injected (fakes in tests). */
+export interface IKernelServices {
+  clusters: IClusterDirectory;
+  jobs: IJobManager;
+  doctor?: DoctorFunction;
+  /** The frontend's `gpuCard` setting. */
+  setGpuCard?(on: boolean): void;
+  /** Closes connections on shutdown; detached jobs keep running. */
+  dispose?(): Promise<void>;
+}
 
 export interface IServicesOptions {
   /** Clusters file (default $CLUSTER_BRIDGE_CONFIG). */
   configFile?: string | null;
 }
 
-export interface IRealServices extends IBridgeServices {
+export interface IRealServices extends IKernelServices {
   /** Loads the job pipeline now (idempotent). */
   preload(): void;
 }

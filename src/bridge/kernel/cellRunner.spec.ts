@@ -11,12 +11,9 @@ import type {
   IRunCellOptions,
   IRunOutcome
 } from '../jobs/types';
-import {
-  BridgeSession,
-  doctorReport,
-  IBridgeServices,
-  IDoctorLine
-} from './cellHandler';
+import { doctorReport, type IDoctorLine } from '../../shared/doctor';
+import { CellRunner } from './cellRunner';
+import type { IKernelServices } from './services';
 import { KernelCore } from './core';
 import { FakeClient } from '../../../tests/support/fakeKernelClient';
 import { IMessage, newSession } from './wire';
@@ -81,7 +78,7 @@ const JOB: IJobInfo = {
 
 let tmp: string;
 
-function setup(extra: Partial<IBridgeServices> = {}) {
+function setup(extra: Partial<IKernelServices> = {}) {
   const file = path.join(tmp, 'clusters.json');
   fs.writeFileSync(
     file,
@@ -104,7 +101,7 @@ function setup(extra: Partial<IBridgeServices> = {}) {
   });
   const jobs = new FakeJobs();
   let disposed = 0;
-  const services: IBridgeServices = {
+  const services: IKernelServices = {
     clusters,
     jobs,
     dispose: async () => {
@@ -112,7 +109,7 @@ function setup(extra: Partial<IBridgeServices> = {}) {
     },
     ...extra
   };
-  const session = new BridgeSession(services);
+  const session = new CellRunner(services);
   const client = new FakeClient();
   const core = new KernelCore({
     handler: session,
@@ -147,7 +144,7 @@ afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-describe('BridgeSession: cells', () => {
+describe('CellRunner: cells', () => {
   it('sends a %%cluster cell to the job manager with its request, body and line offset', async () => {
     const { run, jobs } = setup();
     const { out, reply } = await run(
@@ -283,7 +280,7 @@ describe('BridgeSession: cells', () => {
   });
 });
 
-describe('BridgeSession: line magics', () => {
+describe('CellRunner: line magics', () => {
   it('%cluster list shows clusters, default marked', async () => {
     const { run } = setup();
     const { text, reply } = await run('%cluster list');
@@ -385,7 +382,7 @@ describe('doctorReport', () => {
   });
 });
 
-describe('BridgeSession: cluster_bridge comm', () => {
+describe('CellRunner: cluster_bridge comm', () => {
   async function openComm(s: ReturnType<typeof setup>) {
     const open = s.client.request('comm_open', {
       comm_id: 'c1',
@@ -498,7 +495,7 @@ describe('BridgeSession: cluster_bridge comm', () => {
   });
 });
 
-describe('BridgeSession: completion', () => {
+describe('CellRunner: completion', () => {
   it('completes options, scheduler kinds, envs, cluster names and job ids', () => {
     const s = setup();
     s.jobs.list = [JOB];
