@@ -8,7 +8,12 @@ import * as os from 'os';
 import * as path from 'path';
 
 import type { IClusterConfig } from '../../../src/shared/config';
-import { createJobManager } from '../../../src/bridge/jobs';
+import {
+  createJobManager,
+  envHash,
+  envSpecFor
+} from '../../../src/bridge/jobs';
+import { Venv2Cache } from '../../../src/bridge/jobs/venv2Cache';
 import { DirectScheduler } from '../../../src/bridge/schedulers/direct';
 import {
   dropSshConnections,
@@ -201,17 +206,17 @@ describe.each(CASES)('cells on the %s cluster', (cluster, clusters) => {
   });
 
   it('falls back to VENV1 when the VENV2 python it knew is gone, then learns it again', async () => {
-    await run('1');
+    const first = await run('1');
     // Fault injection: the remembered VENV2 python no longer exists.
-    const known = (
-      bed.manager as unknown as {
-        _venv2: WeakMap<object, Map<string, string>>;
-      }
-    )._venv2.get(bed.pool.get(bed.manager.registry.resolve(cluster)))!;
-    expect(known.size).toBeGreaterThan(0);
-    for (const key of known.keys()) {
-      known.set(key, '/nonexistent/venv2/bin/python');
-    }
+    const venv2 = (bed.manager as unknown as { _venv2: Venv2Cache })._venv2;
+    const resolved = bed.manager.registry.resolve(cluster);
+    const transport = bed.pool.get(resolved);
+    const key = Venv2Cache.key(
+      path.dirname(path.dirname(first.job!.remoteDir)),
+      envHash(envSpecFor(resolved, {}))
+    );
+    expect(venv2.get(transport, key)).toMatch(/^\//);
+    venv2.learn(transport, key, '/nonexistent/venv2/bin/python');
     const sink = new RecordingSink();
     const fallback = await run('print("still runs")', {}, sink);
     expect(fallback.status).toBe('ok');

@@ -1,0 +1,260 @@
+import type { IResolvedCluster } from '../../shared/config';
+import type { IJobInfo } from '../../shared/jobs';
+import {
+  eventLine,
+  FakeTransport,
+  recordingSink
+} from '../../../tests/support/jobs';
+import { DirectScheduler } from '../schedulers/direct';
+import type { IJobContext, ITiming } from './context';
+import { JobFollower, type IFollowerDeps } from './follower';
+import { StatusLine } from './status';
+import { Venv2Cache } from './venv2Cache';
+import { JobWatcher } from './watch';
+
+const JOB_DIR = '/w/jobs/cb-test-1';
+
+/** A direct job being followed over a FakeTransport; every record kept. */
+function setup(
+  over: Partial<IFollowerDeps> = {},
+  timing: Partial<ITiming> = {}
+) {
+  const transport = new FakeTransport();
+  const sink = recordingSink();
+  const job: IJobInfo = {
+    id: 'cb-test-1',
+    cluster: 'fake',
+    scheduler: 'direct',
+    remoteDir: JOB_DIR,
+    phase: 'starting',
+    detached: false,
+    submittedAt: 1,
+    title: 'x',
+    offset: 0
+  };
+  const ctx: IJobContext = {
+    cluster: { name: 'fake', config: {} } as unknown as IResolvedCluster,
+    transport,
+    runtime: {
+      workDir: '/w',
+      runtimeDir: '/w/runtime/h',
+      python: '/w/venv1/bin/python',
+      pythonVersion: '3.11.2',
+      notices: []
+    },
+    agent: { python: '/w/venv1/bin/python', runtimeDir: '/w/runtime/h' },
+    job,
+    scheduler: new DirectScheduler(),
+    sink,
+    status: new StatusLine(
+      sink,
+      { jobId: job.id, cluster: 'fake', phase: 'starting', startedAt: 1 },
+      0
+    )
+  };
+  const fullTiming: ITiming = {
+    cancelWaitMs: 5000,
+    endedGraceMs: 50,
+    directProbeMs: 60000,
+    reconnectMs: 1000,
+    ...timing
+  };
+  const records: IJobInfo[] = [];
+  const venv2 = new Venv2Cache();
+  const forgotten: string[] = [];
+  const deps: IFollowerDeps = {
+    timing: fullTiming,
+    records: { put: j => void records.push({ ...j }) },
+    watcher: new JobWatcher(fullTiming),
+    venv2,
+    reconnect: c => c.transport.connect(),
+    forgetRemote: c => void forgotten.push(c.cluster.name),
+    disposed: () => false,
+    gpuCard: true,
+    ...over
+  };
+  const follower = new JobFollower(ctx, deps);
+  return { transport, sink, job, ctx, records, venv2, forgotten, follower };
+}
+
+const stdout = (text: string) =>
+  eventLine({ type: 'stream', name: 'stdout', text });
+const done = (state: string, more: object = {}) =>
+  eventLine({ type: 'done', state, ...more });
+
+describe('JobFollower', () => {
+  it("streams the agent's follow into the cell and ends with the log's done", async () => {
+    const { transport, sink, job, follower, records } = setup();
+    const outcome = follower.run({ offset: 0 });
+    const stream = await transport.nextStream(0);
+    expect(stream.command).toBe(
+      `PYTHONDONTWRITEBYTECODE= /w/venv1/bin/python -I -u /w/runtime/h/agent.py follow ${JOB_DIR} --offset 0`
+    );
+    stream.emit(stdout('hello\n') + done('completed', { exitCode: 0 }));
+    expect(await outcome).toEqual({
+      status: 'ok',
+      job: expect.objectContaining({ phase: 'done', endState: 'completed' })
+    });
+    expect(sink.text('stdout')).toBe('hello\n');
+    expect(job.phase).toBe('done');
+    // Output moved the job to running before it ended; both were recorded.
+    expect(records.map(r => r.phase)).toEqual(['running', 'done']);
+  });
+
+  it('resumes from the byte offset after a dropped connection: every output once', async () => {
+    const { transport, sink, follower } = setup();
+    const outcome = follower.run({ offset: 0 });
+    const first = await transport.nextStream(0);
+    const a = stdout('a\n');
+    const b = stdout('b\n');
+    // The drop cuts line b in half: only whole lines count.
+    first.emit(a + b.slice(0, 10));
+    first.drop();
+    const second = await transport.nextStream(1);
+    expect(transport.connects).toBe(1);
+    expect(second.command).toMatch(
+      new RegExp(` --offset ${Buffer.byteLength(a)}$`)
+    );
+    second.emit(b + done('completed'));
+    expect((await outcome).status).toBe('ok');
+    expect(sink.text('stdout')).toBe('a\nb\n');
+  });
+
+  it('calls a job lost when the connection does not come back', async () => {
+    const { transport, sink, follower, job } = setup({
+      reconnect: async () => {
+        throw new Error('host unreachable');
+      }
+    });
+    const outcome = follower.run({ offset: 0 });
+    (await transport.nextStream(0)).drop();
+    expect((await outcome).status).toBe('error');
+    expect(job.endState).toBe('lost');
+    expect(job.detail).toBe(
+      'connection lost: host unreachable. The job may still be running: %cluster attach cb-test-1'
+    );
+    const error = sink.calls.find(c => c[0] === 'error');
+    expect(error?.[1]).toBe('JobLost');
+  });
+
+  it('calls a job lost when the agent saw it die without a done (exit 3)', async () => {
+    const { transport, follower, job } = setup();
+    const outcome = follower.run({ offset: 0 });
+    const stream = await transport.nextStream(0);
+    stream.emit(stdout('x\n'));
+    stream.exit(3, 'the job process was killed\n');
+    expect((await outcome).status).toBe('error');
+    expect(job.endState).toBe('lost');
+    expect(job.detail).toBe('the job process was killed');
+  });
+
+  it('gives up after three follows in a row that make no progress', async () => {
+    const { transport, follower, job } = setup();
+    const outcome = follower.run({ offset: 0 });
+    (await transport.nextStream(0)).emit(stdout('x\n'));
+    for (let i = 0; i < 4; i++) {
+      (await transport.nextStream(i)).exit(1, 'follow: broken\n');
+    }
+    expect((await outcome).status).toBe('error');
+    expect(transport.streams).toHaveLength(4);
+    expect(job.endState).toBe('lost');
+    expect(job.detail).toBe("following the job's log failed: follow: broken");
+  });
+
+  it("falls back from VENV2's go to VENV1's, then fails the job if that cannot start either", async () => {
+    const { transport, follower, venv2, forgotten, job, records } = setup();
+    const key = Venv2Cache.key('/w', 'h1');
+    venv2.learn(transport, key, '/w/envs/h1/bin/python');
+    const outcome = follower.run({
+      offset: 0,
+      first: {
+        command: 'warm go',
+        stdin: '{}',
+        venv2Key: key,
+        fallback: { command: 'cold go', stdin: '{}' }
+      }
+    });
+    (await transport.nextStream(0)).exit(127, 'no such file\n');
+    const cold = await transport.nextStream(1);
+    expect(cold.command).toBe('cold go');
+    expect(venv2.get(transport, key)).toBeUndefined();
+    cold.exit(1, 'bad bundle\n');
+    await expect(outcome).rejects.toThrow(
+      'cluster "fake": starting the job failed (exit 1): bad bundle'
+    );
+    expect(forgotten).toEqual(['fake']);
+    expect(job.endState).toBe('failed');
+    expect(records[records.length - 1].phase).toBe('failed');
+  });
+
+  it('learns VENV2 from the running status of a warm-capable job', async () => {
+    const { transport, follower, venv2, ctx } = setup();
+    ctx.venv2Key = Venv2Cache.key('/w', 'h2');
+    const outcome = follower.run({ offset: 0 });
+    (await transport.nextStream(0)).emit(
+      eventLine({
+        type: 'status',
+        phase: 'running',
+        python: '/w/envs/h2/bin/python'
+      }) + done('completed')
+    );
+    await outcome;
+    expect(venv2.get(transport, ctx.venv2Key)).toBe('/w/envs/h2/bin/python');
+  });
+
+  it('retries a cancel until the job confirms it, and says once that one failed', async () => {
+    const { transport, sink, follower } = setup();
+    let cancels = 0;
+    transport.answer = command => {
+      if (!/ cancel /.test(command)) {
+        return {};
+      }
+      cancels += 1;
+      // The first cancels land before the job has a pid: the agent cannot cancel yet.
+      return cancels <= 2 ? { code: 1, stderr: 'no pid yet' } : { code: 0 };
+    };
+    const abort = new AbortController();
+    const outcome = follower.run({ offset: 0, signal: abort.signal });
+    const stream = await transport.nextStream(0);
+    abort.abort();
+    while (cancels < 3) {
+      await new Promise(resolve => setTimeout(resolve, 50));
+    }
+    expect(transport.execs[0].command).toBe(
+      `PYTHONDONTWRITEBYTECODE= /w/venv1/bin/python -I -u /w/runtime/h/agent.py cancel ${JOB_DIR} --grace 5`
+    );
+    stream.emit(done('cancelled'));
+    expect((await outcome).status).toBe('aborted');
+    expect(sink.text('stderr').match(/cancel failed/g)).toHaveLength(1);
+    expect(sink.text('stderr')).toContain('[cluster-bridge] job cancelled');
+  });
+
+  it('ends a cancelled job that never confirms, and closes its stream', async () => {
+    const { transport, follower, job } = setup({}, { cancelWaitMs: 200 });
+    const abort = new AbortController();
+    abort.abort();
+    const outcome = follower.run({ offset: 0, signal: abort.signal });
+    const stream = await transport.nextStream(0);
+    expect((await outcome).status).toBe('aborted');
+    expect(stream.closed).toBe(true);
+    expect(job.endState).toBe('cancelled');
+    expect(job.detail).toBe('the job did not confirm the cancel in time');
+  });
+
+  it("ends a direct job whose process died silently (the agent's status, twice)", async () => {
+    const { transport, follower, job } = setup({}, { directProbeMs: 20 });
+    transport.answer = command =>
+      / status /.test(command)
+        ? { stdout: '{"alive": false, "pid": 42, "state": "failed"}\n' }
+        : {};
+    const outcome = follower.run({ offset: 0 });
+    await transport.nextStream(0);
+    expect((await outcome).status).toBe('error');
+    expect(job.schedulerId).toBe('42');
+    expect(job.endState).toBe('failed');
+    expect(job.detail).toBe('the job process ended without writing its end');
+    expect(
+      transport.execs.filter(e => / status /.test(e.command))
+    ).toHaveLength(2);
+  });
+});

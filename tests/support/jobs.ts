@@ -1,0 +1,160 @@
+/**
+ * Shared set-up of the job unit specs (src/bridge/jobs/*.spec.ts): a sink
+ * that records every call, and a scripted in-memory transport whose streams
+ * a test drives by hand (emit lines, exit, drop the connection).
+ */
+import type { ConnectionState } from '../../src/shared/config';
+import type { IOutputSink } from '../../src/bridge/jobs/types';
+import type {
+  IExecOptions,
+  IExecResult,
+  IStreamHandle,
+  IStreamOptions,
+  ITransport
+} from '../../src/bridge/transport/types';
+
+/** Records every sink call in order. */
+export function recordingSink(): IOutputSink & {
+  calls: [string, ...unknown[]][];
+  text(name: 'stdout' | 'stderr'): string;
+} {
+  const calls: [string, ...unknown[]][] = [];
+  return {
+    calls,
+    text: name =>
+      calls
+        .filter(c => c[0] === 'stream' && c[1] === name)
+        .map(c => c[2])
+        .join(''),
+    stream: (name, text) => void calls.push(['stream', name, text]),
+    display: (data, metadata, displayId) =>
+      void calls.push(['display', data, metadata, displayId]),
+    updateDisplay: (data, metadata, displayId) =>
+      void calls.push(['update', data, metadata, displayId]),
+    result: (data, metadata) => void calls.push(['result', data, metadata]),
+    error: (ename, evalue, traceback) =>
+      void calls.push(['error', ename, evalue, traceback])
+  };
+}
+
+/** One line of events.jsonl. */
+export const eventLine = (event: object): string =>
+  JSON.stringify({ seq: 0, t: 1, ...event }) + '\n';
+
+/** A stream the test drives: output, exit, or a dropped connection. */
+export class FakeStream implements IStreamHandle {
+  constructor(
+    readonly command: string,
+    readonly stdin: string | undefined,
+    private readonly _options: IStreamOptions,
+    private readonly _transport: FakeTransport
+  ) {
+    this.done = new Promise<IExecResult>((resolve, reject) => {
+      this._resolve = resolve;
+      this._reject = reject;
+    });
+    this.done.catch(() => undefined);
+  }
+
+  readonly done: Promise<IExecResult>;
+  closed = false;
+
+  emit(text: string): void {
+    this._options.onStdout(Buffer.from(text, 'utf8'));
+  }
+
+  exit(code: number | null, stderr = ''): void {
+    if (stderr) {
+      this._options.onStderr?.(Buffer.from(stderr, 'utf8'));
+    }
+    this._resolve({ stdout: '', stderr: '', code });
+  }
+
+  /** The connection drops: the transport is disconnected, the stream rejects. */
+  drop(): void {
+    this._transport.state = 'disconnected';
+    this._reject(
+      Object.assign(new Error('connection lost'), { kind: 'disconnected' })
+    );
+  }
+
+  close(): void {
+    this.closed = true;
+    this._resolve({ stdout: '', stderr: '', code: null });
+  }
+
+  private _resolve!: (result: IExecResult) => void;
+  private _reject!: (err: unknown) => void;
+}
+
+/** An in-memory ITransport: exec() answers from `answer`, stream() hands the stream to the test. */
+export class FakeTransport implements ITransport {
+  readonly cluster = 'fake';
+  state: ConnectionState = 'connected';
+  execs: { command: string; stdin?: string }[] = [];
+  streams: FakeStream[] = [];
+  connects = 0;
+  /** connect() rejects while this is set. */
+  connectError: Error | null = null;
+  answer: (command: string, stdin?: string) => Partial<IExecResult> =
+    () => ({});
+
+  async connect(): Promise<void> {
+    this.connects += 1;
+    if (this.connectError) {
+      this.state = 'error';
+      throw this.connectError;
+    }
+    this.state = 'connected';
+  }
+
+  async exec(
+    command: string,
+    options: IExecOptions = {}
+  ): Promise<IExecResult> {
+    const stdin = options.stdin?.toString();
+    this.execs.push({ command, stdin });
+    return { stdout: '', stderr: '', code: 0, ...this.answer(command, stdin) };
+  }
+
+  stream(command: string, options: IStreamOptions): IStreamHandle {
+    const stream = new FakeStream(
+      command,
+      options.stdin?.toString(),
+      options,
+      this
+    );
+    this.streams.push(stream);
+    const waiters = this._waiters.splice(0);
+    for (const resolve of waiters) {
+      resolve(stream);
+    }
+    return stream;
+  }
+
+  /** The stream opened after `count` streams (the next one by default). */
+  async nextStream(count = this.streams.length): Promise<FakeStream> {
+    while (this.streams.length <= count) {
+      await new Promise<FakeStream>(resolve => this._waiters.push(resolve));
+    }
+    return this.streams[count];
+  }
+
+  async writeFile(): Promise<void> {
+    return undefined;
+  }
+
+  async readFile(): Promise<Buffer> {
+    return Buffer.alloc(0);
+  }
+
+  async home(): Promise<string> {
+    return '/home/fake';
+  }
+
+  async close(): Promise<void> {
+    this.state = 'disconnected';
+  }
+
+  private _waiters: ((stream: FakeStream) => void)[] = [];
+}
