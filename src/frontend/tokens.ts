@@ -6,6 +6,7 @@ import type { Kernel, Session } from '@jupyterlab/services';
 import type { IDisposable } from '@lumino/disposable';
 import type { ISignal } from '@lumino/signaling';
 import { Token } from '@lumino/coreutils';
+import type { CommResult } from '../shared/comm';
 import type { IClusterInfo, IClustersFile } from '../shared/config';
 import type { IJobInfo } from '../shared/jobs';
 
@@ -73,8 +74,9 @@ export interface IClusterBridge extends IDisposable {
 
   refreshClusters(): Promise<ReadonlyArray<IClusterInfo>>;
   refreshJobs(): Promise<ReadonlyArray<IJobInfo>>;
-  cancelJob(jobId: string): Promise<unknown>;
-  testCluster(cluster: string): Promise<unknown>;
+  cancelJob(jobId: string): Promise<CommResult<'cancel'>>;
+  /** The doctor checklist of the cluster. */
+  testCluster(cluster: string): Promise<CommResult<'test'>>;
   /** Store new settings and send them to the bridge (comm `settings` op). */
   setSettings(settings: IBridgeSettings): Promise<void>;
 }

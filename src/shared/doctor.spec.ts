@@ -2,7 +2,8 @@ import {
   doctorChecklist,
   doctorReport,
   doctorVerdict,
-  IDoctorLine
+  IDoctorLine,
+  SYMBOL_MARKS
 } from './doctor';
 
 const ok: IDoctorLine = { check: 'python', verdict: 'ok', detail: '3.6' };
@@ -31,6 +32,9 @@ describe('doctor verdict', () => {
     expect(doctorChecklist([ok, fail])).toEqual([
       '[ ok ] python      3.6',
       '[FAIL] venv        no pip'
+    ]);
+    expect(doctorChecklist([warn], SYMBOL_MARKS)).toEqual([
+      '! gpus        none'
     ]);
     expect(doctorReport('x', [ok, warn]).split('\n')).toEqual([
       'Doctor for cluster x',

@@ -34,12 +34,33 @@ export function doctorVerdict(
   return { ready: true, text: warns ? `ready, with ${warnings}` : 'ready' };
 }
 
+/** Marks of a verdict; text for terminals and notebooks. */
+export type DoctorMarks = { [v in IDoctorLine['verdict']]: string };
+
+export const TEXT_MARKS: DoctorMarks = {
+  ok: '[ ok ]',
+  warn: '[warn]',
+  fail: '[FAIL]',
+  skip: '[skip]'
+};
+
+/** Marks for a dialog, where symbols read at a glance. */
+export const SYMBOL_MARKS: DoctorMarks = {
+  ok: '✓',
+  warn: '!',
+  fail: '✗',
+  skip: '–'
+};
+
 /** The checks as aligned text lines: "[ ok ] python      3.11.4". */
-export function doctorChecklist(lines: ReadonlyArray<IDoctorLine>): string[] {
+export function doctorChecklist(
+  lines: ReadonlyArray<IDoctorLine>,
+  marks: DoctorMarks = TEXT_MARKS
+): string[] {
   const width = Math.max(10, ...lines.map(l => String(l.check ?? '').length));
   return lines.map(
     l =>
-      `${Private.MARKS[l.verdict] ?? '[ ?? ]'} ${String(l.check ?? '').padEnd(width)}  ${l.detail ?? ''}`
+      `${marks[l.verdict] ?? '?'} ${String(l.check ?? '').padEnd(width)}  ${l.detail ?? ''}`
   );
 }
 
@@ -53,13 +74,4 @@ export function doctorReport(
     ...doctorChecklist(lines),
     `${cluster}: ${doctorVerdict(lines).text}`
   ].join('\n');
-}
-
-namespace Private {
-  export const MARKS: { [v: string]: string } = {
-    ok: '[ ok ]',
-    warn: '[warn]',
-    fail: '[FAIL]',
-    skip: '[skip]'
-  };
 }

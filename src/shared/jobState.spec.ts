@@ -4,7 +4,8 @@ import {
   isEndPhase,
   isEndState,
   isJobOver,
-  phaseOfEnd
+  phaseOfEnd,
+  shownState
 } from './jobState';
 
 describe('job state', () => {
@@ -58,5 +59,12 @@ describe('job state', () => {
     expect(isEndState('running')).toBe(false);
     expect(isEndState(undefined)).toBe(false);
     expect(isEndState(3)).toBe(false);
+  });
+
+  it('shows the end state once known, else the phase', () => {
+    expect(shownState({ phase: 'queued' })).toBe('queued');
+    expect(shownState({ phase: 'failed', endState: 'timeout' })).toBe(
+      'timeout'
+    );
   });
 });

@@ -62,15 +62,20 @@ export function endStateOf(job: {
   phase: string;
   endState?: JobEndState | null;
 }): JobEndState {
-  if (job.endState) {
-    return job.endState;
-  }
-  switch (job.phase) {
-    case 'done':
-      return 'completed';
-    case 'cancelled':
-      return 'cancelled';
-    default:
-      return 'failed';
-  }
+  return job.endState ?? Private.END_OF_PHASE[job.phase] ?? 'failed';
+}
+
+/** The one word a job list shows: the end state once known, else the phase. */
+export function shownState(job: {
+  phase: JobPhase;
+  endState?: JobEndState | null;
+}): JobPhase | JobEndState {
+  return job.endState ?? job.phase;
+}
+
+namespace Private {
+  export const END_OF_PHASE: { [phase: string]: JobEndState | undefined } = {
+    done: 'completed',
+    cancelled: 'cancelled'
+  };
 }

@@ -4,6 +4,7 @@
  */
 import type { IClusterInfo } from '../../shared/config';
 import type { IJobInfo } from '../../shared/jobs';
+import { shownState } from '../../shared/jobState';
 
 export function jobTable(jobs: IJobInfo[]): string {
   if (jobs.length === 0) {
@@ -13,7 +14,7 @@ export function jobTable(jobs: IJobInfo[]): string {
     j.id,
     j.cluster,
     j.scheduler + (j.schedulerId ? ` ${j.schedulerId}` : ''),
-    j.endState ?? j.phase,
+    shownState(j),
     new Date(j.submittedAt).toISOString().replace('T', ' ').slice(0, 19),
     j.detached ? 'detached' : '',
     j.title

@@ -6,7 +6,12 @@
  */
 import { PromiseDelegate } from '@lumino/coreutils';
 import { Signal, type ISignal } from '@lumino/signaling';
-import type { CommPush, CommReply, CommRequest } from '../../shared/comm';
+import type {
+  CommPush,
+  CommReply,
+  CommRequest,
+  CommResult
+} from '../../shared/comm';
 
 /** The part of `Kernel.IComm` the client uses. */
 export interface ICommTransport {
@@ -69,7 +74,7 @@ export class CommClient {
   }
 
   /** Send one request; resolves with the reply's `result`, rejects on `ok: false`. */
-  request<T = unknown>(body: CommRequestBody): Promise<T> {
+  request<R extends CommRequestBody>(body: R): Promise<CommResult<R['op']>> {
     if (this._isClosed) {
       return Promise.reject(new CommError('comm is closed', body.op));
     }
@@ -92,7 +97,7 @@ export class CommClient {
       this._settle(id);
       return Promise.reject(err);
     }
-    return pending.promise as Promise<T>;
+    return pending.promise as Promise<CommResult<R['op']>>;
   }
 
   /** Close the comm and reject whatever is still pending. */

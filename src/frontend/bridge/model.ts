@@ -8,7 +8,7 @@
  */
 import type { Kernel, KernelMessage, Session } from '@jupyterlab/services';
 import { Signal, type ISignal } from '@lumino/signaling';
-import { COMM_TARGET, type CommPush } from '../../shared/comm';
+import { COMM_TARGET, type CommPush, type CommResult } from '../../shared/comm';
 import type { IClusterInfo } from '../../shared/config';
 import type { IJobInfo } from '../../shared/jobs';
 import {
@@ -111,14 +111,14 @@ export class BridgeModel implements IClusterBridge {
     return this._jobs;
   }
 
-  async cancelJob(jobId: string): Promise<unknown> {
+  async cancelJob(jobId: string): Promise<CommResult<'cancel'>> {
     const comm = await this._ready();
     const result = await comm.request({ op: 'cancel', jobId });
     void this.refreshJobs().catch(() => undefined);
     return result;
   }
 
-  async testCluster(cluster: string): Promise<unknown> {
+  async testCluster(cluster: string): Promise<CommResult<'test'>> {
     const comm = await this._ready();
     const result = await comm.request({ op: 'test', cluster });
     void this.refreshClusters().catch(() => undefined);

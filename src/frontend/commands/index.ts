@@ -16,18 +16,21 @@ import {
   Notification,
   showDialog
 } from '@jupyterlab/apputils';
-import {
-  INotebookTracker,
-  NotebookActions,
-  type NotebookPanel
-} from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { OutputArea, OutputAreaModel } from '@jupyterlab/outputarea';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { Widget } from '@lumino/widgets';
-import type { IDoctorLine } from '../../shared/doctor';
+import {
+  doctorChecklist,
+  doctorVerdict,
+  SYMBOL_MARKS,
+  type IDoctorLine
+} from '../../shared/doctor';
+import { isJobOver } from '../../shared/jobState';
 import { CELL_MAGIC, isClusterCell } from '../../shared/magic';
 import { STATUS_MIME, type IStatusPayload } from '../../shared/mime';
 import { withClusterMagic } from '../executor/routing';
+import { readPickedCluster } from '../pickedCluster';
 import { CommandIDs, IClusterBridge, PLUGIN_PREFIX } from '../tokens';
 
 const CATEGORY = 'Cluster Bridge';
@@ -49,7 +52,14 @@ export const commandsPlugin: JupyterFrontEndPlugin<void> = {
     const { commands } = app;
     const hasCodeCell = () => tracker.activeCell?.model.type === 'code';
 
-    const pickCluster = async (title: string): Promise<string | null> => {
+    /** The `cluster` argument of a command, or the user's pick from a list. */
+    const pickCluster = async (
+      title: string,
+      given: unknown
+    ): Promise<string | null> => {
+      if (typeof given === 'string') {
+        return given;
+      }
       await bridge.ensureStarted();
       if (!bridge.clusters.length) {
         await bridge.refreshClusters();
@@ -63,13 +73,13 @@ export const commandsPlugin: JupyterFrontEndPlugin<void> = {
         });
         return null;
       }
-      const picked = Private.pickedCluster(tracker.currentWidget);
+      const picked = readPickedCluster(tracker.currentWidget?.model);
       const result = await InputDialog.getItem({
         title,
         items: names,
         current: Math.max(
           0,
-          names.indexOf(picked ?? bridge.defaultCluster ?? '')
+          names.indexOf(picked || bridge.defaultCluster || '')
         )
       });
       return result.button.accept ? result.value : null;
@@ -96,9 +106,7 @@ export const commandsPlugin: JupyterFrontEndPlugin<void> = {
         if (!cell) {
           return;
         }
-        const cluster =
-          (args.cluster as string | undefined) ??
-          (await pickCluster('Run Cell on Cluster'));
+        const cluster = await pickCluster('Run Cell on Cluster', args.cluster);
         if (!cluster) {
           return;
         }
@@ -135,10 +143,7 @@ export const commandsPlugin: JupyterFrontEndPlugin<void> = {
           Private.activeJobId(tracker.activeCell);
         if (!jobId) {
           await bridge.refreshJobs();
-          const active = bridge.jobs.filter(
-            j =>
-              !j.endState && !['done', 'failed', 'cancelled'].includes(j.phase)
-          );
+          const active = bridge.jobs.filter(j => !isJobOver(j));
           if (!active.length) {
             Notification.info('No remote job is running.', { autoClose: 4000 });
             return;
@@ -167,9 +172,10 @@ export const commandsPlugin: JupyterFrontEndPlugin<void> = {
       label: 'Test Cluster Connection…',
       caption: 'Connect to a cluster and report what works',
       execute: async args => {
-        const cluster =
-          (args.cluster as string | undefined) ??
-          (await pickCluster('Test Cluster Connection'));
+        const cluster = await pickCluster(
+          'Test Cluster Connection',
+          args.cluster
+        );
         if (!cluster) {
           return;
         }
@@ -260,14 +266,6 @@ export const commandsPlugin: JupyterFrontEndPlugin<void> = {
 };
 
 namespace Private {
-  export function pickedCluster(
-    panel: NotebookPanel | null
-  ): string | undefined {
-    const meta = panel?.model?.getMetadata('cluster_bridge') as
-      { cluster?: unknown } | undefined;
-    return typeof meta?.cluster === 'string' ? meta.cluster : undefined;
-  }
-
   /** Job id of the active cell's status output, while the job is not over. */
   export function activeJobId(
     cell: INotebookTracker['activeCell']
@@ -285,48 +283,27 @@ namespace Private {
     ).outputs;
     for (let i = 0; i < outputs.length; i++) {
       const p = outputs.get(i).data[STATUS_MIME] as IStatusPayload | undefined;
-      if (
-        p?.jobId &&
-        !p.endState &&
-        !['done', 'failed', 'cancelled'].includes(p.phase)
-      ) {
+      if (p?.jobId && !isJobOver(p)) {
         return p.jobId;
       }
     }
     return undefined;
   }
 
-  /** The `test` op's answer: doctor lines `{ check, verdict, detail }`. */
-  export function report(result: unknown): {
+  /** The `test` op's answer as a title verdict and the checklist. */
+  export function report(lines: IDoctorLine[]): {
     ok: boolean;
     verdict: string;
     lines: string[];
   } {
-    const lines = Array.isArray(result)
-      ? (result as Partial<IDoctorLine>[])
-      : [];
-    if (!lines.length) {
+    if (!Array.isArray(lines) || !lines.length) {
       return { ok: true, verdict: 'reachable', lines: [] };
     }
-    const fails = lines.filter(l => l.verdict === 'fail').length;
-    const warns = lines.filter(l => l.verdict === 'warn').length;
-    const marks: { [v: string]: string } = {
-      ok: '✓',
-      warn: '!',
-      fail: '✗',
-      skip: '–'
-    };
+    const verdict = doctorVerdict(lines);
     return {
-      ok: fails === 0,
-      verdict: fails
-        ? `not ready (${fails} failed)`
-        : warns
-          ? `ready, ${warns} warning${warns > 1 ? 's' : ''}`
-          : 'ready',
-      lines: lines.map(
-        l =>
-          `${marks[l.verdict ?? ''] ?? '?'} ${l.check ?? ''}: ${l.detail ?? ''}`
-      )
+      ok: verdict.ready,
+      verdict: verdict.text,
+      lines: doctorChecklist(lines, SYMBOL_MARKS)
     };
   }
 }

@@ -6,9 +6,9 @@ import type { CodeCell } from '@jupyterlab/cells';
 import type { INotebookCellExecutor } from '@jupyterlab/notebook';
 import { Signal, type ISignal } from '@lumino/signaling';
 import { STATUS_MIME, type IStatusPayload } from '../../shared/mime';
+import { readPickedCluster } from '../pickedCluster';
 import {
   BRIDGE_KERNEL_NAME,
-  NOTEBOOK_METADATA_KEY,
   type IClusterBridge,
   type IRemoteExecution
 } from '../tokens';
@@ -62,10 +62,7 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
   pickedCluster(
     notebook: INotebookCellExecutor.IRunCellOptions['notebook']
   ): string | undefined {
-    const meta = notebook.getMetadata(NOTEBOOK_METADATA_KEY) as
-      { cluster?: unknown } | undefined;
-    const picked = typeof meta?.cluster === 'string' ? meta.cluster : '';
-    return picked || this._bridge.defaultCluster;
+    return readPickedCluster(notebook) || this._bridge.defaultCluster;
   }
 
   /** The notebook's own kernel is the bridge: settings first, then runCell. */
@@ -74,9 +71,7 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
   ): Promise<boolean> {
     const kernel = options.sessionContext?.session?.kernel;
     if (kernel) {
-      const meta = options.notebook.getMetadata(NOTEBOOK_METADATA_KEY) as
-        { cluster?: unknown } | undefined;
-      const picked = typeof meta?.cluster === 'string' ? meta.cluster : '';
+      const picked = readPickedCluster(options.notebook);
       try {
         await this._kernelSync.sync(kernel, this._bridge.settings, picked);
       } catch (err) {

@@ -7,7 +7,8 @@ import { Widget } from '@lumino/widgets';
 import type { IJobInfo } from '../../shared/jobs';
 import type { IClusterBridge } from '../tokens';
 import { appendElement } from '../renderers/dom';
-import { schedulerName } from '../renderers/format';
+import { isJobOver, shownState } from '../../shared/jobState';
+import { schedulerIdText } from '../../shared/jobWording';
 
 export class JobsPanel extends Widget {
   constructor(options: JobsPanel.IOptions) {
@@ -96,7 +97,7 @@ export class JobsPanel extends Widget {
     this._status.textContent =
       this._error ||
       (jobs.length
-        ? `${jobs.filter(j => !Private.isEnded(j)).length} active, ${jobs.length} in all`
+        ? `${jobs.filter(j => !isJobOver(j)).length} active, ${jobs.length} in all`
         : this._bridge.isConnected
           ? 'No remote jobs yet.'
           : 'Not connected to the Cluster Bridge kernel.');
@@ -107,7 +108,7 @@ export class JobsPanel extends Widget {
     const li = document.createElement('li');
     li.className = 'jp-ClusterBridge-job';
     li.dataset.jobId = job.id;
-    const state = Private.stateOf(job);
+    const state = shownState(job);
     li.dataset.state = state;
 
     const top = appendElement(li, 'div', 'jp-ClusterBridge-job-top');
@@ -133,9 +134,7 @@ export class JobsPanel extends Widget {
     );
     const meta = [
       `job ${job.id}`,
-      job.schedulerId
-        ? `${job.scheduler === 'direct' ? 'pid' : schedulerName(job.scheduler)} ${job.schedulerId}`
-        : '',
+      schedulerIdText(job),
       job.node ? `node ${job.node}` : '',
       job.detached ? 'detached' : '',
       job.detail ?? ''
@@ -149,7 +148,7 @@ export class JobsPanel extends Widget {
       `Show the outputs of job ${job.id}`
     );
     open.addEventListener('click', () => this._onOpen(job));
-    if (!Private.isEnded(job)) {
+    if (!isJobOver(job)) {
       const cancel = Private.button(actions, 'Cancel', `Cancel job ${job.id}`);
       cancel.classList.add('jp-mod-warn');
       cancel.addEventListener('click', () => {
@@ -180,16 +179,6 @@ export namespace JobsPanel {
 }
 
 namespace Private {
-  const ENDED = new Set(['done', 'failed', 'cancelled']);
-
-  export function isEnded(job: IJobInfo): boolean {
-    return ENDED.has(job.phase) || !!job.endState;
-  }
-
-  export function stateOf(job: IJobInfo): string {
-    return job.endState ?? job.phase;
-  }
-
   export function button(
     parent: HTMLElement,
     text: string,

@@ -7,7 +7,8 @@
 import type { INotebookModel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 import type { IClusterInfo } from '../../shared/config';
-import { NOTEBOOK_METADATA_KEY, type IClusterBridge } from '../tokens';
+import { readPickedCluster, writePickedCluster } from '../pickedCluster';
+import type { IClusterBridge } from '../tokens';
 
 export class ClusterPicker extends Widget {
   constructor(options: ClusterPicker.IOptions) {
@@ -59,9 +60,7 @@ export class ClusterPicker extends Widget {
 
   /** The picked cluster name, '' for the default. */
   get value(): string {
-    const meta = this._model?.getMetadata(NOTEBOOK_METADATA_KEY) as
-      { cluster?: unknown } | undefined;
-    return typeof meta?.cluster === 'string' ? meta.cluster : '';
+    return readPickedCluster(this._model);
   }
 
   /** The <select>, for tests. */
@@ -99,20 +98,7 @@ export class ClusterPicker extends Widget {
     if (!model) {
       return;
     }
-    const name = this._select.value;
-    const meta = {
-      ...((model.getMetadata(NOTEBOOK_METADATA_KEY) as object) ?? {})
-    } as { cluster?: string };
-    if (name) {
-      meta.cluster = name;
-    } else {
-      delete meta.cluster;
-    }
-    if (Object.keys(meta).length) {
-      model.setMetadata(NOTEBOOK_METADATA_KEY, meta);
-    } else {
-      model.deleteMetadata(NOTEBOOK_METADATA_KEY);
-    }
+    writePickedCluster(model, this._select.value);
   }
 
   private _render(): void {

@@ -1,11 +1,6 @@
 import type { IStatusPayload } from '../../shared/mime';
-import {
-  formatBytes,
-  formatDuration,
-  formatGpu,
-  formatStatus,
-  statusLine
-} from './format';
+import { formatDuration, statusLine } from '../../shared/jobWording';
+import { formatBytes, formatGpu, formatStatus } from './format';
 
 const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
 

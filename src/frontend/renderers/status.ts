@@ -6,7 +6,8 @@
 import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 import { STATUS_MIME, type IStatusPayload } from '../../shared/mime';
-import { formatStatus, statusLine } from './format';
+import { statusLine } from '../../shared/jobWording';
+import { formatStatus } from './format';
 
 export class StatusRenderer extends Widget implements IRenderMime.IRenderer {
   constructor(options?: IRenderMime.IRendererOptions) {
