@@ -1,4 +1,7 @@
 /**
+ * One file (~630 lines) on purpose: the option table, tokenizer, parser and
+ * usage text are one grammar that changes together.
+ *
  * The `%%cluster` cell magic and `%cluster` line magics: parsing only, no I/O.
  * Shared by the frontend (routing a cell) and the bridge kernel (running it).
  * No Node or DOM imports: the frontend bundles this file.
