@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-import { ClusterRegistry } from '../clusters/registry';
+import { ClusterRegistry, UnknownClusterError } from '../clusters/registry';
 import type { IJobInfo } from '../../shared/jobs';
 import type { IPrompter } from '../transport/types';
 import type {
@@ -216,6 +216,23 @@ describe('CellRunner: cells', () => {
       status: 'error',
       ename: 'UnknownCluster',
       evalue: 'unknown cluster "nowhere". Known clusters: local, gpu, sge'
+    });
+    expect(reply.content.traceback).toEqual([
+      'UnknownCluster: unknown cluster "nowhere". Known clusters: local, gpu, sge',
+      'Add clusters to ~/.ssh/config, the file named by CLUSTER_BRIDGE_CONFIG, or the settings.'
+    ]);
+  });
+
+  it('a job manager that meets an unknown cluster says the same', async () => {
+    const { run, jobs } = setup();
+    jobs.script = async () => {
+      throw new UnknownClusterError('gone', ['local']);
+    };
+    const { reply } = await run('%%cluster gpu\nx');
+    expect(reply.content).toMatchObject({
+      status: 'error',
+      ename: 'UnknownCluster',
+      evalue: 'unknown cluster "gone". Known clusters: local'
     });
   });
 
