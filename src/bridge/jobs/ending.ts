@@ -4,8 +4,9 @@
  * died silently, the error or notice the cell shows, and the record. Also the
  * one "mark failed" for a job that never got that far.
  */
-import type { IDoneEvent, JobEndState, JobPhase } from '../../shared/events';
+import type { IDoneEvent, JobEndState } from '../../shared/events';
 import type { IJobInfo } from '../../shared/jobs';
+import { phaseOfEnd } from '../../shared/jobState';
 import { shellQuote } from '../util/quote';
 import { firstLine, type IJobContext, type IJobRecorder } from './context';
 import type { StatusLine } from './status';
@@ -73,13 +74,7 @@ export async function endJob(
     done = { ...done, state: 'cancelled' };
   }
   const state = done.state;
-  // TODO(shared-vocab): the end state -> phase mapping of src/shared.
-  const phase: JobPhase =
-    state === 'completed'
-      ? 'done'
-      : state === 'cancelled'
-        ? 'cancelled'
-        : 'failed';
+  const phase = phaseOfEnd(state);
   job.phase = phase;
   job.endState = state;
   job.exitCode = done.exitCode ?? null;
@@ -189,7 +184,7 @@ namespace Private {
     }
   }
 
-  // TODO(shared-vocab): the one wording of an end state in src/shared.
+  /** The error a failed cell shows (the status line words its end in src/shared/jobWording.ts). */
   export function endMessage(done: IDoneEvent): string {
     const what: { [state: string]: string } = {
       failed: 'the job failed',

@@ -12,6 +12,7 @@ import type {
   JobEndState,
   JobPhase
 } from '../../shared/events';
+import { isEndPhase } from '../../shared/jobState';
 import { agentCommand } from '../schedulers/direct';
 import type { IStreamHandle } from '../transport/types';
 import {
@@ -283,11 +284,7 @@ export class JobFollower {
   }
 
   private _onStatusEvent(event: IStatusEvent): void {
-    if (
-      event.phase === 'done' ||
-      event.phase === 'failed' ||
-      event.phase === 'cancelled'
-    ) {
+    if (isEndPhase(event.phase)) {
       return; // the `done` event ends the job
     }
     const { job, transport, venv2Key } = this._ctx;

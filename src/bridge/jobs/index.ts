@@ -28,7 +28,7 @@ export type { IOpenCluster, ITiming } from './context';
 export { ClusterRegistry } from '../clusters/registry';
 export { EventLineParser } from './events';
 export { EventMapper, gpuSummary } from './outputs';
-export { StatusLine, statusText } from './status';
+export { StatusLine } from './status';
 export { JobStore, defaultStateDir } from './store';
 export { RuntimeInstaller, runtimeFiles, systemPython } from './runtime';
 export type { IRemoteRuntime } from './runtime';

@@ -1,6 +1,6 @@
 import { STATUS_MIME } from '../../shared/mime';
 import { recordingSink } from '../../../tests/support/jobs';
-import { StatusLine, statusText } from './status';
+import { StatusLine } from './status';
 
 describe('StatusLine', () => {
   beforeEach(() => jest.useFakeTimers());
@@ -47,22 +47,32 @@ describe('StatusLine', () => {
     expect(sink.calls).toHaveLength(3);
   });
 
-  it('writes one plain line', () => {
-    const p = { jobId: 'cb-1', cluster: 'hpc', startedAt: 0, endedAt: 1500 };
-    expect(statusText({ ...p, phase: 'running', node: 'g17' })).toBe(
-      'hpc: running on g17 (cb-1, 1.5 s)'
+  it('words its text/plain fallback as the JupyterLab renderer does', () => {
+    const sink = recordingSink();
+    const started = Date.now();
+    const status = new StatusLine(sink, {
+      jobId: 'cb-1',
+      cluster: 'hpc',
+      phase: 'queued',
+      scheduler: 'slurm',
+      schedulerId: '42',
+      detail: 'Resources',
+      startedAt: started
+    });
+    status.flush();
+    status.set({
+      phase: 'failed',
+      endState: 'timeout',
+      endedAt: started + 75000,
+      node: 'g17',
+      detail: undefined
+    });
+    const plain = sink.calls.map(
+      c => (c[1] as { [mime: string]: string })['text/plain']
     );
-    expect(
-      statusText({
-        ...p,
-        phase: 'queued',
-        detail: 'Resources',
-        scheduler: 'slurm',
-        schedulerId: '42'
-      })
-    ).toBe('hpc: queued: Resources (slurm job 42, cb-1, 1.5 s)');
-    expect(statusText({ ...p, phase: 'failed', endState: 'timeout' })).toBe(
-      'hpc: failed (timeout) (cb-1, 1.5 s)'
-    );
+    expect(plain).toEqual([
+      'Queued on hpc as SLURM job 42 (reason: Resources) · 0:00 · job cb-1 · SLURM 42',
+      'Time limit reached on hpc, node g17 · 1:15 · job cb-1 · SLURM 42'
+    ]);
   });
 });

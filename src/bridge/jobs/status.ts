@@ -3,18 +3,13 @@
  * text/plain fallback) with display_id `cb-status-<jobId>`, updated in place
  * and throttled so a chatty job never floods iopub.
  */
-import type { JobPhase } from '../../shared/events';
+import { isEndPhase } from '../../shared/jobState';
+import { statusLine } from '../../shared/jobWording';
 import { IStatusPayload, STATUS_MIME } from '../../shared/mime';
 import type { IOutputSink } from './types';
 
 /** At most this many updates per second (the last state always gets through). */
 const MIN_INTERVAL_MS = 200;
-
-const TERMINAL: ReadonlySet<JobPhase> = new Set<JobPhase>([
-  'done',
-  'failed',
-  'cancelled'
-]);
 
 export class StatusLine {
   constructor(
@@ -41,7 +36,7 @@ export class StatusLine {
       return;
     }
     this._payload = Private.merge(this._payload, patch);
-    if (TERMINAL.has(this._payload.phase)) {
+    if (isEndPhase(this._payload.phase)) {
       this.flush();
       this._finished = true;
       return;
@@ -62,7 +57,8 @@ export class StatusLine {
     }
     const bundle = {
       [STATUS_MIME]: { ...this._payload },
-      'text/plain': statusText(this._payload)
+      // The same words as the JupyterLab renderer, for every other frontend.
+      'text/plain': statusLine(this._payload, Date.now())
     };
     if (this._shown) {
       this._sink.updateDisplay(bundle, undefined, this.displayId);
@@ -89,58 +85,6 @@ export class StatusLine {
   private _finished = false;
   private _lastSent = 0;
   private _timer: ReturnType<typeof setTimeout> | null = null;
-}
-
-/** One human line: `local: running on node7 (cb-..., 3.2 s)`. */
-export function statusText(p: IStatusPayload, now = Date.now()): string {
-  const elapsed = ((p.endedAt ?? now) - p.startedAt) / 1000;
-  let what: string;
-  switch (p.phase) {
-    case 'connecting':
-      what = 'connecting';
-      break;
-    case 'uploading':
-      what = 'uploading the runtime';
-      break;
-    case 'preparing':
-      what = 'preparing environment';
-      break;
-    case 'submitted':
-      what = 'submitted';
-      break;
-    case 'queued':
-      what = 'queued';
-      break;
-    case 'starting':
-      what = 'starting';
-      break;
-    case 'running':
-      what = p.node ? `running on ${p.node}` : 'running';
-      break;
-    case 'done':
-      what = 'done';
-      break;
-    case 'failed':
-      what =
-        p.endState && p.endState !== 'failed'
-          ? `failed (${p.endState})`
-          : 'failed';
-      if (typeof p.exitCode === 'number' && p.exitCode !== 0) {
-        what += `, exit code ${p.exitCode}`;
-      }
-      break;
-    case 'cancelled':
-      what = 'cancelled';
-      break;
-    default:
-      what = String(p.phase);
-  }
-  const detail = p.detail ? `: ${p.detail}` : '';
-  const sched =
-    p.schedulerId && p.scheduler && p.scheduler !== 'direct'
-      ? `${p.scheduler} job ${p.schedulerId}, `
-      : '';
-  return `${p.cluster}: ${what}${detail} (${sched}${p.jobId}, ${elapsed.toFixed(1)} s)`;
 }
 
 namespace Private {

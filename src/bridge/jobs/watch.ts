@@ -5,6 +5,7 @@
  * probe through the agent's `status`.
  */
 import type { JobEndState, JobPhase } from '../../shared/events';
+import { isEndState } from '../../shared/jobState';
 import { agentCommand } from '../schedulers/direct';
 import type { SchedulerState } from '../schedulers/types';
 import type { ITransport } from '../transport/types';
@@ -161,20 +162,7 @@ namespace Private {
     }
   }
 
-  const END_STATES = new Set<JobEndState>([
-    'completed',
-    'failed',
-    'cancelled',
-    'timeout',
-    'out_of_memory',
-    'node_fail',
-    'rejected',
-    'lost'
-  ]);
-
   export function endState(state: string | undefined): JobEndState {
-    return state && END_STATES.has(state as JobEndState)
-      ? (state as JobEndState)
-      : 'lost';
+    return isEndState(state) ? state : 'lost';
   }
 }
