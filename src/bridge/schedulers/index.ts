@@ -1,7 +1,7 @@
 /**
  * The schedulers by kind. Batch schedulers (slurm, sge, pbs) build command
- * lines only and run them through an ITransport; direct is the JobManager's
- * detached-process path (schedulers/direct.ts).
+ * lines only and run them through an ITransport; direct launches the job as
+ * a detached process group through the remote agent (schedulers/direct.ts).
  */
 import type { SchedulerKind } from '../../shared/config';
 import { DirectScheduler } from './direct';
@@ -17,6 +17,7 @@ export { SlurmScheduler } from './slurm';
 export { JobScriptError } from './script';
 export { SchedulerError } from './types';
 export type {
+  IAgentInvocation,
   IJobSpec,
   IScheduler,
   ISubmitPlan,
