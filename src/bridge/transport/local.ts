@@ -4,13 +4,13 @@
  * with the user's home as working directory, like an SSH exec would.
  */
 import { spawn } from 'child_process';
-import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { ConnectionState } from '../../shared/config';
 import { envPrefix } from '../util/quote';
 import { abortError, TransportError } from './errors';
+import { tempSibling } from './execFiles';
 import type {
   IExecOptions,
   IExecResult,
@@ -21,7 +21,6 @@ import type {
 } from './types';
 import {
   collectOutput,
-  DEFAULT_MAX_BUFFER,
   type IOutputSinks,
   type IRunningCommand,
   streamOutput
@@ -42,21 +41,10 @@ export class LocalTransport implements ITransport {
   }
 
   exec(command: string, options: IExecOptions = {}): Promise<IExecResult> {
-    const max = options.maxBuffer ?? DEFAULT_MAX_BUFFER;
-    return collectOutput(max, sinks => this._run(command, options, sinks)).then(
-      result => {
-        if (options.signal?.aborted) {
-          throw abortError(`local command`);
-        }
-        if (!result) {
-          throw new TransportError(
-            'overflow',
-            `local command: output exceeded ${max} bytes`
-          );
-        }
-        return result;
-      }
-    );
+    return collectOutput(options, sinks => this._run(command, options, sinks), {
+      aborted: 'local command',
+      overflow: max => `local command: output exceeded ${max} bytes`
+    });
   }
 
   stream(command: string, options: IStreamOptions): IStreamHandle {
@@ -69,10 +57,7 @@ export class LocalTransport implements ITransport {
     mode = 0o600
   ): Promise<void> {
     const target = this._resolve(file);
-    const tmp = path.join(
-      path.dirname(target),
-      `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`
-    );
+    const tmp = tempSibling(target);
     try {
       await fs.promises.writeFile(tmp, data, { mode, flag: 'wx' });
       // writeFile's mode is filtered by the umask; the caller's mode is exact.

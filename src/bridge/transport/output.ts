@@ -1,5 +1,11 @@
 /** Collects a command's output as Buffers, decoded once at the end (no split UTF-8). */
-import type { IExecResult, IStreamHandle, IStreamOptions } from './types';
+import { abortError, TransportError } from './errors';
+import type {
+  IExecOptions,
+  IExecResult,
+  IStreamHandle,
+  IStreamOptions
+} from './types';
 
 /** Default cap on what exec() collects per stream: 64 MiB. */
 export const DEFAULT_MAX_BUFFER = 64 * 1024 * 1024;
@@ -42,14 +48,18 @@ export interface IRunningCommand {
 }
 
 /**
- * exec() for every transport: collects both streams up to `max` bytes each.
- * The first stream past its cap closes the command and the result is
- * undefined (the caller reports the overflow its own way).
+ * exec() for every transport: collects both streams up to
+ * `options.maxBuffer` bytes each (default 64 MiB). The first stream past its
+ * cap closes the command, which then rejects with an `overflow`
+ * TransportError worded by the transport; with `errors.aborted`, a command
+ * whose signal was aborted rejects with an AbortError of that name.
  */
-export function collectOutput(
-  max: number,
-  start: (sinks: IOutputSinks) => IRunningCommand
-): Promise<IExecResult | undefined> {
+export async function collectOutput(
+  options: IExecOptions,
+  start: (sinks: IOutputSinks) => IRunningCommand,
+  errors: { overflow: (max: number) => string; aborted?: string }
+): Promise<IExecResult> {
+  const max = options.maxBuffer ?? DEFAULT_MAX_BUFFER;
   const stdout = new OutputCollector(max);
   const stderr = new OutputCollector(max);
   let overflow = false;
@@ -62,11 +72,14 @@ export function collectOutput(
       }
     };
   const run = start({ onStdout: sink(stdout), onStderr: sink(stderr) });
-  return run.done.then(r =>
-    overflow
-      ? undefined
-      : { ...r, stdout: stdout.text(), stderr: stderr.text() }
-  );
+  const result = await run.done;
+  if (errors.aborted !== undefined && options.signal?.aborted) {
+    throw abortError(errors.aborted);
+  }
+  if (overflow) {
+    throw new TransportError('overflow', errors.overflow(max));
+  }
+  return { ...result, stdout: stdout.text(), stderr: stderr.text() };
 }
 
 /**

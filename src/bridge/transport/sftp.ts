@@ -4,9 +4,8 @@
  * cat, chmod and mv (see bench/transport.ts). Writes are atomic: a temp file
  * in the target's folder, fchmod to the exact mode, then posix-rename.
  */
-import { randomBytes } from 'crypto';
-import * as path from 'path';
 import type { SFTPWrapper } from 'ssh2';
+import { tempSibling } from './execFiles';
 
 /** Bytes per SFTP write request (OpenSSH's sftp-server accepts up to 256 KiB). */
 const CHUNK = 64 * 1024;
@@ -24,10 +23,7 @@ export async function sftpWriteFile(
   data: Buffer,
   mode: number
 ): Promise<void> {
-  const tmp = path.posix.join(
-    path.posix.dirname(file),
-    `.${path.posix.basename(file)}.${randomBytes(6).toString('hex')}.tmp`
-  );
+  const tmp = tempSibling(file);
   const handle = await call<Buffer>(cb => sftp.open(tmp, 'wx', { mode }, cb));
   // Requests on one handle are answered in order, so the writes, the fchmod
   // (open's mode passes through the server's umask; ours is exact) and the

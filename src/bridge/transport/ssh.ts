@@ -6,11 +6,9 @@
  * 'disconnected' so callers can resume (e.g. follow from their offset).
  * Channels are limited to sshd's MaxSessions and retried when refused.
  */
-import { randomBytes } from 'crypto';
-import * as path from 'path';
 import type { ClientChannel, ParsedKey, SFTPWrapper } from 'ssh2';
 import type { ConnectionState, IClusterConfig } from '../../shared/config';
-import { envPrefix, shellQuote } from '../util/quote';
+import { envPrefix } from '../util/quote';
 import { abortError, isTransportError, TransportError } from './errors';
 import {
   isSftpStatusError,
@@ -18,13 +16,12 @@ import {
   sftpReadFile,
   sftpWriteFile
 } from './sftp';
+import { execReadFile, execWriteFile } from './execFiles';
 import { ChannelLimiter } from './limiter';
 import {
   collectOutput,
-  DEFAULT_MAX_BUFFER,
   type IOutputSinks,
   type IRunningCommand,
-  OutputCollector,
   streamOutput
 } from './output';
 import { openChannel, runChannel, stopChannel } from './sshChannel';
@@ -103,18 +100,9 @@ export class SshTransport implements ITransport {
   }
 
   exec(command: string, options: IExecOptions = {}): Promise<IExecResult> {
-    const max = options.maxBuffer ?? DEFAULT_MAX_BUFFER;
-    return collectOutput(max, sinks => this._run(command, options, sinks)).then(
-      result => {
-        if (!result) {
-          throw new TransportError(
-            'overflow',
-            `${this.cluster}: command output exceeded ${max} bytes`
-          );
-        }
-        return result;
-      }
-    );
+    return collectOutput(options, sinks => this._run(command, options, sinks), {
+      overflow: max => `${this.cluster}: command output exceeded ${max} bytes`
+    });
   }
 
   stream(command: string, options: IStreamOptions): IStreamHandle {
@@ -142,7 +130,7 @@ export class SshTransport implements ITransport {
         throw this._sftpFailure('write', file, sftp.conn, err);
       }
     }
-    return this._execWriteFile(file, buf, mode);
+    return execWriteFile(this, file, buf, mode);
   }
 
   async readFile(file: string): Promise<Buffer> {
@@ -154,47 +142,7 @@ export class SshTransport implements ITransport {
         throw this._sftpFailure('read', file, sftp.conn, err);
       }
     }
-    return this._execReadFile(file);
-  }
-
-  private async _execWriteFile(
-    file: string,
-    data: Buffer,
-    mode: number
-  ): Promise<void> {
-    const dir = path.posix.dirname(file);
-    const tmp = path.posix.join(
-      dir,
-      `.${path.posix.basename(file)}.${randomBytes(6).toString('hex')}.tmp`
-    );
-    const q = shellQuote(tmp);
-    const r = await this.exec(
-      `umask 077 && cat > ${q} && chmod ${(mode & 0o7777).toString(8)} ${q} && mv -f ${q} ${shellQuote(file)} || { s=$?; rm -f ${q}; exit $s; }`,
-      { stdin: data }
-    );
-    if (r.code !== 0) {
-      throw Private.fileError('write', this.cluster, file, r);
-    }
-  }
-
-  private async _execReadFile(file: string): Promise<Buffer> {
-    const out = new OutputCollector(DEFAULT_MAX_BUFFER * 4);
-    const err = new OutputCollector(64 * 1024);
-    const r = await this._run(
-      `cat -- ${shellQuote(file)}`,
-      {},
-      {
-        onStdout: c => void out.push(c),
-        onStderr: c => void err.push(c)
-      }
-    ).done;
-    if (r.code !== 0) {
-      throw Private.fileError('read', this.cluster, file, {
-        ...r,
-        stderr: err.text()
-      });
-    }
-    return out.buffer();
+    return execReadFile(this, file);
   }
 
   /** The connection's SFTP channel (opened once, holding one session slot); undefined without SFTP. */
@@ -484,23 +432,5 @@ namespace Private {
       });
       conn.end();
     });
-  }
-
-  export function fileError(
-    op: 'read' | 'write',
-    cluster: string,
-    file: string,
-    r: IExecResult
-  ): Error {
-    const detail = r.stderr.trim() || `exit status ${r.code ?? r.signal}`;
-    const err = new Error(
-      `${cluster}: cannot ${op} ${file}: ${detail}`
-    ) as NodeJS.ErrnoException;
-    if (/No such file or directory/.test(r.stderr)) {
-      err.code = 'ENOENT';
-    } else if (/Permission denied/.test(r.stderr)) {
-      err.code = 'EACCES';
-    }
-    return err;
   }
 }
