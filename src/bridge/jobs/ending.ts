@@ -167,21 +167,17 @@ namespace Private {
     }
   }
 
+  /** The error name a failed end shows (JobFailed for the rest). */
+  const ENAMES: { [state in JobEndState]?: string } = {
+    timeout: 'JobTimeout',
+    out_of_memory: 'JobOutOfMemory',
+    node_fail: 'JobNodeFailure',
+    lost: 'JobLost',
+    rejected: 'JobRejected'
+  };
+
   export function ename(state: JobEndState): string {
-    switch (state) {
-      case 'timeout':
-        return 'JobTimeout';
-      case 'out_of_memory':
-        return 'JobOutOfMemory';
-      case 'node_fail':
-        return 'JobNodeFailure';
-      case 'lost':
-        return 'JobLost';
-      case 'rejected':
-        return 'JobRejected';
-      default:
-        return 'JobFailed';
-    }
+    return ENAMES[state] ?? 'JobFailed';
   }
 
   /** The error a failed cell shows (the status line words its end in src/shared/jobWording.ts). */
