@@ -1,3 +1,4 @@
+// Over 500 lines: one case per Jupyter message type and ordering rule, all on one scripted handler.
 import { KernelCore } from './core';
 import type {
   CommTarget,
