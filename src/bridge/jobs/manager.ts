@@ -46,9 +46,6 @@ import type {
 import { Venv2Cache } from './venv2Cache';
 import { JobWatcher } from './watch';
 
-export type { ITransportProvider } from './connector';
-export type { ITiming } from './context';
-
 export interface IJobManagerOptions {
   registry: ClusterRegistry;
   pool: ITransportProvider;
