@@ -30,7 +30,7 @@ describe('cluster-bridge run / doctor / jobs', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("from a file\n{'answer': 42}\n");
     // The status line goes to stderr, ending in the final state.
-    expect(r.stderr).toMatch(/local: done/);
+    expect(r.stderr).toMatch(/Done on local/);
   }, 200000);
 
   it('exits non-zero with the traceback when the code raises', async () => {
