@@ -40,6 +40,7 @@ describe('JobStore', () => {
     expect(store.get('a')!.phase).toBe('running');
     expect(store.get('b')!.phase).toBe('running');
     expect(store.get('nope')).toBeUndefined();
+    store.flush(); // no save left pending once the folder is removed
   });
 
   it('survives a restart: a new store reads what flush wrote, private to the user', () => {
