@@ -30,8 +30,13 @@ const run = (
 test('the palette lists the Cluster Bridge commands', async ({ page }) => {
   writeNotebook('ui/cluster-palette.ipynb', ['1']);
   await openNotebook(page, 'ui/cluster-palette.ipynb');
-  await run(page, 'apputils:activate-command-palette');
   const input = page.locator('.lm-CommandPalette-input');
+  // On a cold start the notebook can take focus after the palette opened,
+  // which closes the (modal) palette again: open it until it stays.
+  await expect(async () => {
+    await run(page, 'apputils:activate-command-palette');
+    await expect(input).toBeVisible({ timeout: 2000 });
+  }).toPass({ timeout: 30_000 });
   await input.fill('Cluster Bridge');
   const palette = page.locator('#command-palette');
   for (const label of [
