@@ -6,6 +6,7 @@
 import type { IClusterInfo, IClustersFile } from './config';
 import type { IDoctorLine } from './doctor';
 import type { IJobInfo } from './jobs';
+import type { ISessionInfo } from './sessions';
 
 export const COMM_TARGET = 'cluster_bridge';
 
@@ -14,6 +15,15 @@ export type CommRequest =
   | { id: string; op: 'jobs' }
   | { id: string; op: 'cancel'; jobId: string }
   | { id: string; op: 'test'; cluster: string }
+  | { id: string; op: 'sessions' }
+  | {
+      id: string;
+      op: 'session';
+      action: 'stop' | 'restart';
+      sessionId: string;
+    }
+  /** The notebook's own kernel was shut down on purpose: stop its sessions. */
+  | { id: string; op: 'notebookClosed'; notebook: string }
   | {
       id: string;
       op: 'settings';
@@ -37,6 +47,9 @@ export interface ICommResults {
   cancel: null;
   /** The doctor checklist. */
   test: IDoctorLine[];
+  sessions: ISessionInfo[];
+  session: ISessionInfo | null;
+  notebookClosed: null;
   settings: IClustersResult;
 }
 
@@ -48,4 +61,5 @@ export type CommReply =
 
 export type CommPush =
   | { event: 'clusters'; clusters: IClusterInfo[]; defaultCluster?: string }
-  | { event: 'jobs'; jobs: IJobInfo[] };
+  | { event: 'jobs'; jobs: IJobInfo[] }
+  | { event: 'sessions'; sessions: ISessionInfo[] };

@@ -33,18 +33,35 @@ export interface IJobRequest {
   dryRun?: boolean;
   /** Job name for the scheduler. */
   name?: string;
+  /** A one-off process with its own resources, outside the notebook's session. */
+  fresh?: boolean;
 }
 
 export type LineCommand =
-  'list' | 'use' | 'jobs' | 'attach' | 'cancel' | 'doctor' | 'help';
+  | 'list'
+  | 'use'
+  | 'jobs'
+  | 'attach'
+  | 'cancel'
+  | 'doctor'
+  | 'session'
+  | 'sessions'
+  | 'restart'
+  | 'stop'
+  | 'help';
 
 export type ParsedCell =
   /** No magic: plain code (runs on the default cluster in a bridge-kernel notebook). */
   | { kind: 'code'; code: string }
   /** `%%cluster ...` + body. `lineOffset` = 1: body line 1 is cell line 2. */
   | { kind: 'cluster'; request: IJobRequest; code: string; lineOffset: number }
-  /** `%cluster CMD args` */
-  | { kind: 'line'; command: LineCommand; args: string[] }
+  /** `%cluster CMD args`; `request`: the options of `%cluster session NAME [options]`. */
+  | {
+      kind: 'line';
+      command: LineCommand;
+      args: string[];
+      request?: IJobRequest;
+    }
   /** Malformed magic: never run anything. */
   | { kind: 'invalid'; error: string; usage: string };
 
@@ -145,6 +162,11 @@ export const MAGIC_OPTIONS: IMagicOption[] = [
     name: 'dry-run',
     field: 'dryRun',
     help: 'show the job script and commands, submit nothing'
+  },
+  {
+    name: 'fresh',
+    field: 'fresh',
+    help: "a one-off process with its own resources, outside the notebook's session"
   }
 ];
 
@@ -178,6 +200,26 @@ export const LINE_COMMANDS: ILineCommandSpec[] = [
     name: 'doctor',
     args: ['NAME?'],
     help: 'check a cluster: connection, Python, venv, conda, scheduler, GPUs'
+  },
+  {
+    name: 'session',
+    args: ['NAME?', 'OPTIONS?'],
+    help: "start this notebook's session on NAME with resources (--gpus, --time, ...)"
+  },
+  {
+    name: 'sessions',
+    args: [],
+    help: 'list the live sessions: resources, state, idle time, memory, time left'
+  },
+  {
+    name: 'restart',
+    args: ['NAME?'],
+    help: "restart this notebook's session on NAME (a new, empty namespace)"
+  },
+  {
+    name: 'stop',
+    args: ['NAME?'],
+    help: "stop this notebook's session on NAME and free its resources"
   },
   { name: 'help', args: [], help: 'show this help' }
 ];
@@ -422,6 +464,12 @@ namespace Private {
         `unknown %cluster command ${show(name)}; commands: ${LINE_COMMANDS.map(c => c.name).join(', ')}`
       );
     }
+    if (spec.name === 'session') {
+      // `%cluster session [NAME] [options]`: the options of a %%cluster line.
+      const request = parseJobArgs(rest);
+      const args = request.cluster ? [request.cluster] : [];
+      return { kind: 'line', command: 'session', args, request };
+    }
     const required = spec.args.filter(a => !a.endsWith('?')).length;
     if (rest.length < required || rest.length > spec.args.length) {
       const form = `%cluster ${spec.name}${spec.args.length ? ' ' + spec.args.join(' ') : ''}`;
@@ -433,7 +481,7 @@ namespace Private {
           `%cluster ${spec.name} takes no options (got ${show(arg)})`
         );
       }
-      if (spec.name === 'use' || spec.name === 'doctor') {
+      if (['use', 'doctor', 'restart', 'stop'].includes(spec.name)) {
         checkClusterName(arg);
       } else if (!/^[A-Za-z0-9_.:-]+$/.test(arg) || arg.length > 128) {
         throw new MagicError(`invalid job id ${show(arg)}`);
