@@ -1,3 +1,4 @@
+import type { Duplex } from 'stream';
 /**
  * Shared set-up of the job unit specs (src/bridge/jobs/*.spec.ts): a sink
  * that records every call, and a scripted in-memory transport whose streams
@@ -115,6 +116,12 @@ export class FakeTransport implements ITransport {
     const stdin = options.stdin?.toString();
     this.execs.push({ command, stdin });
     return { stdout: '', stderr: '', code: 0, ...this.answer(command, stdin) };
+  }
+
+  tunnel(host: string, port: number): Promise<Duplex> {
+    return Promise.reject(
+      new Error(`fake transport: no tunnel to ${host}:${port}`)
+    );
   }
 
   stream(command: string, options: IStreamOptions): IStreamHandle {

@@ -5,8 +5,10 @@
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import type { Duplex } from 'stream';
 import type { ConnectionState } from '../../shared/config';
 import { envPrefix } from '../util/quote';
 import { abortError, TransportError } from './errors';
@@ -49,6 +51,24 @@ export class LocalTransport implements ITransport {
 
   stream(command: string, options: IStreamOptions): IStreamHandle {
     return streamOutput(options, sinks => this._run(command, options, sinks));
+  }
+
+  tunnel(host: string, port: number): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host, port, noDelay: true });
+      socket.once('connect', () => {
+        socket.off('error', reject);
+        resolve(socket);
+      });
+      socket.once('error', err =>
+        reject(
+          new TransportError(
+            'channel',
+            `local: cannot reach ${host}:${port}: ${err.message}`
+          )
+        )
+      );
+    });
   }
 
   async writeFile(

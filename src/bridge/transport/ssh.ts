@@ -7,6 +7,7 @@
  * Channels are limited to sshd's MaxSessions and retried when refused.
  */
 import type { ClientChannel, ParsedKey, SFTPWrapper } from 'ssh2';
+import type { Duplex } from 'stream';
 import type { ConnectionState, IClusterConfig } from '../../shared/config';
 import { envPrefix } from '../util/quote';
 import { abortError, isTransportError, TransportError } from './errors';
@@ -109,6 +110,25 @@ export class SshTransport implements ITransport {
     return streamOutput(options, sinks =>
       this._run(command, options, sinks, true)
     );
+  }
+
+  /** A direct-tcpip channel: not a session, so sshd's MaxSessions does not count it. */
+  async tunnel(host: string, port: number): Promise<Duplex> {
+    const conn = await this._connection();
+    return new Promise((resolve, reject) => {
+      conn.client.forwardOut('127.0.0.1', 0, host, port, (err, channel) => {
+        if (err) {
+          reject(
+            new TransportError(
+              'channel',
+              `${this.cluster}: cannot open a tunnel to ${host}:${port} (${err.message}); the server may forbid TCP forwarding (AllowTcpForwarding)`
+            )
+          );
+          return;
+        }
+        resolve(channel);
+      });
+    });
   }
 
   /**

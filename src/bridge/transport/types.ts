@@ -3,6 +3,7 @@
  * processes. Commands are POSIX sh command lines; callers quote every
  * interpolated value with shellQuote() from ../util/quote.
  */
+import type { Duplex } from 'stream';
 import type { ConnectionState } from '../../shared/config';
 
 export interface IExecResult {
@@ -70,5 +71,10 @@ export interface ITransport {
   readFile(path: string): Promise<Buffer>;
   /** Absolute home directory of the remote user (cached). */
   home(): Promise<string>;
+  /**
+   * A byte stream to host:port as seen from the remote (ssh: a direct-tcpip
+   * channel, no remote process; local: a TCP socket). Sessions talk over it.
+   */
+  tunnel(host: string, port: number): Promise<Duplex>;
   close(): Promise<void>;
 }
