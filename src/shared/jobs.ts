@@ -23,4 +23,6 @@ export interface IJobInfo {
   title: string;
   /** Byte offset of events.jsonl already turned into outputs. */
   offset: number;
+  /** Unix ms of the last change; where two kernels wrote one job, the newest wins. */
+  updatedAt?: number;
 }
