@@ -9,6 +9,7 @@ import { Token } from '@lumino/coreutils';
 import type { CommResult } from '../shared/comm';
 import type { IClusterInfo, IClustersFile } from '../shared/config';
 import type { IJobInfo } from '../shared/jobs';
+import type { ISessionInfo } from '../shared/sessions';
 
 /** Plugin id prefix; a plugin's id suffix is the name of its schema file. */
 export const PLUGIN_PREFIX = 'jupyterlab-cluster-bridge';
@@ -52,6 +53,8 @@ export interface IClusterBridge extends IDisposable {
   readonly defaultCluster: string | undefined;
   /** Jobs of this server, newest first. */
   readonly jobs: ReadonlyArray<IJobInfo>;
+  /** Remote sessions (one per notebook and cluster), live ones first. */
+  readonly sessions: ReadonlyArray<ISessionInfo>;
   /** Current settings. */
   readonly settings: IBridgeSettings;
   /** True once the comm to the bridge kernel is open. */
@@ -62,6 +65,10 @@ export interface IClusterBridge extends IDisposable {
     ReadonlyArray<IClusterInfo>
   >;
   readonly jobsChanged: ISignal<IClusterBridge, ReadonlyArray<IJobInfo>>;
+  readonly sessionsChanged: ISignal<
+    IClusterBridge,
+    ReadonlyArray<ISessionInfo>
+  >;
   readonly settingsChanged: ISignal<IClusterBridge, IBridgeSettings>;
   readonly connectionChanged: ISignal<IClusterBridge, boolean>;
 
@@ -75,6 +82,18 @@ export interface IClusterBridge extends IDisposable {
   refreshClusters(): Promise<ReadonlyArray<IClusterInfo>>;
   refreshJobs(): Promise<ReadonlyArray<IJobInfo>>;
   cancelJob(jobId: string): Promise<CommResult<'cancel'>>;
+  refreshSessions(): Promise<ReadonlyArray<ISessionInfo>>;
+  /** Stop or restart a remote session (comm `session` op). */
+  sessionAction(
+    sessionId: string,
+    action: 'stop' | 'restart'
+  ): Promise<CommResult<'session'>>;
+  /**
+   * The notebook's own kernel was shut down or restarted on purpose: the
+   * bridge stops that notebook's sessions. Never starts a bridge (no bridge,
+   * no sessions).
+   */
+  notebookClosed(notebook: string): Promise<void>;
   /** The doctor checklist of the cluster. */
   testCluster(cluster: string): Promise<CommResult<'test'>>;
   /** Store new settings and send them to the bridge (comm `settings` op). */

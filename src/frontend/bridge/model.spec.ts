@@ -21,10 +21,10 @@ class FakeComm {
   }
   send(data: any) {
     this.sent.push(data);
-    const result = this.kernel.answer(data);
-    queueMicrotask(() =>
-      this.onMsg({ content: { data: { id: data.id, ok: true, result } } })
-    );
+    const reply = this.kernel.failing.has(data.op)
+      ? { id: data.id, ok: false, error: `unknown op '${data.op}'` }
+      : { id: data.id, ok: true, result: this.kernel.answer(data) };
+    queueMicrotask(() => this.onMsg({ content: { data: reply } }));
     return {} as any;
   }
   close() {
@@ -42,6 +42,13 @@ class FakeKernel {
   statusChanged = new Signal<any, string>(this);
   comms: FakeComm[] = [];
   settings: any = null;
+  /** Ops answered with `ok: false`, like an older bridge. */
+  failing = new Set<string>();
+  sessions = [
+    { id: 's-ended', cluster: 'local', state: 'ended', startedAt: 3 },
+    { id: 's-old', cluster: 'local', state: 'idle', startedAt: 1 },
+    { id: 's-new', cluster: 'hpc', state: 'busy', startedAt: 2 }
+  ];
   clusters = [
     {
       name: 'local',
@@ -62,6 +69,8 @@ class FakeKernel {
     switch (req.op) {
       case 'clusters':
         return { clusters: this.clusters, defaultCluster: 'local' };
+      case 'sessions':
+        return this.sessions;
       case 'jobs':
         return [
           { id: 'old', submittedAt: 1, phase: 'done' },
@@ -261,5 +270,74 @@ describe('BridgeModel', () => {
         ['test', 'local']
       ])
     );
+  });
+
+  it('keeps the sessions list, live ones first, from the comm and its pushes', async () => {
+    const seen: string[][] = [];
+    model.sessionsChanged.connect((_, list) => seen.push(list.map(s => s.id)));
+    await model.ensureStarted();
+    await settle();
+    expect(model.sessions.map(s => s.id)).toEqual([
+      's-new',
+      's-old',
+      's-ended'
+    ]);
+    sessions.kernel.comms[0].push({
+      event: 'sessions',
+      sessions: [{ id: 's-pushed', state: 'starting', startedAt: 4 }]
+    });
+    expect(model.sessions.map(s => s.id)).toEqual(['s-pushed']);
+    expect(seen).toEqual([['s-new', 's-old', 's-ended'], ['s-pushed']]);
+  });
+
+  it('still gets clusters and jobs from a bridge that has no sessions op', async () => {
+    sessions.kernel.failing.add('sessions');
+    const warn = jest
+      .spyOn(console, 'warn')
+      .mockImplementation(() => undefined);
+    await model.ensureStarted();
+    await settle();
+    expect(model.clusters.map(c => c.name)).toEqual(['local']);
+    expect(model.jobs.map(j => j.id)).toEqual(['new', 'old']);
+    expect(model.sessions).toEqual([]);
+    await expect(model.refreshSessions()).rejects.toThrow(
+      "unknown op 'sessions'"
+    );
+    warn.mockRestore();
+  });
+
+  it('sends stop and restart of a session, then asks for the list again', async () => {
+    await model.ensureStarted();
+    await settle();
+    await model.sessionAction('s-old', 'restart');
+    await model.sessionAction('s-new', 'stop');
+    await settle();
+    const sent = sessions.kernel.comms[0].sent;
+    expect(
+      sent.filter(m => m.op === 'session').map(m => [m.action, m.sessionId])
+    ).toEqual([
+      ['restart', 's-old'],
+      ['stop', 's-new']
+    ]);
+    // One at connection, one after each action.
+    expect(sent.filter(m => m.op === 'sessions')).toHaveLength(3);
+  });
+
+  it('tells a running bridge that a notebook closed, and never starts one for it', async () => {
+    await model.notebookClosed('work/a.ipynb');
+    expect(sessions.started).toHaveLength(0);
+    expect(sessions.kernel.comms).toHaveLength(0);
+
+    sessions.existing = {
+      path: '.cluster-bridge/bridge',
+      kernel: { name: 'cluster-bridge' }
+    };
+    await model.notebookClosed('work/a.ipynb');
+    await model.notebookClosed('');
+    expect(sessions.started).toHaveLength(0);
+    const closed = sessions.kernel.comms[0].sent.filter(
+      m => m.op === 'notebookClosed'
+    );
+    expect(closed.map(m => m.notebook)).toEqual(['work/a.ipynb']);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * BridgeModel: the one Cluster Bridge kernel session of this JupyterLab, the
- * `cluster_bridge` comm to it, and the clusters and jobs it reports.
+ * `cluster_bridge` comm to it, and the clusters, jobs and remote sessions it
+ * reports.
  *
  * The session lives at BRIDGE_SESSION_PATH so every browser tab (and a reload)
  * joins the same kernel; it is started on first use and never shut down by the
@@ -11,6 +12,7 @@ import { Signal, type ISignal } from '@lumino/signaling';
 import { COMM_TARGET, type CommPush, type CommResult } from '../../shared/comm';
 import type { IClusterInfo } from '../../shared/config';
 import type { IJobInfo } from '../../shared/jobs';
+import { isSessionLive, type ISessionInfo } from '../../shared/sessions';
 import {
   BRIDGE_KERNEL_NAME,
   BRIDGE_SESSION_PATH,
@@ -36,6 +38,9 @@ export class BridgeModel implements IClusterBridge {
   get jobs(): ReadonlyArray<IJobInfo> {
     return this._jobs;
   }
+  get sessions(): ReadonlyArray<ISessionInfo> {
+    return this._remoteSessions;
+  }
   get settings(): IBridgeSettings {
     return this._settings;
   }
@@ -54,6 +59,9 @@ export class BridgeModel implements IClusterBridge {
   }
   get jobsChanged(): ISignal<this, ReadonlyArray<IJobInfo>> {
     return this._jobsChanged;
+  }
+  get sessionsChanged(): ISignal<this, ReadonlyArray<ISessionInfo>> {
+    return this._sessionsChanged;
   }
   get settingsChanged(): ISignal<this, IBridgeSettings> {
     return this._settingsChanged;
@@ -116,6 +124,32 @@ export class BridgeModel implements IClusterBridge {
     const result = await comm.request({ op: 'cancel', jobId });
     void this.refreshJobs().catch(() => undefined);
     return result;
+  }
+
+  async refreshSessions(): Promise<ReadonlyArray<ISessionInfo>> {
+    const comm = await this._ready();
+    const result = await comm.request({ op: 'sessions' });
+    this._applySessions(Private.sessionsOf(result));
+    return this._remoteSessions;
+  }
+
+  async sessionAction(
+    sessionId: string,
+    action: 'stop' | 'restart'
+  ): Promise<CommResult<'session'>> {
+    const comm = await this._ready();
+    const result = await comm.request({ op: 'session', action, sessionId });
+    void this.refreshSessions().catch(() => undefined);
+    return result;
+  }
+
+  async notebookClosed(notebook: string): Promise<void> {
+    // Sessions only exist where a bridge ran: never start one just to say this.
+    if (!notebook || !(await this.connectIfRunning())) {
+      return;
+    }
+    const comm = await this._ready();
+    await comm.request({ op: 'notebookClosed', notebook });
   }
 
   async testCluster(cluster: string): Promise<CommResult<'test'>> {
@@ -247,6 +281,14 @@ export class BridgeModel implements IClusterBridge {
       } catch (err) {
         console.warn('cluster-bridge: first comm requests failed', err);
       }
+      // Apart: a bridge without sessions must not cost the clusters and jobs.
+      try {
+        this._applySessions(
+          Private.sessionsOf(await client.request({ op: 'sessions' }))
+        );
+      } catch (err) {
+        console.warn('cluster-bridge: sessions request failed', err);
+      }
     })().finally(() => {
       this._opening = null;
     });
@@ -298,6 +340,9 @@ export class BridgeModel implements IClusterBridge {
       case 'jobs':
         this._applyJobs(push.jobs ?? []);
         break;
+      case 'sessions':
+        this._applySessions(push.sessions ?? []);
+        break;
       default:
         break;
     }
@@ -325,6 +370,18 @@ export class BridgeModel implements IClusterBridge {
     this._jobsChanged.emit(this._jobs);
   }
 
+  private _applySessions(sessions: ISessionInfo[] | null): void {
+    if (!sessions) {
+      return;
+    }
+    this._remoteSessions = [...sessions].sort(
+      (a, b) =>
+        Number(isSessionLive(b)) - Number(isSessionLive(a)) ||
+        b.startedAt - a.startedAt
+    );
+    this._sessionsChanged.emit(this._remoteSessions);
+  }
+
   private _sessions: Session.IManager;
   private _path: string;
   private _kernelName: string;
@@ -336,6 +393,7 @@ export class BridgeModel implements IClusterBridge {
   private _clusters: IClusterInfo[] = [];
   private _bridgeDefault: string | undefined = undefined;
   private _jobs: IJobInfo[] = [];
+  private _remoteSessions: ISessionInfo[] = [];
   private _settings: IBridgeSettings = { clusters: {}, gpuCard: true };
   private _settingsLoaded = false;
   private _isDisposed = false;
@@ -343,6 +401,9 @@ export class BridgeModel implements IClusterBridge {
     this
   );
   private _jobsChanged = new Signal<this, ReadonlyArray<IJobInfo>>(this);
+  private _sessionsChanged = new Signal<this, ReadonlyArray<ISessionInfo>>(
+    this
+  );
   private _settingsChanged = new Signal<this, IBridgeSettings>(this);
   private _connectionChanged = new Signal<this, boolean>(this);
 }
@@ -401,10 +462,19 @@ namespace Private {
 
   /** The `jobs` reply: a bare list or `{ jobs }`. */
   export function jobsOf(result: unknown): IJobInfo[] | null {
+    return listOf<IJobInfo>(result, 'jobs');
+  }
+
+  /** The `sessions` reply: a bare list or `{ sessions }`. */
+  export function sessionsOf(result: unknown): ISessionInfo[] | null {
+    return listOf<ISessionInfo>(result, 'sessions');
+  }
+
+  function listOf<T>(result: unknown, key: string): T[] | null {
     if (Array.isArray(result)) {
-      return result as IJobInfo[];
+      return result as T[];
     }
-    const list = (result as { jobs?: unknown } | null)?.jobs;
-    return Array.isArray(list) ? (list as IJobInfo[]) : null;
+    const list = (result as { [key: string]: unknown } | null)?.[key];
+    return Array.isArray(list) ? (list as T[]) : null;
   }
 }
