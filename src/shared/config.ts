@@ -67,6 +67,16 @@ export interface IClusterConfig {
   envs?: { [name: string]: IEnvSpec };
   /** Scheduler defaults. */
   defaults?: ISchedulerDefaults;
+  /** Sessions: idle timeout and the time-limit warning. */
+  session?: ISessionOptions;
+}
+
+/** Per-cluster session settings (seconds). */
+export interface ISessionOptions {
+  /** No cell for this long ends the session (0: never). Default 3 h. */
+  idleTimeout?: number;
+  /** Warn running cells this long before the allocation's time limit. Default 5 min. */
+  warnBefore?: number;
 }
 
 /** The CLUSTER_BRIDGE_CONFIG file. */

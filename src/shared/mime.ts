@@ -23,6 +23,10 @@ export interface IStatusPayload {
   endedAt?: number;
   endState?: JobEndState;
   exitCode?: number | null;
+  /** Id of the session the cell runs in (absent for one-off jobs). */
+  session?: string;
+  /** Unix ms when the session's allocation reaches its time limit. */
+  deadline?: number;
 }
 
 export interface IGpuPayload {
