@@ -171,6 +171,29 @@ describe('ClusterCellExecutor', () => {
     expect(defaultRunCell).not.toHaveBeenCalled();
   });
 
+  it("names the notebook in every %%cluster cell's metadata, by its path at each run", async () => {
+    const executor = new ClusterCellExecutor({
+      bridge: fakeBridge(kernel),
+      defaultRunCell
+    });
+    const { opts } = options(fakeCell('%%cluster local\nx = 41'), notebook);
+    opts.sessionContext.path = 'work/a.ipynb';
+    const first = executor.runCell(opts);
+    await flush();
+    kernel.reply(0, { status: 'ok', execution_count: 1 });
+    await first;
+    // Renamed between two runs: the second cell says the new path.
+    opts.sessionContext.path = 'work/b.ipynb';
+    opts.cell = fakeCell('%%cluster local\nprint(x + 1)');
+    const second = executor.runCell(opts);
+    await flush();
+    kernel.reply(1, { status: 'ok', execution_count: 2 });
+    await second;
+    expect(
+      kernel.requests.map(r => r.metadata.cluster_bridge_notebook)
+    ).toEqual(['work/a.ipynb', 'work/b.ipynb']);
+  });
+
   it('lets the bridge-kernel notebook run its cells itself, after sending it the settings and the picked cluster', async () => {
     const settingsSent: any[] = [];
     const notebookKernel = {

@@ -6,6 +6,7 @@ import type { CodeCell } from '@jupyterlab/cells';
 import type { INotebookCellExecutor } from '@jupyterlab/notebook';
 import { Signal, type ISignal } from '@lumino/signaling';
 import { STATUS_MIME, type IStatusPayload } from '../../shared/mime';
+import { NOTEBOOK_METADATA_KEY } from '../../shared/sessions';
 import { readPickedCluster } from '../pickedCluster';
 import {
   BRIDGE_KERNEL_NAME,
@@ -107,12 +108,15 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
     let failure: ReturnType<typeof Private.kernelError>;
     // The picked cluster at the moment of the run, not once the bridge is up.
     const code = resolveBareMagic(source, this.pickedCluster(notebook));
+    // The path now, not at open: a renamed notebook keeps its sessions by it.
+    const identity = Private.notebookIdentity(options.sessionContext);
     try {
       const kernel = await this._bridge.ensureStarted();
       const reply = await executeOnBridge(cell, {
         code,
         kernel,
-        recordTiming: notebookConfig.recordTiming
+        recordTiming: notebookConfig.recordTiming,
+        metadata: identity
       });
       if (cell.isDisposed) {
         return false;
@@ -160,6 +164,14 @@ export namespace ClusterCellExecutor {
 namespace Private {
   export interface IEntry extends IRemoteExecution {
     cell: CodeCell;
+  }
+
+  /** Execute metadata naming the notebook, so its cells share one session. */
+  export function notebookIdentity(
+    sessionContext: { path?: string } | undefined
+  ): { [key: string]: string } {
+    const path = sessionContext?.path;
+    return path ? { [NOTEBOOK_METADATA_KEY]: path } : {};
   }
 
   /** The job id from the cell's status output, once the bridge sent it. */
