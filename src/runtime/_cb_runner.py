@@ -1056,7 +1056,8 @@ class Cell:
         self.jobdir = jobdir
         with open(os.path.join(jobdir, 'bundle.json'), 'rb') as f:
             self.bundle = json.loads(f.read().decode('utf-8'))
-        self.log = EventLog(jobdir, notify_fd_from_environ())
+        # A full disk stops the cell (KeyboardInterrupt) after the log said why.
+        self.log = EventLog(jobdir, notify_fd_from_environ(), on_full=_thread.interrupt_main)
         self.throttle = Throttle(self.log, jobdir)
         self.streams = Streams(self.log, self.throttle)
         count = self.bundle.get('executionCount')
