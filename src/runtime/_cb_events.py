@@ -5,27 +5,76 @@ JSON lines `{"seq":N,"t":T,"type":...}`. The two writers never write at the same
 only while the runner is not running), and each continues from the last `seq` in the file, so
 `seq` is strictly increasing. The agent's readers (follow, cancel, status) find the `done` line
 here too.
+
+A full disk or quota (ENOSPC, EDQUOT) never leaves a cut line: the bytes of a failed batch are
+cut off again, JOBDIR/events.reserve (made by `prepare`) is given up so the log can say why, one
+DiskFullError event is written, and after it only the `done` line is (the cell is stopped through
+on_full). A line cut by a killed writer is closed with a newline by the next writer, so it stays
+one unreadable line that readers skip, never glued to the next event.
 """
 import _thread  # not `threading`: its import is about 1 ms of a warm cell
+import errno
 import os
 import time
 
 import _cb_json as json
 
 DONE_MARK = b'"type":"done"'
+RESERVE_NAME = 'events.reserve'
+# Room for the DiskFullError event and the `done` line when nothing else is left.
+RESERVE_SIZE = 64 * 1024
+FULL_ERRNOS = (errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC), errno.EFBIG)
+
+
+class DiskFull(OSError):
+    """The log's file system or quota is full (the DiskFullError event is written already)."""
+
+
+def is_disk_full(err):
+    return isinstance(err, OSError) and err.errno in FULL_ERRNOS
+
+
+def disk_full_text(path, err):
+    return ('%s writing %s: the disk or your quota is full. The cell was stopped and its '
+            'output from here on is lost. Free space there (`%%cluster clean NAME` removes old '
+            'jobs and environments) and run the cell again.'
+            % (os.strerror(err.errno) if err.errno else 'No space left on device', path))
+
+
+def make_reserve(jobdir):
+    """Sets RESERVE_SIZE bytes aside in JOBDIR for the last words of a log on a full disk."""
+    path = os.path.join(jobdir, RESERVE_NAME)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        try:
+            os.posix_fallocate(fd, 0, RESERVE_SIZE)
+        except (AttributeError, OSError) as e:
+            if is_disk_full(e):
+                raise
+            write_all(fd, b'\0' * RESERVE_SIZE)  # NFS and others without fallocate
+    except OSError:
+        os.close(fd)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        raise
+    os.close(fd)
 
 
 class EventLog:
     """Appends events to JOBDIR/events.jsonl: one os.write per batch of whole lines, then a byte
     on notify_fd (the follower's wake-up pipe), when there is one."""
 
-    def __init__(self, jobdir, notify_fd=None):
+    def __init__(self, jobdir, notify_fd=None, on_full=None):
         self.path = os.path.join(jobdir, 'events.jsonl')
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         # Read at the first write: a held runner exists before the agent's last events.
         self.seq = None
         self.lock = _thread.allocate_lock()  # the runner writes from several threads
         self.notify_fd = notify_fd
+        self.full = False
+        self.on_full = on_full  # called once, after the DiskFullError event (the runner stops)
 
     def resync(self):
         """Continues after what the other writer appended since our last write."""
@@ -35,20 +84,70 @@ class EventLog:
         if not events:
             return
         with self.lock:
+            if self.full:
+                events = [e for e in events if e.get('type') == 'done']
+                if not events:
+                    return
             t = time.time()
+            prefix = b''
             if self.seq is None:
-                self.seq = last_seq(self.path) + 1
+                seq, whole = tail_state(self.path)
+                self.seq = seq + 1
+                if not whole:
+                    prefix = b'\n'  # a writer died mid-line: close that line, start a new one
             lines = []
             for event in events:
                 lines.append(self._encode(event, t))
-            write_all(self.fd, ('\n'.join(lines) + '\n').encode('ascii'))
-            if self.notify_fd is not None:
+            data = prefix + ('\n'.join(lines) + '\n').encode('ascii')
+            try:
+                self._append(data)
+            except OSError as e:
+                if not is_disk_full(e) or self.full:
+                    raise
+                self._disk_full(e, t, [ev for ev in events if ev.get('type') == 'done'])
+                return
+            self._notify()
+
+    def _append(self, data):
+        """All of data or none of it: a cut batch is cut off again before the error goes up."""
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(self.fd, data[written:])
+        except OSError:
+            if written:
                 try:
-                    os.write(self.notify_fd, b'.')
-                except BlockingIOError:
-                    pass  # the pipe is full of wake-ups already
+                    os.ftruncate(self.fd, os.fstat(self.fd).st_size - written)
                 except OSError:
-                    self.notify_fd = None  # the follower is gone
+                    pass
+            raise
+
+    def _disk_full(self, err, t, done):
+        """Caller holds the lock. Frees the reserve, says why, then lets the owner stop."""
+        self.full = True
+        try:
+            os.unlink(os.path.join(os.path.dirname(self.path), RESERVE_NAME))
+        except OSError:
+            pass
+        text = disk_full_text(self.path, err)
+        last = [{'type': 'error', 'ename': 'DiskFullError', 'evalue': text,
+                 'traceback': ['DiskFullError: ' + text]}] + done
+        try:
+            self._append(('\n'.join(self._encode(e, t) for e in last) + '\n').encode('ascii'))
+            self._notify()
+        except OSError:
+            pass  # not even the reserve's room: the follower reports the job lost
+        if self.on_full is not None:
+            self.on_full()
+
+    def _notify(self):
+        if self.notify_fd is not None:
+            try:
+                os.write(self.notify_fd, b'.')
+            except BlockingIOError:
+                pass  # the pipe is full of wake-ups already
+            except OSError:
+                self.notify_fd = None  # the follower is gone
 
     def _encode(self, event, t):
         record = {'seq': self.seq, 't': t}
@@ -98,27 +197,35 @@ def write_all(fd, data):
 
 def last_seq(path):
     """Sequence number of the last whole event in path, or -1."""
+    return tail_state(path)[0]
+
+
+def tail_state(path):
+    """(sequence number of the last whole event or -1, whether the file ends with a newline)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
-        return -1
+        return -1, True
     try:
         end = os.lseek(fd, 0, os.SEEK_END)
         size = 4096
+        whole = None
         while True:
             start = max(0, end - size)
             os.lseek(fd, start, os.SEEK_SET)
             data = os.read(fd, end - start)
+            if whole is None:
+                whole = not data or data.endswith(b'\n')
             lines = data.rstrip(b'\n').split(b'\n')
             # The first piece may be cut unless we read from the start.
             candidates = lines if start == 0 else lines[1:]
             for line in reversed(candidates):
                 try:
-                    return int(json.loads(line.decode('utf-8', 'replace'))['seq'])
+                    return int(json.loads(line.decode('utf-8', 'replace'))['seq']), whole
                 except (ValueError, KeyError, TypeError):
                     continue
             if start == 0:
-                return -1
+                return -1, whole
             size *= 4
     finally:
         os.close(fd)
