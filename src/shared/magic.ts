@@ -1,5 +1,5 @@
 /**
- * One file (~630 lines) on purpose: the option table, tokenizer, parser and
+ * One file (~710 lines) on purpose: the option table, tokenizer, parser and
  * usage text are one grammar that changes together.
  *
  * The `%%cluster` cell magic and `%cluster` line magics: parsing only, no I/O.
@@ -342,7 +342,7 @@ export function parseJobArgs(tokens: string[]): IJobRequest {
           `unexpected argument ${Private.show(tok)}: only one cluster name may be given (already ${Private.show(request.cluster)})`
         );
       }
-      request.cluster = Private.checkClusterName(tok);
+      request.cluster = checkClusterName(tok);
       continue;
     }
     if (!tok.startsWith('--') || tok === '--') {
@@ -388,6 +388,43 @@ export function parseJobArgs(tokens: string[]): IJobRequest {
   }
   return request;
 }
+
+/**
+ * The one rule for cluster names, wherever they come from (a magic line,
+ * notebook metadata, execute metadata, settings): names end up in commands
+ * and paths, so no controls, no spaces, no leading dash. Throws MagicError.
+ */
+export function checkClusterName(name: unknown): string {
+  if (
+    typeof name !== 'string' ||
+    !/^[A-Za-z0-9_][A-Za-z0-9_.@:+-]*$/.test(name) ||
+    name.length > 128
+  ) {
+    throw new MagicError(
+      `invalid cluster name ${Private.showAny(name)}: use letters, digits and _ . @ : + -`
+    );
+  }
+  return name;
+}
+
+/** The one rule for job ids (`%cluster attach/cancel`, ids kept in a notebook). Throws MagicError. */
+export function checkJobId(id: unknown): string {
+  if (
+    typeof id !== 'string' ||
+    !/^[A-Za-z0-9_.:-]+$/.test(id) ||
+    id.length > 128
+  ) {
+    throw new MagicError(`invalid job id ${Private.showAny(id)}`);
+  }
+  return id;
+}
+
+/**
+ * Execute-request metadata key: the cluster a bare `%%cluster` means for the
+ * notebook the cell comes from (its picker choice). The cell text is sent as
+ * it is; the bridge checks this name like any other.
+ */
+export const CLUSTER_METADATA_KEY = 'cluster_bridge_cluster';
 
 /** Parses one whole cell. Never throws: malformed magics come back as `invalid`. */
 export function parseCell(source: string): ParsedCell {
@@ -440,17 +477,14 @@ namespace Private {
     return JSON.stringify(cut);
   }
 
-  const CONTROL = /[\u0000-\u001f\u007f]/;
-
-  /** Names that end up in commands and paths: no controls, no leading dash. */
-  export function checkClusterName(name: string): string {
-    if (!/^[A-Za-z0-9_][A-Za-z0-9_.@:+-]*$/.test(name) || name.length > 128) {
-      throw new MagicError(
-        `invalid cluster name ${show(name)}: use letters, digits and _ . @ : + -`
-      );
-    }
-    return name;
+  /** Like show(), for values read from JSON that may not be strings. */
+  export function showAny(value: unknown): string {
+    return typeof value === 'string'
+      ? show(value)
+      : `(not a string: ${value === null ? 'null' : typeof value})`;
   }
+
+  const CONTROL = /[\u0000-\u001f\u007f]/;
 
   export function parseLine(args: string): ParsedCell {
     const tokens = tokenize(args).map(t => t.text);
@@ -483,8 +517,8 @@ namespace Private {
       }
       if (['use', 'doctor', 'restart', 'stop'].includes(spec.name)) {
         checkClusterName(arg);
-      } else if (!/^[A-Za-z0-9_.:-]+$/.test(arg) || arg.length > 128) {
-        throw new MagicError(`invalid job id ${show(arg)}`);
+      } else {
+        checkJobId(arg);
       }
     }
     return { kind: 'line', command: spec.name, args: rest };
