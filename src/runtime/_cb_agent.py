@@ -9,8 +9,12 @@ Usage: <venv1>/bin/python -u agent.py COMMAND [JOBDIR] [options]   (see docs/arc
   follow JOBDIR [--offset N]  events.jsonl from byte N until the `done` line  prints event lines
   go JOBDIR                   prepare + launch + follow --offset 0           prints event lines
   cancel JOBDIR [--grace S]   SIGINT, then SIGTERM, then SIGKILL              prints {"ok": true, ...}
+                              (exit 3, {"otherNode": N}: the job runs on node N, nothing signalled)
   status JOBDIR               status.json plus liveness                       prints JSON
-  doctor [--workdir DIR]      facts about this host                           prints JSON
+  doctor [--workdir DIR] [--env-kind K]  facts about this host (sizes included)  prints JSON
+  clean [--workdir DIR] [--dry-run] [--auto] [--jobs-days N] [--runtimes-days N] [--envs-days N]
+                              retention: old job dirs, runtimes, envs     prints JSON
+  env-ensure [--workdir DIR]  {"env", "envHash"} on stdin: VENV2 ready here   prints env event lines
 
 Runs on Python 3.6+ with the standard library only: no f-strings, no 3.7+ APIs. It imports its
 siblings (_cb_*.py in this folder, which the agent.py stub puts on sys.path, so `python -I`
@@ -23,7 +27,7 @@ import sys
 import time
 
 import _cb_json as json  # json without `re`/`enum`: the warm path's imports are its cost
-from _cb_events import EventLog, find_done, has_done, write_all
+from _cb_events import EventLog, find_done, has_done, is_disk_full, make_reserve, write_all
 from _cb_job import run_job
 from _cb_jobfiles import hostname, read_json, update_status, work_dir_for
 from _cb_proc import ChildExit, group_alive, pid_alive
@@ -73,6 +77,10 @@ def prepare(jobdir, bundle):
         f.write(json.dumps(bundle))
     os.rename(path + '.tmp', path)
     os.close(os.open(os.path.join(jobdir, 'events.jsonl'), os.O_WRONLY | os.O_CREAT, 0o600))
+    make_reserve(jobdir)
+    if bundle.get('retention') is not False:
+        import _cb_clean
+        _cb_clean.maybe_auto_clean(work_dir_for(jobdir, bundle=bundle), bundle.get('retention'))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,7 +163,8 @@ def follow(jobdir, offset=0, notify_fd=None, out_fd=1):
     path = os.path.join(jobdir, 'events.jsonl')
     status_path = os.path.join(jobdir, 'status.json')
     fd = None
-    partial = b''
+    pos = offset
+    want = 1 << 20
     delay = 0.002
     last_check = time.time()
     dead_since = None
@@ -167,21 +176,25 @@ def follow(jobdir, offset=0, notify_fd=None, out_fd=1):
         if fd is None:
             try:
                 fd = os.open(path, os.O_RDONLY)
-                os.lseek(fd, offset, os.SEEK_SET)
             except OSError:
                 fd = None
         if fd is not None:
             while True:
-                data = os.read(fd, 1 << 20)
+                # Whole lines only, read again from their start: a writer on a full disk cuts
+                # its unfinished line off, and a reader must never have taken half of it.
+                data = os.pread(fd, want, pos)
                 if not data:
                     break
-                got = True
-                data = partial + data
                 cut = data.rfind(b'\n') + 1
-                partial = data[cut:]
-                whole = data[:cut]
-                if not whole:
+                if not cut:
+                    if len(data) < want:
+                        break  # a line still being written
+                    want *= 4  # one line longer than a read
                     continue
+                want = 1 << 20
+                whole = data[:cut]
+                pos += cut
+                got = True
                 done_at = find_done(whole)
                 try:
                     if done_at is not None:
@@ -237,8 +250,10 @@ def cancel(jobdir, grace=5.0):
     if not groups or status.get('state') in ('completed', 'failed', 'cancelled'):
         return {'ok': True, 'state': status.get('state') or 'unknown', 'signalled': False}
     if status.get('node') and status['node'] != hostname():
-        raise AgentError('job runs on %s, not on %s: cancel it through its scheduler'
-                         % (status['node'], hostname()))
+        # Its pids mean other processes here: never signal them (round-robin login nodes).
+        return {'ok': False, 'otherNode': status['node'], 'here': hostname(),
+                'error': 'the job runs on %s, not on %s: not signalled'
+                % (status['node'], hostname())}
     steps = [('SIGINT', signal.SIGINT, [pgid] if pgid else groups),
              ('SIGTERM', signal.SIGTERM, groups), ('SIGKILL', signal.SIGKILL, groups)]
     used = []
@@ -292,6 +307,10 @@ def parse_args(argv):
         raise AgentError('usage: agent.py COMMAND [JOBDIR] [--offset N] [--grace S] [--workdir DIR]')
     opts = {'command': argv[0], 'jobdir': None, 'offset': 0, 'grace': 5.0, 'workdir': None}
     rest = argv[1:]
+    if argv[0] in ('clean', 'env-ensure', 'doctor'):
+        import _cb_clean
+        opts.update(_cb_clean.parse_options(argv[0], rest, AgentError))
+        return opts
     i = 0
     while i < len(rest):
         arg = rest[i]
@@ -319,9 +338,13 @@ def parse_args(argv):
     needs_job = ('prepare', 'run', 'launch', 'follow', 'go', 'cancel', 'status')
     if opts['command'] in needs_job and not opts['jobdir']:
         raise AgentError('%s needs a JOBDIR' % opts['command'])
-    if opts['command'] not in needs_job + ('doctor',):
+    if opts['command'] not in needs_job + ('doctor', 'clean', 'env-ensure'):
         raise AgentError('unknown command %r' % opts['command'])
     return opts
+
+
+def opts_dir(argv):
+    return argv[1] if len(argv) > 1 and not argv[1].startswith('-') else 'the work directory'
 
 
 def print_json(obj):
@@ -355,18 +378,33 @@ def main(argv):
         if cmd == 'cancel':
             result = cancel(jobdir, opts['grace'])
             print_json(result)
-            return 0 if result.get('ok') else 1
+            return 0 if result.get('ok') else (3 if result.get('otherNode') else 1)
         if cmd == 'status':
             print_json(job_status(jobdir))
             return 0
         if cmd == 'doctor':
             import _cb_doctor
-            print_json(_cb_doctor.doctor(work_dir_for(explicit=opts['workdir'])))
+            print_json(_cb_doctor.doctor(work_dir_for(explicit=opts['workdir']),
+                                         opts.get('envKind')))
             return 0
+        if cmd == 'clean':
+            import _cb_clean
+            print_json(_cb_clean.clean(work_dir_for(explicit=opts['workdir']), opts))
+            return 0
+        if cmd == 'env-ensure':
+            import _cb_clean
+            return _cb_clean.env_ensure(work_dir_for(explicit=opts['workdir']), read_stdin_bundle())
     except ChildExit as e:
         return e.code
     except AgentError as e:
         sys.stderr.write('cluster-bridge agent: %s\n' % e)
+        return 2
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        sys.stderr.write('cluster-bridge agent: %s in %s: the disk or your quota is full. Free '
+                         'space there (`%%cluster clean NAME` removes old jobs and environments).\n'
+                         % (os.strerror(e.errno), e.filename or opts_dir(argv)))
         return 2
     except KeyboardInterrupt:
         return 130

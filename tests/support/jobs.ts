@@ -92,7 +92,7 @@ export class FakeStream implements IStreamHandle {
 export class FakeTransport implements ITransport {
   readonly cluster = 'fake';
   state: ConnectionState = 'connected';
-  execs: { command: string; stdin?: string }[] = [];
+  execs: { command: string; stdin?: string; priority?: boolean }[] = [];
   streams: FakeStream[] = [];
   connects = 0;
   /** connect() rejects while this is set. */
@@ -114,7 +114,11 @@ export class FakeTransport implements ITransport {
     options: IExecOptions = {}
   ): Promise<IExecResult> {
     const stdin = options.stdin?.toString();
-    this.execs.push({ command, stdin });
+    this.execs.push({
+      command,
+      stdin,
+      ...(options.priority ? { priority: true } : {})
+    });
     return { stdout: '', stderr: '', code: 0, ...this.answer(command, stdin) };
   }
 

@@ -67,7 +67,8 @@ export class JobWatcher {
       timer = null;
       try {
         const result = await ctx.transport.exec(
-          agentCommand(ctx.agent, 'status', ctx.job.remoteDir)
+          agentCommand(ctx.agent, 'status', ctx.job.remoteDir),
+          { priority: true }
         );
         const info = Private.parseStatus(result.stdout);
         if (info && info.pid) {

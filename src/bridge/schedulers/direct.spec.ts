@@ -1,5 +1,5 @@
 import { FakeTransport } from '../../../tests/support/jobs';
-import { agentCommand, DirectScheduler } from './direct';
+import { agentCommand, DirectScheduler, JobOnOtherNodeError } from './direct';
 import { SchedulerError, type IJobSpec } from './types';
 
 const agent = { python: '/w/venv1/bin/python', runtimeDir: '/w/runtime/h' };
@@ -64,5 +64,25 @@ describe('DirectScheduler', () => {
     await expect(
       new DirectScheduler().cancel(new FakeTransport(), '', JOB_DIR)
     ).rejects.toThrow('no agent known and no process id');
+  });
+
+  it('never signals a pid here when the agent says the job runs on another node', async () => {
+    const transport = new FakeTransport();
+    transport.answer = () => ({
+      code: 3,
+      stdout: '{"ok": false, "otherNode": "login2", "here": "login1"}\n'
+    });
+    const cancel = new DirectScheduler().cancel(
+      transport,
+      '4242',
+      JOB_DIR,
+      agent
+    );
+    await expect(cancel).rejects.toBeInstanceOf(JobOnOtherNodeError);
+    await expect(cancel).rejects.toThrow(
+      'the job runs on login2, but this connection reached login1'
+    );
+    expect(transport.execs).toHaveLength(1);
+    expect(transport.execs[0].priority).toBe(true);
   });
 });

@@ -104,7 +104,7 @@ export class DirectScheduler implements IScheduler {
     }
     // kill -0 fails with EPERM for another user's process: /proc tells it is alive.
     const script = `for p in ${pids.join(' ')}; do if kill -0 "$p" 2>/dev/null || [ -d "/proc/$p" ]; then echo "$p up"; else echo "$p gone"; fi; done`;
-    const result = await transport.exec(script);
+    const result = await transport.exec(script, { priority: true });
     for (const line of result.stdout.split('\n')) {
       const [pid, verdict] = line.trim().split(' ');
       if (verdict === 'up') {
@@ -120,6 +120,11 @@ export class DirectScheduler implements IScheduler {
     return states;
   }
 
+  /**
+   * Cancels through the agent; by signal only where the agent cannot run.
+   * A job recorded on another node (round-robin login nodes) is refused:
+   * its pid means some other process here.
+   */
   async cancel(
     transport: ITransport,
     schedulerId: string,
@@ -128,10 +133,21 @@ export class DirectScheduler implements IScheduler {
   ): Promise<void> {
     if (agent) {
       const result = await transport.exec(
-        agentCommand(agent, 'cancel', jobDir, '--grace', String(CANCEL_GRACE_S))
+        agentCommand(
+          agent,
+          'cancel',
+          jobDir,
+          '--grace',
+          String(CANCEL_GRACE_S)
+        ),
+        { priority: true }
       );
       if (result.code === 0) {
         return;
+      }
+      const otherNode = Private.otherNode(result.stdout);
+      if (otherNode) {
+        throw new JobOnOtherNodeError(otherNode.node, otherNode.here);
       }
     }
     if (!/^\d+$/.test(schedulerId)) {
@@ -139,11 +155,49 @@ export class DirectScheduler implements IScheduler {
         `cannot cancel ${jobDir}: no agent known and no process id`
       );
     }
-    await transport.exec(Private.killScript(schedulerId, jobDir));
+    const result = await transport.exec(
+      Private.killScript(schedulerId, jobDir),
+      { priority: true }
+    );
+    if (result.code === Private.OTHER_NODE_EXIT) {
+      const [node, here] = result.stdout.trim().split(' ');
+      throw new JobOnOtherNodeError(node, here);
+    }
+  }
+}
+
+/** A direct job's cancel reached another node than the one the job runs on: nothing was signalled. */
+export class JobOnOtherNodeError extends Error {
+  constructor(
+    readonly node: string,
+    readonly here: string
+  ) {
+    super(
+      `the job runs on ${node}, but this connection reached ${here}: nothing was signalled there. ` +
+        `The job keeps running; cancel it from ${node}.`
+    );
+    this.name = 'JobOnOtherNodeError';
   }
 }
 
 namespace Private {
+  /** Exit status of the agent's cancel and of killScript for a job on another node. */
+  export const OTHER_NODE_EXIT = 3;
+
+  /** The agent's cancel answer for a job on another node. */
+  export function otherNode(
+    stdout: string
+  ): { node: string; here: string } | undefined {
+    try {
+      const data = JSON.parse(stdout.trim().split('\n').pop() ?? '');
+      return typeof data?.otherNode === 'string'
+        ? { node: data.otherNode, here: String(data.here ?? 'this host') }
+        : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /**
    * Without the agent: signal the process groups ourselves, escalating in the
    * background. The runner has its own group (status.json `runnerPgid`), so
@@ -155,6 +209,9 @@ namespace Private {
   export function killScript(pid: string, jobDir: string): string {
     const status = `${shellQuote(jobDir)}/status.json`;
     return [
+      `N=$(sed -n 's/.*"node": *"\\([^"]*\\)".*/\\1/p' ${status} 2>/dev/null | head -n 1)`,
+      `H=$(uname -n)`,
+      `if [ -n "$N" ] && [ "$N" != "$H" ]; then printf '%s %s\\n' "$N" "$H"; exit ${OTHER_NODE_EXIT}; fi`,
       `R=$(sed -n 's/.*"runnerPgid": *\\([0-9][0-9]*\\).*/\\1/p' ${status} 2>/dev/null | head -n 1)`,
       `G="-${pid}\${R:+ -$R}"`,
       `kill -s INT -- -${pid} 2>/dev/null || { [ -n "$R" ] && kill -s INT -- -"$R" 2>/dev/null; }`,

@@ -1,8 +1,12 @@
 /**
  * Channel limiter: at most `max` channels open on one connection (sshd's
- * MaxSessions, 10 by default), others wait in FIFO order. When the server
- * still refuses a channel (its count lags ours: closed sessions come back
- * with a delay), the caller retries with a small backoff.
+ * MaxSessions, 10 by default), others wait in FIFO order. One slot is kept
+ * for priority commands (a cancel, a liveness probe): long-running commands
+ * (a cell's log follow holds its channel for the whole cell) can fill every
+ * other slot, and a cancel that queued behind them would wait for a cell to
+ * end. Priority waiters are served first. When the server still refuses a
+ * channel (its count lags ours: closed sessions come back with a delay), the
+ * caller retries with a small backoff.
  */
 
 export class ChannelLimiter {
@@ -13,11 +17,15 @@ export class ChannelLimiter {
   }
 
   get waiting(): number {
-    return this._queue.length;
+    return this._queue.length + this._priorityQueue.length;
   }
 
-  /** Waits for a free slot; returns the function that frees it (call once). */
-  acquire(): Promise<() => void> {
+  /**
+   * Waits for a free slot; returns the function that frees it (call once).
+   * `priority`: a short command that may take the reserved slot and goes
+   * ahead of every ordinary waiter.
+   */
+  acquire(priority = false): Promise<() => void> {
     return new Promise(resolve => {
       const grant = (): void => {
         this._active++;
@@ -31,11 +39,12 @@ export class ChannelLimiter {
           this._next();
         });
       };
-      if (this._active < this._max) {
-        grant();
+      if (priority) {
+        this._priorityQueue.push(grant);
       } else {
         this._queue.push(grant);
       }
+      this._next();
     });
   }
 
@@ -45,14 +54,23 @@ export class ChannelLimiter {
     this._next();
   }
 
+  /** Slots ordinary commands may use: all but the reserved one (none reserved when max is 1). */
+  private get _ordinaryMax(): number {
+    return this._max > 1 ? this._max - 1 : this._max;
+  }
+
   private _next(): void {
-    while (this._active < this._max && this._queue.length) {
+    while (this._active < this._max && this._priorityQueue.length) {
+      this._priorityQueue.shift()!();
+    }
+    while (this._active < this._ordinaryMax && this._queue.length) {
       this._queue.shift()!();
     }
   }
 
   private _active = 0;
   private _queue: Array<() => void> = [];
+  private _priorityQueue: Array<() => void> = [];
 }
 
 /** Whether an error from opening a channel is worth retrying (server-side session limit). */

@@ -364,7 +364,7 @@ export class SshTransport implements ITransport {
       try {
         const script = envPrefix(options.env) + command;
         const conn = await this._connection(options.prompter);
-        const release = await this._limiter.acquire();
+        const release = await this._limiter.acquire(options.priority);
         try {
           if (stopped) {
             // Stopped before the command started: nothing ran.

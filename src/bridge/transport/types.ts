@@ -25,6 +25,8 @@ export interface IExecOptions {
   maxBuffer?: number;
   /** Asks the user if running this command needs a (re)connection (host key, passphrase, one-time code). */
   prompter?: IPrompter;
+  /** A short control command (cancel, liveness probe): may use the channel slot long-running commands leave free, so it never waits behind running cells. */
+  priority?: boolean;
 }
 
 /** A long-running command whose output arrives in chunks. */
