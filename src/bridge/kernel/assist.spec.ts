@@ -1,31 +1,4 @@
-import { inspect, isComplete } from './assist';
-
-describe('isComplete', () => {
-  it.each([
-    ['print(1)', 'complete', undefined],
-    ['', 'complete', undefined],
-    ['x = 1\ny = 2', 'complete', undefined],
-    ['for i in range(3):', 'incomplete', '    '],
-    ['def f():\n    return 1', 'incomplete', '    '],
-    ['def f():\n    return 1\n\n', 'complete', undefined],
-    ['print((1,', 'incomplete', ''],
-    ['x = """abc', 'incomplete', ''],
-    ['x = 1 + \\', 'incomplete', ''],
-    ['s = "a # b"', 'complete', undefined],
-    ['x = (1  # comment )\n', 'incomplete', ''],
-    [')', 'invalid', undefined],
-    ['x = [1, 2)', 'invalid', undefined],
-    ['s = "abc', 'invalid', undefined],
-    ['%cluster list', 'complete', undefined],
-    ['%%cluster local', 'incomplete', ''],
-    ['%%cluster local\nprint(1)', 'incomplete', ''],
-    ['%%cluster local\nprint(1)\n\n', 'complete', undefined]
-  ])('%j is %s', (code, status, indent) => {
-    const r = isComplete(code);
-    expect(r.status).toBe(status);
-    expect(r.indent).toBe(indent);
-  });
-});
+import { inspect } from './assist';
 
 describe('inspect', () => {
   it('explains the option or command under the cursor, else the whole usage', () => {

@@ -18,6 +18,7 @@ import type {
   IInspectResult,
   IIsCompleteResult
 } from './handler';
+import { lastLineIndent, pythonIsComplete } from './pythonComplete';
 
 /** What completion may offer, read when asked. */
 export interface ICompletionSource {
@@ -161,7 +162,7 @@ export function inspect(code: string, cursor: number): IInspectResult {
   return { found: true, data: { 'text/plain': usage() } };
 }
 
-/** is_complete: magics by their own rules, Python by a bracket/indent heuristic. */
+/** is_complete: magics by their own rules, Python as IPython answers (pythonComplete.ts). */
 export function isComplete(code: string): IIsCompleteResult {
   const first = code.replace(/^\s*\n/, '').trimStart();
   if (isClusterCell(code)) {
@@ -171,12 +172,12 @@ export function isComplete(code: string): IIsCompleteResult {
       lines[lines.length - 1].trim() === '' &&
       lines[lines.length - 2].trim() === ''
       ? { status: 'complete' }
-      : { status: 'incomplete', indent: '' };
+      : { status: 'incomplete', indent: lastLineIndent(code) };
   }
   if (first.startsWith(LINE_MAGIC + ' ') || first === LINE_MAGIC) {
     return { status: 'complete' };
   }
-  return Private.python(code);
+  return pythonIsComplete(code);
 }
 
 namespace Private {
@@ -201,82 +202,5 @@ namespace Private {
       return t;
     }
     return undefined;
-  }
-
-  const OPEN: { [c: string]: string } = { '(': ')', '[': ']', '{': '}' };
-  const CLOSE = new Set([')', ']', '}']);
-
-  /** A small Python scanner: strings, comments, brackets, block openers. */
-  export function python(code: string): IIsCompleteResult {
-    const stack: string[] = [];
-    let i = 0;
-    while (i < code.length) {
-      const c = code[i];
-      if (c === '#') {
-        while (i < code.length && code[i] !== '\n') {
-          i++;
-        }
-        continue;
-      }
-      if (c === '"' || c === "'") {
-        const triple = code.startsWith(c.repeat(3), i);
-        const quote = triple ? c.repeat(3) : c;
-        i += quote.length;
-        let closed = false;
-        while (i < code.length) {
-          if (code[i] === '\\') {
-            i += 2;
-            continue;
-          }
-          if (code.startsWith(quote, i)) {
-            i += quote.length;
-            closed = true;
-            break;
-          }
-          if (!triple && code[i] === '\n') {
-            return { status: 'invalid' };
-          }
-          i++;
-        }
-        if (!closed) {
-          return triple
-            ? { status: 'incomplete', indent: '' }
-            : { status: 'invalid' };
-        }
-        continue;
-      }
-      if (OPEN[c]) {
-        stack.push(OPEN[c]);
-      } else if (CLOSE.has(c)) {
-        if (stack.pop() !== c) {
-          return { status: 'invalid' };
-        }
-      }
-      i++;
-    }
-    if (stack.length > 0) {
-      return { status: 'incomplete', indent: '' };
-    }
-    const lines = code.split('\n');
-    const endsBlank = lines.length > 1 && lines[lines.length - 1].trim() === '';
-    const nonBlank = lines.filter(
-      l => l.trim() !== '' && !l.trim().startsWith('#')
-    );
-    const last = nonBlank[nonBlank.length - 1];
-    if (last === undefined) {
-      return { status: 'complete' };
-    }
-    const lastIndent = /^\s*/.exec(last)![0];
-    const stripped = last.replace(/#.*$/, '').trimEnd();
-    if (stripped.endsWith('\\')) {
-      return { status: 'incomplete', indent: lastIndent };
-    }
-    if (stripped.endsWith(':') && !endsBlank) {
-      return { status: 'incomplete', indent: lastIndent + '    ' };
-    }
-    if (lastIndent.length > 0 && !endsBlank) {
-      return { status: 'incomplete', indent: lastIndent };
-    }
-    return { status: 'complete' };
   }
 }
