@@ -25,4 +25,6 @@ export interface IJobInfo {
   offset: number;
   /** Unix ms of the last change; where two kernels wrote one job, the newest wins. */
   updatedAt?: number;
+  /** The session the cell ran in; absent for one-off jobs. */
+  session?: string;
 }
