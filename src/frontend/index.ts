@@ -4,7 +4,7 @@
  * IClusterBridge (tokens.ts).
  */
 import type { JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { bridgePlugin } from './bridge';
+import { bridgePlugin, notebookEndPlugin } from './bridge';
 import { commandsPlugin } from './commands';
 import { executorPlugin } from './executor';
 import { jobsPlugin } from './jobs';
@@ -21,7 +21,8 @@ const plugins: JupyterFrontEndPlugin<any>[] = [
   pickerPlugin,
   renderersPlugin,
   jobsPlugin,
-  commandsPlugin
+  commandsPlugin,
+  notebookEndPlugin
 ];
 
 export default plugins;
