@@ -1,11 +1,12 @@
 /**
  * The `cluster_bridge` comm: structured requests from the frontend to the
  * bridge kernel. Every request carries an `id`; the reply echoes it.
- * The kernel also pushes `{ event: 'clusters' | 'jobs', ... }` updates unasked.
+ * The kernel also pushes `{ event: 'clusters' | 'jobs' | 'cellStatus', ... }` updates unasked.
  */
 import type { IClusterInfo, IClustersFile } from './config';
 import type { IDoctorLine } from './doctor';
 import type { IJobInfo } from './jobs';
+import type { IStatusPayload } from './mime';
 import type { ISessionInfo } from './sessions';
 
 export const COMM_TARGET = 'cluster_bridge';
@@ -62,4 +63,14 @@ export type CommReply =
 export type CommPush =
   | { event: 'clusters'; clusters: IClusterInfo[]; defaultCluster?: string }
   | { event: 'jobs'; jobs: IJobInfo[] }
-  | { event: 'sessions'; sessions: ISessionInfo[] };
+  | { event: 'sessions'; sessions: ISessionInfo[] }
+  /**
+   * The live status of the job a cell runs, kept out of the cell's outputs:
+   * keyed by the execute_request's msg_id and the cellId of its metadata.
+   */
+  | {
+      event: 'cellStatus';
+      msgId: string;
+      cellId?: string;
+      status: IStatusPayload;
+    };
