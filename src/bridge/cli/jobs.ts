@@ -1,10 +1,12 @@
 /**
  * `cluster-bridge jobs [list] [--json] | attach ID | cancel ID`: the remote
  * jobs the job store knows, as `%cluster jobs/attach/cancel` show them.
+ * Ctrl-C during `attach` detaches (the job keeps running); connecting may
+ * ask for a passphrase or a host key on the terminal.
  */
 import { createServices } from '../kernel/services';
 import { jobTable } from '../kernel/textTables';
-import { terminalSink } from './terminal';
+import { terminalPrompter, terminalSink } from './terminal';
 
 const USAGE =
   'usage: cluster-bridge jobs [list] [--json] | attach ID | cancel ID';
@@ -44,7 +46,8 @@ export async function main(argv: string[]): Promise<number> {
           const outcome = await services.jobs.attach(
             id,
             sink,
-            controller.signal
+            controller.signal,
+            terminalPrompter()
           );
           return outcome.status === 'ok' && sink.errors === 0 ? 0 : 1;
         } finally {
@@ -52,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
         }
       }
       case 'cancel':
-        await services.jobs.cancel(id);
+        await services.jobs.cancel(id, terminalPrompter());
         process.stdout.write(`Cancelled job ${id}\n`);
         return 0;
       default:

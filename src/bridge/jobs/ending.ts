@@ -107,6 +107,25 @@ export async function endJob(
   return { status: outcome, job: { ...job } };
 }
 
+/**
+ * The follow stopped but the job runs on (an interrupted attach, a cancel
+ * that cannot reach the job's node): say so, record no end.
+ */
+export function endDetached(
+  ctx: IJobContext,
+  reason: string,
+  records: IJobRecorder
+): IRunOutcome {
+  const { job, sink, status } = ctx;
+  sink.stream(
+    'stderr',
+    `[cluster-bridge] ${reason}\nAttach again with: %cluster attach ${job.id}\n`
+  );
+  status.set({ detail: reason });
+  records.put(job);
+  return { status: 'aborted', job: { ...job } };
+}
+
 namespace Private {
   const SPECIFIC = new Set<JobEndState>([
     'timeout',

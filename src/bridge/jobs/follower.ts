@@ -13,7 +13,7 @@ import type {
   JobPhase
 } from '../../shared/events';
 import { isEndPhase } from '../../shared/jobState';
-import { agentCommand } from '../schedulers/direct';
+import { agentCommand, JobOnOtherNodeError } from '../schedulers/direct';
 import type { IStreamHandle } from '../transport/types';
 import {
   errorMessage,
@@ -22,7 +22,7 @@ import {
   type IJobRecorder,
   type ITiming
 } from './context';
-import { endJob, markFailed } from './ending';
+import { endDetached, endJob, markFailed } from './ending';
 import { EventLineParser } from './events';
 import { EventMapper } from './outputs';
 import type { IRunOutcome } from './types';
@@ -41,8 +41,9 @@ export interface IFirstCommand {
 export interface IFollowOptions {
   /** Byte offset of events.jsonl to start from. */
   offset: number;
-  /** Aborted on interrupt: cancels the job. */
+  /** Aborted on interrupt: cancels the job, or with `onAbort: 'detach'` stops following it. */
   signal?: AbortSignal;
+  onAbort?: 'cancel' | 'detach';
   /** Instead of `follow` (the fast path's `go`). */
   first?: IFirstCommand;
 }
@@ -89,7 +90,10 @@ export class JobFollower {
   async run(options: IFollowOptions): Promise<IRunOutcome> {
     const { signal } = options;
     this._parser = new EventLineParser(options.offset);
-    const onAbort = () => this._onAbort();
+    const onAbort = () =>
+      options.onAbort === 'detach'
+        ? this.detach('detached: the job keeps running')
+        : this._onAbort();
     signal?.addEventListener('abort', onAbort);
     if (signal?.aborted) {
       onAbort();
@@ -113,6 +117,9 @@ export class JobFollower {
       for (const timer of this._timers) {
         clearTimeout(timer);
       }
+    }
+    if (this._detached !== null) {
+      return endDetached(this._ctx, this._detached, this._deps.records);
     }
     return endJob(
       this._ctx,
@@ -139,8 +146,22 @@ export class JobFollower {
     this._deps.watcher.poke(this._ctx);
   }
 
+  /** Stops following; the job runs on and no end is recorded. */
+  detach(reason: string): void {
+    if (this._over) {
+      return;
+    }
+    this._detached = reason;
+    this._resolveDone();
+    this._current?.close();
+  }
+
   private get _over(): boolean {
-    return !!this._mapper.done || this._synthesized !== null;
+    return (
+      !!this._mapper.done ||
+      this._synthesized !== null ||
+      this._detached !== null
+    );
   }
 
   /** Streams, and after each end of the stream decides: done, resume, fall back or give up. */
@@ -355,6 +376,11 @@ export class JobFollower {
     }
     this.cancelRemote()
       .catch(err => {
+        if (err instanceof JobOnOtherNodeError) {
+          // Retrying reaches the same wrong node: end the cell, not the job.
+          this.detach(`not cancelled: ${err.message}`);
+          return;
+        }
         if (n === 0) {
           this._ctx.sink.stream(
             'stderr',
@@ -378,6 +404,7 @@ export class JobFollower {
   private _doneArrived: Promise<void>;
   private _resolveDone: () => void = () => undefined;
   private _synthesized: IDoneEvent | null = null;
+  private _detached: string | null = null;
   private _current: IStreamHandle | null = null;
   private _cancelRequested = false;
   private _finished = false;

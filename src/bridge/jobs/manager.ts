@@ -214,7 +214,8 @@ export class JobManager implements IJobManager {
       prompter
     };
     // Replay the whole log: the cell that attaches shows every output.
-    return this._follow(ctx, signal);
+    // Interrupting an attach detaches: the job was not started by this cell.
+    return this._follow(ctx, signal, undefined, 'detach');
   }
 
   async cancel(jobId: string, prompter?: IPrompter): Promise<void> {
@@ -294,7 +295,8 @@ export class JobManager implements IJobManager {
   private async _follow(
     ctx: IJobContext,
     signal?: AbortSignal,
-    first?: IFirstCommand
+    first?: IFirstCommand,
+    onAbort?: 'cancel' | 'detach'
   ): Promise<IRunOutcome> {
     const follower = new JobFollower(ctx, {
       timing: this._timing,
@@ -317,7 +319,7 @@ export class JobManager implements IJobManager {
     });
     this._active.set(ctx.job.id, follower);
     try {
-      return await follower.run({ offset: 0, signal, first });
+      return await follower.run({ offset: 0, signal, first, onAbort });
     } finally {
       this._active.delete(ctx.job.id);
     }

@@ -321,6 +321,49 @@ describe('KernelCore', () => {
     }
   });
 
+  it("a scoped interrupt stops only its own connection's cells of the named notebook", async () => {
+    const { client, core, handler } = setup();
+    handler.behaviour = ctx =>
+      new Promise(resolve =>
+        ctx.signal.addEventListener('abort', () =>
+          resolve({ status: 'aborted' })
+        )
+      );
+    const tabA = newSession();
+    const tabB = newSession();
+    const cell = (tab: typeof tabA, notebook: string, cellId: string) =>
+      makeMessage('execute_request', { code: cellId }, tab, undefined, {
+        cluster_bridge_notebook: notebook,
+        cellId
+      });
+    const a1 = cell(tabA, 'a.ipynb', 'a1');
+    const a2 = cell(tabA, 'a.ipynb', 'a2');
+    const b1 = cell(tabA, 'b.ipynb', 'b1');
+    const otherTab = cell(tabB, 'a.ipynb', 'a1');
+    for (const req of [a1, a2, b1, otherTab]) {
+      await core.handleMessage('shell', req);
+    }
+    const aborted = () =>
+      handler.contexts.filter(c => c.signal.aborted).map(c => c.code);
+    const scoped = (content: JSONObject) =>
+      makeMessage('interrupt_request', content, tabA);
+    await core.handleMessage(
+      'control',
+      scoped({ cluster_bridge_notebook: 'a.ipynb', cell_ids: ['a2'] })
+    );
+    expect(aborted()).toEqual(['a2']);
+    await core.handleMessage(
+      'control',
+      scoped({ cluster_bridge_notebook: 'a.ipynb' })
+    );
+    expect(aborted()).toEqual(['a1', 'a2']);
+    expect(core.running).toBe(2);
+    // A plain interrupt (REST, SIGINT) still stops the rest.
+    await core.handleMessage('control', client.request('interrupt_request'));
+    await core.idle();
+    expect(aborted()).toEqual(['a1', 'a2', 'b1', 'a1']);
+  });
+
   it('asks for input on stdin with the execute request as parent and identities', async () => {
     const { client, core, handler } = setup();
     let answer: string | undefined;

@@ -11,6 +11,13 @@
  * is sent when it finishes (replies may come back in a different order than
  * the requests went out).
  */
+import {
+  interruptMatches,
+  interruptScope,
+  type IInterruptScope,
+  type IRunningCell
+} from '../../shared/interrupt';
+import { NOTEBOOK_METADATA_KEY } from '../../shared/sessions';
 import type { IOutputSink } from '../jobs/types';
 import { KernelComms } from './comms';
 import type { IExecuteError, IExecuteOutcome, IKernelHandler } from './handler';
@@ -192,7 +199,7 @@ export class KernelCore {
         this._comms.close(msg);
         return;
       case 'interrupt_request':
-        this.interrupt();
+        this.interrupt(interruptScope(c), msg.header.session);
         this._reply(channel, msg, 'interrupt_reply', { status: 'ok' });
         return;
       case 'shutdown_request':
@@ -203,10 +210,16 @@ export class KernelCore {
     }
   }
 
-  /** Aborts every running cell (interrupt_request, or SIGINT to the process). */
-  interrupt(): void {
+  /**
+   * Aborts the running cells a scoped interrupt names (only those the same
+   * client connection started: shared/interrupt.ts), or every running cell
+   * (a plain interrupt_request, or SIGINT to the process).
+   */
+  interrupt(scope?: IInterruptScope, session = ''): void {
     for (const run of this._running.values()) {
-      run.controller.abort();
+      if (!scope || interruptMatches(scope, session, run.cell)) {
+        run.controller.abort();
+      }
     }
   }
 
@@ -231,6 +244,7 @@ export class KernelCore {
     }
     const controller = new AbortController();
     const state: Private.IRun = {
+      cell: Private.runningCell(msg),
       controller,
       done: Promise.resolve(),
       lastError: undefined
@@ -401,9 +415,21 @@ export class KernelCore {
 
 namespace Private {
   export interface IRun {
+    cell: IRunningCell;
     controller: AbortController;
     done: Promise<void>;
     lastError: IExecuteError | undefined;
+  }
+
+  /** Who started a cell and from where, for scoped interrupts. */
+  export function runningCell(msg: IMessage): IRunningCell {
+    const notebook = msg.metadata[NOTEBOOK_METADATA_KEY];
+    const cellId = msg.metadata.cellId;
+    return {
+      session: msg.header.session,
+      ...(typeof notebook === 'string' ? { notebook } : {}),
+      ...(typeof cellId === 'string' ? { cellId } : {})
+    };
   }
 
   export function str(v: unknown): string {
