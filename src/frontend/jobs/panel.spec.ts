@@ -1,6 +1,7 @@
 import { Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 import type { IJobInfo } from '../../shared/jobs';
+import type { ISessionInfo } from '../../shared/sessions';
 import type { IClusterBridge } from '../tokens';
 import { JobsPanel } from './panel';
 
@@ -21,11 +22,15 @@ function job(over: Partial<IJobInfo>): IJobInfo {
 
 class FakeBridge {
   jobs: IJobInfo[] = [];
+  sessions: ISessionInfo[] = [];
   isConnected = true;
   jobsChanged = new Signal<any, any>(this);
+  sessionsChanged = new Signal<any, any>(this);
   connectionChanged = new Signal<any, any>(this);
   cancelJob = jest.fn(async () => null);
   refreshJobs = jest.fn(async () => this.jobs);
+  refreshSessions = jest.fn(async () => this.sessions);
+  sessionAction = jest.fn(async () => null);
   set(jobs: IJobInfo[]) {
     this.jobs = jobs;
     this.jobsChanged.emit(jobs);
@@ -114,6 +119,46 @@ describe('JobsPanel', () => {
     await panel.refresh();
     expect(panel.node.textContent).toContain(
       'Could not load jobs: no kernelspec'
+    );
+  });
+
+  it('asks for the sessions with the jobs, and shows them above the jobs', async () => {
+    bridge.refreshSessions.mockImplementationOnce(async () => {
+      bridge.sessions = [
+        {
+          id: 's1',
+          cluster: 'local',
+          notebook: 'work/a.ipynb',
+          resources: '',
+          state: 'idle',
+          scheduler: 'direct',
+          startedAt: Date.UTC(2026, 10, 28, 12)
+        }
+      ];
+      bridge.sessionsChanged.emit(bridge.sessions);
+      return bridge.sessions;
+    });
+    await panel.refresh();
+    expect(bridge.refreshSessions).toHaveBeenCalledTimes(1);
+    expect(bridge.refreshJobs).toHaveBeenCalledTimes(1);
+    const sections = [
+      ...panel.node.querySelectorAll('.jp-ClusterBridge-jobs-section')
+    ].map(h => h.textContent);
+    expect(sections).toEqual(['Sessions', 'Jobs']);
+    const row = panel.node.querySelector<HTMLElement>(
+      '.jp-ClusterBridge-session'
+    )!;
+    expect(row.dataset.sessionId).toBe('s1');
+    // The session row comes before the jobs list in the panel.
+    const list = panel.node.querySelector('.jp-ClusterBridge-jobs-list')!;
+    expect(
+      row.compareDocumentPosition(list) & Node.DOCUMENT_POSITION_FOLLOWING
+    ).toBeTruthy();
+
+    bridge.refreshSessions.mockRejectedValueOnce(new Error('unknown op'));
+    await panel.refresh();
+    expect(panel.node.textContent).toContain(
+      'Could not load sessions: unknown op'
     );
   });
 });

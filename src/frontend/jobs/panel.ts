@@ -1,7 +1,8 @@
 /**
- * The Remote Jobs side panel: running, queued and finished jobs of this
- * server as the bridge reports them, each with cancel and open (reattach).
- * Plain DOM on a Lumino widget; the data comes from IClusterBridge.
+ * The Remote Jobs side panel: the remote sessions (SessionsView), then the
+ * running, queued and finished jobs of this server as the bridge reports
+ * them, each with cancel and open (reattach). Plain DOM on a Lumino widget;
+ * the data comes from IClusterBridge.
  */
 import { Widget } from '@lumino/widgets';
 import type { IJobInfo } from '../../shared/jobs';
@@ -9,6 +10,8 @@ import type { IClusterBridge } from '../tokens';
 import { appendElement } from '../renderers/dom';
 import { isJobOver, shownState } from '../../shared/jobState';
 import { schedulerIdText } from '../../shared/jobWording';
+import { appendButton } from './button';
+import { SessionsView } from './sessionsView';
 
 export class JobsPanel extends Widget {
   constructor(options: JobsPanel.IOptions) {
@@ -31,9 +34,18 @@ export class JobsPanel extends Widget {
       'Refresh'
     ) as HTMLButtonElement;
     refresh.type = 'button';
-    refresh.title = 'Ask the bridge for the jobs again';
+    refresh.title = 'Ask the bridge for the sessions and jobs again';
     refresh.addEventListener('click', () => void this.refresh());
 
+    this._sessions = new SessionsView({
+      bridge: this._bridge,
+      onError: message => {
+        this._error = message;
+        this._render();
+      }
+    });
+    this.node.appendChild(this._sessions.node);
+    appendElement(this.node, 'h3', 'jp-ClusterBridge-jobs-section', 'Jobs');
     this._status = appendElement(
       this.node,
       'div',
@@ -48,15 +60,19 @@ export class JobsPanel extends Widget {
     this._render();
   }
 
-  /** Ask the bridge (starting it if needed) for the job list. */
+  /** Ask the bridge (starting it if needed) for the sessions and jobs. */
   async refresh(): Promise<void> {
     this._status.textContent = 'Loading…';
-    try {
-      await this._bridge.refreshJobs();
-      this._error = '';
-    } catch (err) {
-      this._error = `Could not load jobs: ${(err as Error).message ?? err}`;
-    }
+    const [jobs, sessions] = await Promise.allSettled([
+      this._bridge.refreshJobs(),
+      this._bridge.refreshSessions()
+    ]);
+    this._error = [
+      Private.failure('Could not load jobs', jobs),
+      Private.failure('Could not load sessions', sessions)
+    ]
+      .filter(Boolean)
+      .join('; ');
     this._render();
   }
 
@@ -65,6 +81,7 @@ export class JobsPanel extends Widget {
       return;
     }
     this._stopPolling();
+    this._sessions.dispose();
     this._bridge.jobsChanged.disconnect(this._render, this);
     this._bridge.connectionChanged.disconnect(this._render, this);
     super.dispose();
@@ -72,17 +89,21 @@ export class JobsPanel extends Widget {
 
   protected onAfterShow(): void {
     void this.refresh();
-    // Pushes keep the list current; a slow poll covers a bridge without them.
+    // Pushes keep the lists current; a slow poll covers a bridge without
+    // them, and sessions' memory and idle time, which change without a push.
     this._stopPolling();
     this._poll = setInterval(() => {
       if (this.isVisible && this._bridge.isConnected) {
         this._bridge.refreshJobs().catch(() => undefined);
+        this._bridge.refreshSessions().catch(() => undefined);
       }
     }, 5000);
+    this._sessions.startTicking();
   }
 
   protected onAfterHide(): void {
     this._stopPolling();
+    this._sessions.stopTicking();
   }
 
   private _stopPolling(): void {
@@ -142,14 +163,14 @@ export class JobsPanel extends Widget {
     appendElement(li, 'div', 'jp-ClusterBridge-job-meta', meta.join(' · '));
 
     const actions = appendElement(li, 'div', 'jp-ClusterBridge-job-actions');
-    const open = Private.button(
+    const open = appendButton(
       actions,
       'Open',
       `Show the outputs of job ${job.id}`
     );
     open.addEventListener('click', () => this._onOpen(job));
     if (!isJobOver(job)) {
-      const cancel = Private.button(actions, 'Cancel', `Cancel job ${job.id}`);
+      const cancel = appendButton(actions, 'Cancel', `Cancel job ${job.id}`);
       cancel.classList.add('jp-mod-warn');
       cancel.addEventListener('click', () => {
         cancel.disabled = true;
@@ -163,6 +184,7 @@ export class JobsPanel extends Widget {
   }
 
   private _bridge: IClusterBridge;
+  private _sessions: SessionsView;
   private _onOpen: (job: IJobInfo) => void;
   private _status: HTMLElement;
   private _list: HTMLElement;
@@ -179,20 +201,15 @@ export namespace JobsPanel {
 }
 
 namespace Private {
-  export function button(
-    parent: HTMLElement,
-    text: string,
-    label: string
-  ): HTMLButtonElement {
-    const b = appendElement(
-      parent,
-      'button',
-      'jp-Button jp-mod-styled jp-mod-minimal'
-    ) as HTMLButtonElement;
-    b.type = 'button';
-    b.textContent = text;
-    b.setAttribute('aria-label', label);
-    b.title = label;
-    return b;
+  /** '' for a fulfilled refresh, else the prefix and the reason. */
+  export function failure(
+    prefix: string,
+    result: PromiseSettledResult<unknown>
+  ): string {
+    if (result.status === 'fulfilled') {
+      return '';
+    }
+    const reason = result.reason as Error | undefined;
+    return `${prefix}: ${reason?.message ?? String(reason)}`;
   }
 }
