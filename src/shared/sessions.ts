@@ -56,3 +56,13 @@ export const NOTEBOOK_METADATA_KEY = 'cluster_bridge_notebook';
 export function isSessionLive(info: Pick<ISessionInfo, 'state'>): boolean {
   return info.state !== 'ended';
 }
+
+/** A notebook key from execute metadata is usable: a path-like string, no control characters. */
+export function isNotebookKey(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= 4096 &&
+    !/[\u0000-\u001f\u007f]/.test(value)
+  );
+}

@@ -55,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
   const finished = new Promise<void>(resolve => (finish = resolve));
   const services = createServices();
   const core = new KernelCore({
-    handler: new CellRunner(services),
+    handler: new CellRunner(services, { kernelId }),
     send: (channel, message) => server.send(channel, message),
     session: newSession(),
     implementationVersion: Private.version(),

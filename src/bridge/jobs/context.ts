@@ -7,7 +7,7 @@ import type { IResolvedCluster } from '../../shared/config';
 import type { IJobInfo } from '../../shared/jobs';
 import { CANCEL_GRACE_S } from '../schedulers/direct';
 import type { IAgentInvocation, IScheduler } from '../schedulers/types';
-import type { IPrompter, ITransport } from '../transport/types';
+import type { IPrompter, IStreamHandle, ITransport } from '../transport/types';
 import type { IRemoteRuntime } from './runtime';
 import type { StatusLine } from './status';
 import type { IOutputSink } from './types';
@@ -29,6 +29,22 @@ export interface IJobContext extends IOpenCluster {
   prompter?: IPrompter;
   /** Warm direct jobs (no env setup lines): the VENV2 cache key to learn. */
   venv2Key?: string;
+  /** Set for a cell of a session: follow and interrupt through the session, never the scheduler. */
+  session?: ISessionHooks;
+}
+
+/** What the follower of a session cell uses instead of the scheduler (sessions/manager.ts). */
+export interface ISessionHooks {
+  /** The session's own stream of the cell's log; null when its tunnel is gone (the agent's follow then). */
+  openStream(
+    offset: number,
+    onData: (chunk: Buffer) => void
+  ): IStreamHandle | null;
+  /** KeyboardInterrupt in the cell; the namespace stays. */
+  interrupt(): Promise<void>;
+  /** Shown when an interrupt has not ended the cell after `interruptNoticeMs`. */
+  stuckNotice: string;
+  interruptNoticeMs: number;
 }
 
 /** Something that records job changes (the job store plus change listeners). */

@@ -136,7 +136,11 @@ export class JobFollower {
 
   /** Asks the scheduler (or the agent) to cancel the job; its `done` ends the follow. */
   async cancelRemote(): Promise<void> {
-    const { job, scheduler, transport, agent } = this._ctx;
+    const { job, scheduler, transport, agent, session } = this._ctx;
+    if (session) {
+      // A session cell: KeyboardInterrupt in the cell; the session and its allocation stay.
+      return session.interrupt();
+    }
     await scheduler.cancel(
       transport,
       job.schedulerId ?? '',
@@ -181,7 +185,19 @@ export class JobFollower {
         ),
         stdin: undefined
       };
-      const attempt = await this._stream(command.command, command.stdin);
+      const viaSession =
+        first || this._sessionStreamFailed
+          ? null
+          : this._ctx.session?.openStream(this._parser.offset, chunk =>
+              this._feed(chunk)
+            );
+      const attempt = viaSession
+        ? await this._await(viaSession, [])
+        : await this._stream(command.command, command.stdin);
+      if (viaSession && attempt.error && !this._over) {
+        // The session's stream failed: the agent's follow reads the same log by offset.
+        this._sessionStreamFailed = true;
+      }
       if (this._over) {
         return;
       }
@@ -233,13 +249,26 @@ export class JobFollower {
   /** One stream of the log; returns as soon as `done` arrives (no wait for the channel to close). */
   private async _stream(command: string, stdin?: string): Promise<IAttempt> {
     const stderr: Buffer[] = [];
-    const attempt: IAttempt = { error: null, code: null, stderr: '' };
     try {
-      this._current = this._ctx.transport.stream(command, {
+      const handle = this._ctx.transport.stream(command, {
         stdin,
         onStdout: chunk => this._feed(chunk),
         onStderr: chunk => void stderr.push(chunk)
       });
+      return await this._await(handle, stderr);
+    } catch (err) {
+      return { error: err, code: null, stderr: '' };
+    }
+  }
+
+  /** Waits for a stream's end or the `done` event, whichever comes first. */
+  private async _await(
+    handle: IStreamHandle,
+    stderr: Buffer[]
+  ): Promise<IAttempt> {
+    const attempt: IAttempt = { error: null, code: null, stderr: '' };
+    try {
+      this._current = handle;
       const ended = this._current.done.then(r => {
         attempt.code = r.code;
         if (r.stderr && stderr.length === 0) {
@@ -358,6 +387,16 @@ export class JobFollower {
     this._cancelRequested = true;
     this._ctx.status.set({ detail: 'cancelling' });
     this._cancelAttempt(0);
+    const { session } = this._ctx;
+    if (session) {
+      // The cell keeps its namespace: never give up on it, say what to do instead.
+      this._later(session.interruptNoticeMs, () => {
+        if (!this._over) {
+          this._ctx.sink.stream('stderr', session.stuckNotice);
+        }
+      });
+      return;
+    }
     this._later(this._deps.timing.cancelWaitMs, () =>
       this._synthesize(
         'cancelled',
@@ -407,6 +446,7 @@ export class JobFollower {
   private _detached: string | null = null;
   private _current: IStreamHandle | null = null;
   private _cancelRequested = false;
+  private _sessionStreamFailed = false;
   private _finished = false;
   private _timers = new Set<ReturnType<typeof setTimeout>>();
 }

@@ -20,11 +20,12 @@ import {
 } from './connector';
 import {
   DEFAULT_TIMING,
+  errorMessage,
   type IJobContext,
   type IOpenCluster,
   type ITiming
 } from './context';
-import { showFailed } from './ending';
+import { markFailed, showFailed } from './ending';
 import { JobFollower, type IFirstCommand } from './follower';
 import { JobRecords } from './records';
 import { IRemoteRuntime, RuntimeInstaller } from './runtime';
@@ -45,6 +46,13 @@ import type {
 } from './types';
 import { Venv2Cache } from './venv2Cache';
 import { JobWatcher } from './watch';
+import type { ISessionInfo } from '../../shared/sessions';
+import {
+  SessionManager,
+  type ILiveSession,
+  type ISessionStartOptions
+} from '../sessions/manager';
+import { SessionTable, type ISessionRecord } from '../sessions/table';
 
 export interface IJobManagerOptions {
   registry: ClusterRegistry;
@@ -71,7 +79,15 @@ export class JobManager implements IJobManager {
     );
     this._timing = { ...DEFAULT_TIMING, ...(options.timing ?? {}) };
     this._watcher = new JobWatcher(this._timing);
+    this.sessions = new SessionManager({
+      table: new SessionTable(options.stateDir),
+      scheduler: kind => this._scheduler(kind),
+      open: name => this._connector.open(this.registry.resolve(name))
+    });
   }
+
+  /** One live remote Python per (notebook, cluster). */
+  readonly sessions: SessionManager;
 
   readonly registry: ClusterRegistry;
   readonly pool: ITransportProvider;
@@ -156,6 +172,9 @@ export class JobManager implements IJobManager {
       status,
       prompter: options.prompter
     };
+    if (options.notebook !== undefined && !request.fresh && !request.detach) {
+      return this._runInSession(ctx, bundle, options.notebook, signal);
+    }
     this._records.put(ctx.job);
 
     if (kind === 'direct' && !request.detach) {
@@ -178,6 +197,142 @@ export class JobManager implements IJobManager {
       return { status: 'ok', job: { ...ctx.job } };
     }
     return this._follow(ctx, signal);
+  }
+
+  /** A cell of the notebook's session: ensure the session, hand it the cell, follow its log. */
+  private async _runInSession(
+    ctx: IJobContext,
+    bundle: IJobBundle,
+    notebook: string,
+    signal?: AbortSignal
+  ): Promise<IRunOutcome> {
+    const { status, sink, job } = ctx;
+    let live: ILiveSession;
+    try {
+      live = await this.sessions.ensure({
+        open: ctx,
+        kind: job.scheduler,
+        notebook,
+        request: bundle.request,
+        status,
+        sink,
+        signal
+      });
+    } catch (err) {
+      if (signal?.aborted) {
+        status.set({
+          phase: 'cancelled',
+          endState: 'cancelled',
+          endedAt: Date.now()
+        });
+        return { status: 'aborted' };
+      }
+      showFailed(status, err);
+      throw err;
+    }
+    const { record, client } = live;
+    job.session = record.id;
+    job.schedulerId = record.schedulerId;
+    job.node = record.node;
+    ctx.scheduler = this._scheduler(record.scheduler as SchedulerKind);
+    job.scheduler = ctx.scheduler.kind;
+    this._records.put(job);
+    let ahead = 0;
+    try {
+      const reply = await client.request('run', {
+        job: job.id,
+        jobdir: job.remoteDir,
+        bundle
+      });
+      ahead = Number(reply.ahead ?? 0);
+    } catch (err) {
+      const detail = `the session on ${record.cluster} did not take the cell: ${errorMessage(err)}`;
+      markFailed(job, status, this._records, detail);
+      throw new Error(detail);
+    }
+    this.sessions.noteCell(record.id);
+    status.set({
+      phase: ahead > 0 ? 'queued' : 'running',
+      schedulerId: record.schedulerId,
+      node: record.node,
+      session: record.id,
+      deadline: record.deadline,
+      detail:
+        ahead > 0
+          ? `waiting for ${ahead} cell${ahead === 1 ? '' : 's'} ahead in the session`
+          : undefined
+    });
+    ctx.session = this.sessions.hooks(live, job.id);
+    return this._follow(ctx, signal);
+  }
+
+  /** `%cluster session NAME [options]`: the notebook's session, started now if there is none. */
+  async startSession(options: ISessionStartOptions): Promise<ISessionInfo> {
+    const { request, sink, signal } = options;
+    const cluster = this.registry.resolve(request.cluster);
+    const kind: SchedulerKind =
+      request.scheduler ?? cluster.config.scheduler ?? 'direct';
+    const status = this._sessionStatus(sink, cluster.name, kind);
+    try {
+      const open = await this._connector.open(cluster, options.prompter, sink, {
+        signal
+      });
+      const live = await this.sessions.ensure({
+        open,
+        kind,
+        notebook: options.notebook,
+        request,
+        status,
+        sink,
+        signal
+      });
+      status.dispose();
+      return this.sessions.info(live.record);
+    } catch (err) {
+      showFailed(status, err);
+      throw err;
+    }
+  }
+
+  /** `%cluster restart NAME` and the jobs panel's Restart. */
+  async restartSession(
+    id: string,
+    sink?: IOutputSink
+  ): Promise<ISessionRecord> {
+    const old = this.sessions.get(id);
+    if (!old) {
+      throw new Error(`no session ${JSON.stringify(id)}`);
+    }
+    const out = sink ?? Private.NO_OUTPUT;
+    const status = this._sessionStatus(
+      out,
+      old.cluster,
+      old.scheduler as SchedulerKind
+    );
+    try {
+      const record = await this.sessions.restart(id, out, status);
+      status.dispose();
+      return record;
+    } catch (err) {
+      showFailed(status, err);
+      throw err;
+    }
+  }
+
+  private _sessionStatus(
+    sink: IOutputSink,
+    cluster: string,
+    kind: SchedulerKind
+  ): StatusLine {
+    const status = new StatusLine(sink, {
+      jobId: `session-${cluster}`,
+      cluster,
+      phase: 'connecting',
+      scheduler: kind,
+      startedAt: Date.now()
+    });
+    status.flush();
+    return status;
   }
 
   async attach(
@@ -272,6 +427,7 @@ export class JobManager implements IJobManager {
   /** Flushes the job store and closes connections; detached jobs keep running. */
   async dispose(): Promise<void> {
     this._disposed = true;
+    this.sessions.dispose();
     this._records.flush();
     await this._connector.closeAll();
   }
@@ -335,4 +491,15 @@ export class JobManager implements IJobManager {
   private _batch = new Map<SchedulerKind, IScheduler>();
   private _active = new Map<string, JobFollower>();
   private _disposed = false;
+}
+
+namespace Private {
+  /** For a restart asked without a cell (the jobs panel): nothing to show. */
+  export const NO_OUTPUT: IOutputSink = {
+    stream: () => undefined,
+    display: () => undefined,
+    updateDisplay: () => undefined,
+    result: () => undefined,
+    error: () => undefined
+  };
 }

@@ -37,6 +37,11 @@ export interface IRunCellOptions {
   prompter?: IPrompter;
   /** Aborted on interrupt_request: cancels the remote job. */
   signal?: AbortSignal;
+  /**
+   * The notebook the cell comes from: its cells share one session per cluster.
+   * Absent: a one-off process (as with --fresh).
+   */
+  notebook?: string;
 }
 
 export interface IRunOutcome {

@@ -352,6 +352,12 @@ export class KernelCore {
 
   private async _shutdown(channel: Channel, msg: IMessage): Promise<void> {
     const restart = msg.content.restart === true;
+    try {
+      // Before the reply: the client stops waiting for the process after it.
+      await this._handler.shutdown?.(restart);
+    } catch (err) {
+      this._log(`shutdown failed: ${Private.describe(err)}`);
+    }
     this._reply(channel, msg, 'shutdown_reply', { status: 'ok', restart });
     this._iopub(msg, 'shutdown_reply', { status: 'ok', restart });
     try {

@@ -10,7 +10,8 @@ import {
 } from '../../shared/comm';
 import { UnknownClusterError } from '../clusters/registry';
 import type { IComm } from './handler';
-import type { IKernelServices } from './services';
+import { isNotebookKey } from '../../shared/sessions';
+import type { IKernelServices, ISessionService } from './services';
 import type { JSONObject } from './wire';
 
 /** Serves one open comm; returns what stops its pushes. */
@@ -37,13 +38,34 @@ export function serveFrontendComm(
       }, 50);
     }
   };
+  let sessionsTimer: ReturnType<typeof setTimeout> | undefined;
+  const pushSessions = () => {
+    if (!sessionsTimer && services.sessions) {
+      const { sessions } = services;
+      sessionsTimer = setTimeout(() => {
+        sessionsTimer = undefined;
+        comm.send(
+          Private.json<CommPush>({
+            event: 'sessions',
+            sessions: sessions.known()
+          })
+        );
+      }, 50);
+    }
+  };
   const offs = [clusters.onChange(pushClusters), jobs.onChange(pushJobs)];
+  if (services.sessions) {
+    offs.push(services.sessions.onChange(pushSessions));
+  }
   const unsubscribe = () => {
     for (const off of offs) {
       off();
     }
     if (jobsTimer) {
       clearTimeout(jobsTimer);
+    }
+    if (sessionsTimer) {
+      clearTimeout(sessionsTimer);
     }
   };
   comm.onClose = unsubscribe;
@@ -64,6 +86,7 @@ export function serveFrontendComm(
   };
   pushClusters();
   comm.send(Private.json<CommPush>({ event: 'jobs', jobs: jobs.jobs() }));
+  pushSessions();
   return unsubscribe;
 }
 
@@ -95,6 +118,27 @@ async function answer(
       }
       return await services.doctor(cluster);
     }
+    case 'sessions':
+      return await sessionService(services).list();
+    case 'session': {
+      const sessions = sessionService(services);
+      const id = String(request.sessionId);
+      if (request.action === 'stop') {
+        return await sessions.stop(id);
+      }
+      if (request.action === 'restart') {
+        return await sessions.restart(id);
+      }
+      throw new Error(
+        `unknown session action ${JSON.stringify(request.action)}`
+      );
+    }
+    case 'notebookClosed':
+      if (!isNotebookKey(request.notebook)) {
+        throw new Error('notebookClosed: not a notebook path');
+      }
+      await sessionService(services).stopNotebook(request.notebook);
+      return null;
     case 'settings':
       clusters.setSettings(request.clusters, request.defaultCluster);
       if (typeof request.gpuCard === 'boolean') {
@@ -109,6 +153,13 @@ async function answer(
         `unknown op ${JSON.stringify((request as { op?: unknown })?.op)}`
       );
   }
+}
+
+function sessionService(services: IKernelServices): ISessionService {
+  if (!services.sessions) {
+    throw new Error('sessions are not available in this build of the bridge');
+  }
+  return services.sessions;
 }
 
 namespace Private {

@@ -81,6 +81,8 @@ export interface IKernelHandler {
   isComplete(code: string): IIsCompleteResult;
   /** Comm targets this handler serves, by target name. */
   commTargets(): { [target: string]: CommTarget };
+  /** A shutdown_request (on purpose, restart or not), before the reply: end what lives with the kernel. */
+  shutdown?(restart: boolean): Promise<void>;
   /** Called once on shutdown_request: close connections; detached jobs keep running. */
   dispose(): Promise<void>;
 }

@@ -15,8 +15,10 @@ import type {
   IResolvedCluster
 } from '../../shared/config';
 import { ClusterRegistry } from '../clusters/registry';
+import type { ISessionInfo } from '../../shared/sessions';
 import type { JobManager } from '../jobs';
-import type { IJobManager } from '../jobs/types';
+import type { IJobManager, IOutputSink } from '../jobs/types';
+import type { ISessionStartOptions } from '../sessions/manager';
 import { createDoctor, type DoctorFunction } from './doctor';
 
 /** The part of the cluster registry the kernel uses (ClusterRegistry fits it). */
@@ -37,10 +39,30 @@ export interface IClusterDirectory {
   readonly problems: string[];
 }
 
+/** Sessions: one live remote Python per (notebook, cluster). */
+export interface ISessionService {
+  /** Every session the table knows, live ones with their own facts (reattaching). */
+  list(): Promise<ISessionInfo[]>;
+  /** What the table knows, without asking any session (cheap: for pushes). */
+  known(): ISessionInfo[];
+  /** `%cluster session NAME [options]`: starts the notebook's session (or checks the running one). */
+  start(options: ISessionStartOptions): Promise<ISessionInfo>;
+  /** Stops a session by id (also: `%cluster stop`, the jobs panel). */
+  stop(id: string): Promise<ISessionInfo>;
+  /** Stops and starts over with the same resources (an empty namespace). */
+  restart(id: string, sink?: IOutputSink): Promise<ISessionInfo>;
+  /** The live session of a notebook on a cluster, per the table. */
+  find(notebook: string, cluster: string): ISessionInfo | undefined;
+  /** Stops every live session of a notebook (its kernel was shut down on purpose). */
+  stopNotebook(notebook: string): Promise<number>;
+  onChange(listener: () => void): () => void;
+}
+
 /** Everything the kernel needs from the rest of the bridge; injected (fakes in tests). */
 export interface IKernelServices {
   clusters: IClusterDirectory;
   jobs: IJobManager;
+  sessions?: ISessionService;
   doctor?: DoctorFunction;
   /** The frontend's `gpuCard` setting. */
   setGpuCard?(on: boolean): void;
@@ -79,9 +101,21 @@ export function createServices(options: IServicesOptions = {}): IRealServices {
     jobs: () => load().jobs(),
     onChange: listener => load().onChange(listener)
   };
+  const sessions: ISessionService = {
+    list: () => load().sessions.list(),
+    known: () => load().sessions.known(),
+    start: o => load().startSession(o),
+    stop: async id => load().sessions.info(await load().sessions.stop(id)),
+    restart: async (id, sink) =>
+      load().sessions.info(await load().restartSession(id, sink)),
+    find: (notebook, cluster) => load().sessions.find(notebook, cluster),
+    stopNotebook: notebook => load().sessions.stopNotebook(notebook),
+    onChange: listener => load().sessions.onChange(listener)
+  };
   return {
     clusters,
     jobs,
+    sessions,
     doctor: createDoctor({
       prepareCluster: (name, prompter) => load().prepareCluster(name, prompter)
     }),

@@ -1,10 +1,12 @@
 /**
  * Plain-text tables of `%cluster list`, `%cluster jobs` and
- * `cluster-bridge jobs`: aligned columns for a notebook or a terminal.
+ * `%cluster sessions` and `cluster-bridge jobs`: aligned columns for a notebook or a terminal.
  */
 import type { IClusterInfo } from '../../shared/config';
 import type { IJobInfo } from '../../shared/jobs';
 import { shownState } from '../../shared/jobState';
+import { formatDuration } from '../../shared/jobWording';
+import type { ISessionInfo } from '../../shared/sessions';
 
 export function jobTable(jobs: IJobInfo[]): string {
   if (jobs.length === 0) {
@@ -21,6 +23,45 @@ export function jobTable(jobs: IJobInfo[]): string {
   ]);
   return Private.table(
     ['job', 'cluster', 'scheduler', 'state', 'submitted (UTC)', '', 'title'],
+    rows
+  ).join('\n');
+}
+
+/** `%cluster sessions`. */
+export function sessionTable(sessions: ISessionInfo[]): string {
+  if (sessions.length === 0) {
+    return 'No sessions.';
+  }
+  const now = Date.now();
+  const rows = sessions.map(s => [
+    s.cluster,
+    s.notebook,
+    s.resources || '-',
+    s.state + (s.reason ? ` (${s.reason})` : ''),
+    new Date(s.startedAt).toISOString().replace('T', ' ').slice(0, 19),
+    s.idleSeconds !== undefined ? formatDuration(s.idleSeconds * 1000) : '',
+    s.memoryBytes !== undefined
+      ? `${Math.round(s.memoryBytes / 2 ** 20)} MiB`
+      : '',
+    s.gpus || '',
+    s.deadline !== undefined
+      ? formatDuration(Math.max(0, s.deadline - now))
+      : '',
+    s.id
+  ]);
+  return Private.table(
+    [
+      'cluster',
+      'notebook',
+      'resources',
+      'state',
+      'started (UTC)',
+      'idle',
+      'memory',
+      'GPUs',
+      'time left',
+      'session'
+    ],
     rows
   ).join('\n');
 }
