@@ -52,11 +52,13 @@ export function interruptMatches(
     return false;
   }
   const notebook = scope[NOTEBOOK_METADATA_KEY];
-  if (notebook !== undefined && cell.notebook !== notebook) {
+  const cells = scope.cell_ids;
+  if (cells && !(cell.cellId !== undefined && cells.includes(cell.cellId))) {
     return false;
   }
-  return (
-    scope.cell_ids === undefined ||
-    (cell.cellId !== undefined && scope.cell_ids.includes(cell.cellId))
-  );
+  if (notebook === undefined || cell.notebook === notebook) {
+    return true;
+  }
+  // A cell whose request named no notebook: the named cells decide.
+  return cell.notebook === undefined && cells !== undefined;
 }

@@ -2,7 +2,6 @@ import { NotebookModel } from '@jupyterlab/notebook';
 import { STATUS_MIME } from '../../shared/mime';
 import type { IClusterBridge } from '../tokens';
 import { ClusterCellExecutor } from './executor';
-import { interruptRemoteCells } from './interrupt';
 
 /**
  * The executor against real cell and notebook models, a fake bridge kernel
@@ -248,7 +247,7 @@ describe('ClusterCellExecutor', () => {
     expect(settingsSent[1].defaultCluster).toBe('local');
   });
 
-  it('sends a bare %%cluster with the cluster picked in the notebook metadata', async () => {
+  it('sends a bare %%cluster as it is, with the picked cluster in the execute metadata', async () => {
     const executor = new ClusterCellExecutor({
       bridge: fakeBridge(kernel, 'local'),
       defaultRunCell
@@ -258,10 +257,11 @@ describe('ClusterCellExecutor', () => {
       options(fakeCell('%%cluster --gpus 1\nx'), notebook).opts
     );
     await flush();
-    expect(kernel.requests[0].code).toBe('%%cluster local2 --gpus 1\nx');
+    expect(kernel.requests[0].code).toBe('%%cluster --gpus 1\nx');
+    expect(kernel.requests[0].metadata.cluster_bridge_cluster).toBe('local2');
   });
 
-  it('falls back to the default cluster, and keeps explicit names', async () => {
+  it('leaves the default to the bridge, and keeps explicit names', async () => {
     const executor = new ClusterCellExecutor({
       bridge: fakeBridge(kernel, 'local'),
       defaultRunCell
@@ -271,9 +271,113 @@ describe('ClusterCellExecutor', () => {
     void executor.runCell(options(fakeCell('%%cluster hpc\nx'), notebook).opts);
     await flush();
     expect(kernel.requests.map(r => r.code)).toEqual([
-      '%%cluster local\nx',
+      '%%cluster\nx',
       '%%cluster hpc\nx'
     ]);
+    expect(kernel.requests.map(r => r.metadata.cluster_bridge_cluster)).toEqual(
+      [undefined, undefined]
+    );
+  });
+
+  it.each([
+    ["local\nprint('INJECTED')"],
+    ['local; rm -rf ~'],
+    ['--help'],
+    [42],
+    [['local']]
+  ])(
+    'runs nothing when the notebook metadata picks %j, and says so in the cell',
+    async value => {
+      const bridge = fakeBridge(kernel, 'local');
+      const executor = new ClusterCellExecutor({ bridge, defaultRunCell });
+      notebook.setMetadata('cluster_bridge', { cluster: value });
+      const cell = fakeCell('%%cluster\nprint(1)');
+      const { opts, events } = options(cell, notebook);
+      await expect(executor.runCell(opts)).rejects.toMatchObject({
+        errorName: 'ClusterBridgeError'
+      });
+      expect(kernel.requests).toHaveLength(0);
+      expect(bridge.ensureStarted).not.toHaveBeenCalled();
+      expect(defaultRunCell).not.toHaveBeenCalled();
+      expect(events).toEqual(['executed:false:ClusterBridgeError']);
+      const outputs = cell.model.outputs.toJSON();
+      expect(outputs).toHaveLength(1);
+      expect(outputs[0]).toMatchObject({
+        output_type: 'error',
+        ename: 'ClusterBridgeError'
+      });
+      expect(String(outputs[0].evalue)).toMatch(
+        /cluster_bridge\.cluster.*Nothing was run/
+      );
+      // An explicit name does not use the metadata: it runs.
+      void executor.runCell(
+        options(fakeCell('%%cluster local\nprint(1)'), notebook).opts
+      );
+      await flush();
+      expect(kernel.requests.map(r => r.code)).toEqual([
+        '%%cluster local\nprint(1)'
+      ]);
+    }
+  );
+
+  it('runs no plain cell of a Cluster Bridge notebook whose picked cluster is invalid', async () => {
+    const bridge = fakeBridge(kernel);
+    const executor = new ClusterCellExecutor({ bridge, defaultRunCell });
+    notebook.setMetadata('cluster_bridge', { cluster: 'a b' });
+    const cell = fakeCell('print(1)');
+    const { opts } = options(cell, notebook, 'cluster-bridge');
+    await expect(executor.runCell(opts)).rejects.toThrow(/Nothing was run/);
+    expect(defaultRunCell).not.toHaveBeenCalled();
+    expect(cell.model.outputs.length).toBe(1);
+  });
+
+  it.each([['cluster_bridge_cluster'], ['cluster_bridge_notebook']])(
+    'runs no cell whose own metadata holds %s (it would travel with the request)',
+    async key => {
+      const executor = new ClusterCellExecutor({
+        bridge: fakeBridge(kernel),
+        defaultRunCell
+      });
+      for (const kernelName of ['python3', 'cluster-bridge']) {
+        const cell = fakeCell('%%cluster local\nx');
+        cell.model.setMetadata(key, 'elsewhere');
+        const { opts } = options(cell, notebook, kernelName);
+        await expect(executor.runCell(opts)).rejects.toThrow(
+          new RegExp(`"${key}".*Nothing was run`)
+        );
+      }
+      expect(kernel.requests).toHaveLength(0);
+      expect(defaultRunCell).not.toHaveBeenCalled();
+    }
+  );
+
+  it('numbers remote cells on their own, per notebook', async () => {
+    const executor = new ClusterCellExecutor({
+      bridge: fakeBridge(kernel),
+      defaultRunCell
+    });
+    const local = fakeCell('x = 1');
+    (local.model as any).executionCount = 7;
+    const first = fakeCell('%%cluster local\na');
+    const second = fakeCell('%%cluster local\nb');
+    const run1 = executor.runCell(options(first, notebook).opts);
+    await flush();
+    // The bridge kernel's count is its own (other notebooks share it).
+    kernel.reply(0, { status: 'ok', execution_count: 40 });
+    await run1;
+    const run2 = executor.runCell(options(second, notebook).opts);
+    await flush();
+    kernel.reply(1, { status: 'ok', execution_count: 41 });
+    await run2;
+    expect(first.model.executionCount).toBe(1);
+    expect(second.model.executionCount).toBe(2);
+    // Run again: the next number, never one the notebook shows.
+    const run3 = executor.runCell(options(first, notebook).opts);
+    await flush();
+    kernel.reply(2, { status: 'ok', execution_count: 42 });
+    await run3;
+    expect(first.model.executionCount).toBe(3);
+    expect(local.model.executionCount).toBe(7);
   });
 
   it('records execution timing like JupyterLab when recordTiming is on', async () => {
@@ -416,44 +520,5 @@ describe('ClusterCellExecutor', () => {
       metadata: {}
     } as any);
     expect(executor.running(notebook)[0].jobId).toBe('j-9');
-  });
-});
-
-describe('interruptRemoteCells', () => {
-  beforeEach(() => {
-    notebook = new NotebookModel();
-  });
-
-  const nbA = {};
-  const nbB = {};
-
-  it('does nothing without remote cells in the notebook', async () => {
-    const kernel = new FakeKernel();
-    await expect(
-      interruptRemoteCells(fakeBridge(kernel), [], [])
-    ).resolves.toBe('none');
-    expect(kernel.interrupted).toBe(0);
-  });
-
-  it('interrupts the bridge kernel when only this notebook has remote cells', async () => {
-    const kernel = new FakeKernel();
-    const mine = [{ notebook: nbA, cellId: 'c1', jobId: 'j1' }];
-    await expect(
-      interruptRemoteCells(fakeBridge(kernel), mine, mine)
-    ).resolves.toBe('interrupt');
-    expect(kernel.interrupted).toBe(1);
-  });
-
-  it("cancels by job id when another notebook's cells also run", async () => {
-    const kernel = new FakeKernel();
-    const bridge = fakeBridge(kernel);
-    const mine = [{ notebook: nbA, cellId: 'c1', jobId: 'j1' }];
-    const other = { notebook: nbB, cellId: 'c2', jobId: 'j2' };
-    await expect(
-      interruptRemoteCells(bridge, mine, [...mine, other])
-    ).resolves.toBe('cancel');
-    expect(bridge.cancelJob).toHaveBeenCalledWith('j1');
-    expect(bridge.cancelJob).not.toHaveBeenCalledWith('j2');
-    expect(kernel.interrupted).toBe(0);
   });
 });

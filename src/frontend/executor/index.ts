@@ -30,14 +30,14 @@ export const executorPlugin: JupyterFrontEndPlugin<INotebookCellExecutor> = {
       if (args.id !== INTERRUPT_COMMAND) {
         return;
       }
-      const notebook = Private.currentNotebookModel(app);
+      const notebook = Private.currentNotebook(app);
       if (!notebook) {
         return;
       }
       interruptRemoteCells(
         bridge,
-        executor.running(notebook),
-        executor.running()
+        executor.running(notebook.model),
+        notebook.path
       ).catch(err =>
         console.warn('cluster-bridge: interrupt of remote cells failed', err)
       );
@@ -47,11 +47,15 @@ export const executorPlugin: JupyterFrontEndPlugin<INotebookCellExecutor> = {
 };
 
 namespace Private {
-  /** The model of the notebook in the main area, without INotebookTracker. */
-  export function currentNotebookModel(app: JupyterFrontEnd): object | null {
+  /** The model and path of the notebook in the main area, without INotebookTracker. */
+  export function currentNotebook(
+    app: JupyterFrontEnd
+  ): { model: object; path?: string } | null {
     const widget = app.shell.currentWidget as {
       content?: { model?: object | null };
+      context?: { path?: string };
     } | null;
-    return widget?.content?.model ?? null;
+    const model = widget?.content?.model;
+    return model ? { model, path: widget?.context?.path } : null;
   }
 }
