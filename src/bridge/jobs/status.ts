@@ -1,12 +1,24 @@
 /**
- * The live status line of one job: a single display (STATUS_MIME plus a
- * text/plain fallback) with display_id `cb-status-<jobId>`, updated in place
- * and throttled so a chatty job never floods iopub.
+ * The live status of one job, throttled so a chatty job never floods anyone.
+ * In the kernel (a sink with `cellStatus`) it is not one of the cell's
+ * outputs, so saved notebooks hold only what the code produced: it goes over
+ * the `cluster_bridge` comm to the frontends beside the cell, and where none
+ * listens it becomes an output only when it says something a person waits
+ * for: a batch job queued with its pending reason. That display then stays,
+ * updated in place to one line, so the notebook records where the job ran.
+ * Other sinks (the CLI) get every state as a display: STATUS_MIME plus a
+ * text/plain fallback with display_id `cb-status-<jobId>`, updated in place.
  */
 import { isEndPhase } from '../../shared/jobState';
 import { statusLine } from '../../shared/jobWording';
 import { IStatusPayload, STATUS_MIME } from '../../shared/mime';
 import type { IOutputSink } from './types';
+
+/** A sink that can send the live status beside the cell instead of into it. */
+export interface ICellStatusSink extends IOutputSink {
+  /** Sends the status to the frontends watching the cell; false when none listens. */
+  cellStatus(payload: IStatusPayload): boolean;
+}
 
 /** At most this many updates per second (the last state always gets through). */
 const MIN_INTERVAL_MS = 200;
@@ -42,7 +54,7 @@ export class StatusLine {
       return;
     }
     const wait = this._lastSent + this._minInterval - Date.now();
-    if (!this._shown || wait <= 0) {
+    if (this._lastSent === 0 || wait <= 0) {
       this.flush();
     } else if (!this._timer) {
       this._timer = setTimeout(() => this.flush(), wait);
@@ -55,6 +67,14 @@ export class StatusLine {
       clearTimeout(this._timer);
       this._timer = null;
     }
+    this._lastSent = Date.now();
+    if (Private.hasCellStatus(this._sink)) {
+      const watched = this._sink.cellStatus({ ...this._payload });
+      // A display already among the outputs is kept current either way.
+      if (!this._shown && (watched || !Private.saysSomething(this._payload))) {
+        return;
+      }
+    }
     const bundle = {
       [STATUS_MIME]: { ...this._payload },
       // The same words as the JupyterLab renderer, for every other frontend.
@@ -66,7 +86,6 @@ export class StatusLine {
       this._sink.display(bundle, undefined, this.displayId);
       this._shown = true;
     }
-    this._lastSent = Date.now();
   }
 
   /** Stops pending timers (the cell was detached or abandoned). */
@@ -81,6 +100,7 @@ export class StatusLine {
   private _sink: IOutputSink;
   private _payload: IStatusPayload;
   private _minInterval: number;
+  /** A display exists among the cell's outputs (updated, never repeated). */
   private _shown = false;
   private _finished = false;
   private _lastSent = 0;
@@ -88,6 +108,15 @@ export class StatusLine {
 }
 
 namespace Private {
+  export function hasCellStatus(sink: IOutputSink): sink is ICellStatusSink {
+    return typeof (sink as Partial<ICellStatusSink>).cellStatus === 'function';
+  }
+
+  /** Worth an output where no frontend shows the status: a queued job's reason. */
+  export function saysSomething(p: IStatusPayload): boolean {
+    return p.phase === 'queued' && !!p.detail;
+  }
+
   export function merge(
     a: IStatusPayload,
     patch: Partial<IStatusPayload>
