@@ -8,6 +8,7 @@
 import { doctorReport, doctorVerdict } from '../../shared/doctor';
 import { COMM_TARGET } from '../../shared/comm';
 import { IJobRequest, parseCell, usage } from '../../shared/magic';
+import { isNotebookKey, NOTEBOOK_METADATA_KEY } from '../../shared/sessions';
 import { UnknownClusterError } from '../clusters/registry';
 import type { IOutputSink } from '../jobs/types';
 import { complete, inspect, isComplete } from './assist';
@@ -22,12 +23,25 @@ import type {
   IIsCompleteResult,
   IKernelHandler
 } from './handler';
-import type { IKernelServices } from './services';
-import { clusterTable, jobTable } from './textTables';
+import type { IKernelServices, ISessionService } from './services';
+import { clusterTable, jobTable, sessionTable } from './textTables';
+
+/** How long a shutdown waits for this kernel's sessions to stop. */
+const SHUTDOWN_STOP_MS = 4000;
+
+export interface ICellRunnerOptions {
+  /**
+   * This kernel's id: the notebook key of cells that name no notebook (a
+   * Cluster Bridge kernel notebook, nbclient), so their sessions survive a
+   * crash of this process (the restarted kernel keeps its id).
+   */
+  kernelId?: string;
+}
 
 export class CellRunner implements IKernelHandler {
-  constructor(services: IKernelServices) {
+  constructor(services: IKernelServices, options: ICellRunnerOptions = {}) {
     this._services = services;
+    this._ownNotebook = `kernel:${options.kernelId ?? 'default'}`;
   }
 
   async execute(ctx: IExecuteContext): Promise<IExecuteOutcome> {
@@ -49,7 +63,12 @@ export class CellRunner implements IKernelHandler {
         return this._run(ctx, parsed.request, parsed.code, parsed.lineOffset);
       case 'line':
         try {
-          return await this._line(ctx, parsed.command, parsed.args);
+          return await this._line(
+            ctx,
+            parsed.command,
+            parsed.args,
+            parsed.request
+          );
         } catch (err) {
           return Private.fail(ctx.sink, err);
         }
@@ -87,6 +106,16 @@ export class CellRunner implements IKernelHandler {
     };
   }
 
+  /** Shut down on purpose (not a crash): this kernel's own sessions end with it. */
+  async shutdown(): Promise<void> {
+    const stopping = this._services.sessions?.stopNotebook(this._ownNotebook);
+    // An unreachable cluster must not hold the shutdown: its idle timeout ends the session.
+    await Promise.race([
+      stopping,
+      new Promise(resolve => setTimeout(resolve, SHUTDOWN_STOP_MS).unref())
+    ]);
+  }
+
   async dispose(): Promise<void> {
     for (const off of this._subscriptions.splice(0)) {
       off();
@@ -117,7 +146,8 @@ export class CellRunner implements IKernelHandler {
         // The live status goes beside the cell, not into its outputs.
         sink: this._cellStatus.sinkFor(ctx.request, ctx.sink),
         prompter: ctx.prompter,
-        signal: ctx.signal
+        signal: ctx.signal,
+        notebook: this._services.sessions ? this._notebookOf(ctx) : undefined
       });
       return { status: outcome.status };
     } catch (err) {
@@ -128,12 +158,91 @@ export class CellRunner implements IKernelHandler {
     }
   }
 
+  /** The notebook a cell belongs to: the one its request names, else this kernel's own. */
+  private _notebookOf(ctx: IExecuteContext): string {
+    const named = (ctx.request.metadata ?? {})[NOTEBOOK_METADATA_KEY];
+    if (named === undefined) {
+      return this._ownNotebook;
+    }
+    if (!isNotebookKey(named)) {
+      throw new Error(
+        `the cell's ${NOTEBOOK_METADATA_KEY} metadata is not a notebook path; nothing was run`
+      );
+    }
+    return named;
+  }
+
+  private _sessionService(): ISessionService {
+    if (!this._services.sessions) {
+      throw new Error('sessions are not available in this build of the bridge');
+    }
+    return this._services.sessions;
+  }
+
+  /** `%cluster session/sessions/restart/stop`. */
+  private async _sessionCommand(
+    ctx: IExecuteContext,
+    command: string,
+    args: string[],
+    request: IJobRequest = {}
+  ): Promise<IExecuteOutcome> {
+    const sessions = this._sessionService();
+    const { clusters } = this._services;
+    const text = (t: string) => ctx.sink.stream('stdout', t + '\n');
+    if (command === 'sessions') {
+      ctx.sink.display(
+        { 'text/plain': sessionTable(await sessions.list()) },
+        {}
+      );
+      return { status: 'ok' };
+    }
+    const notebook = this._notebookOf(ctx);
+    const cluster = clusters.resolve(args[0] ?? request.cluster).name;
+    if (command === 'session') {
+      const info = await sessions.start({
+        notebook,
+        request: { ...request, cluster },
+        sink: this._cellStatus.sinkFor(ctx.request, ctx.sink),
+        prompter: ctx.prompter,
+        signal: ctx.signal
+      });
+      text(
+        `Session ${info.id} on ${cluster}: ${info.state}${info.resources ? ` (${info.resources})` : ''}`
+      );
+      return { status: 'ok' };
+    }
+    const live = sessions.find(notebook, cluster);
+    if (!live) {
+      text(`This notebook has no live session on ${cluster}.`);
+      return { status: 'ok' };
+    }
+    if (command === 'stop') {
+      await sessions.stop(live.id);
+      text(
+        `Stopped the session on ${cluster} (${live.id}); its resources are free.`
+      );
+      return { status: 'ok' };
+    }
+    const info = await sessions.restart(
+      live.id,
+      this._cellStatus.sinkFor(ctx.request, ctx.sink)
+    );
+    text(
+      `Restarted the session on ${cluster}: ${info.id}, an empty namespace${info.resources ? ` (${info.resources})` : ''}.`
+    );
+    return { status: 'ok' };
+  }
+
   /** Errors thrown here become the cell's error output (execute catches them). */
   private async _line(
     ctx: IExecuteContext,
     command: string,
-    args: string[]
+    args: string[],
+    request?: IJobRequest
   ): Promise<IExecuteOutcome> {
+    if (['session', 'sessions', 'restart', 'stop'].includes(command)) {
+      return this._sessionCommand(ctx, command, args, request);
+    }
     const { clusters, jobs } = this._services;
     const text = (t: string) =>
       ctx.sink.stream('stdout', t.endsWith('\n') ? t : t + '\n');
@@ -198,6 +307,7 @@ export class CellRunner implements IKernelHandler {
   }
 
   private _services: IKernelServices;
+  private _ownNotebook: string;
   private _subscriptions: (() => void)[] = [];
   private _cellStatus = new CellStatusHub();
 }
