@@ -119,7 +119,8 @@ def launch(jobdir, notify_fd=None, close_in_child=()):
             os.close(w)
             code = 1
             try:
-                code = run_job(jobdir, notify_fd)
+                # No scheduler enforces the cell's resources here: run_job does.
+                code = run_job(jobdir, notify_fd, enforce_limits=True)
             except ChildExit:
                 raise
             except BaseException:
@@ -305,16 +306,17 @@ def job_status(jobdir):
 def parse_args(argv):
     if not argv:
         raise AgentError('usage: agent.py COMMAND [JOBDIR] [--offset N] [--grace S] [--workdir DIR]')
-    opts = {'command': argv[0], 'jobdir': None, 'offset': 0, 'grace': 5.0, 'workdir': None}
+    opts = {'command': argv[0], 'jobdir': None, 'offset': 0, 'grace': 5.0, 'workdir': None,
+            'envKind': None}
     rest = argv[1:]
-    if argv[0] in ('clean', 'env-ensure', 'doctor'):
+    if argv[0] == 'clean':
         import _cb_clean
-        opts.update(_cb_clean.parse_options(argv[0], rest, AgentError))
+        opts.update(_cb_clean.parse_options(rest, AgentError))
         return opts
     i = 0
     while i < len(rest):
         arg = rest[i]
-        if arg in ('--offset', '--grace', '--workdir'):
+        if arg in ('--offset', '--grace', '--workdir', '--env-kind'):
             if i + 1 >= len(rest):
                 raise AgentError('%s needs a value' % arg)
             value = rest[i + 1]
@@ -323,6 +325,8 @@ def parse_args(argv):
                     opts['offset'] = int(value)
                 elif arg == '--grace':
                     opts['grace'] = float(value)
+                elif arg == '--env-kind':
+                    opts['envKind'] = value
                 else:
                     opts['workdir'] = value
             except ValueError:
@@ -384,16 +388,15 @@ def main(argv):
             return 0
         if cmd == 'doctor':
             import _cb_doctor
-            print_json(_cb_doctor.doctor(work_dir_for(explicit=opts['workdir']),
-                                         opts.get('envKind')))
+            print_json(_cb_doctor.doctor(work_dir_for(explicit=opts['workdir']), opts['envKind']))
             return 0
         if cmd == 'clean':
             import _cb_clean
             print_json(_cb_clean.clean(work_dir_for(explicit=opts['workdir']), opts))
             return 0
         if cmd == 'env-ensure':
-            import _cb_clean
-            return _cb_clean.env_ensure(work_dir_for(explicit=opts['workdir']), read_stdin_bundle())
+            from _cb_envs import ensure_here
+            return ensure_here(work_dir_for(explicit=opts['workdir']), read_stdin_bundle())
     except ChildExit as e:
         return e.code
     except AgentError as e:

@@ -1,17 +1,18 @@
-"""`doctor`: facts about this host for the bridge's doctor report (Python, venv, conda,
-schedulers, GPUs, free disk). A rare command: the agent imports this only for it.
+"""`doctor`: facts about this host for the bridge's doctor report (Python, venv, conda, which
+env kind VENV2 gets and why, schedulers, GPUs, free disk, what the work dir holds). A rare
+command: the agent imports this only for it.
 
 Python 3.6+, standard library only.
 """
 import os
 import sys
 
-from _cb_envbuild import find_conda
+from _cb_envbuild import choice_text, find_conda
 from _cb_jobfiles import hostname
 from _cb_proc import which
 
 
-def doctor(work_dir):
+def doctor(work_dir, env_kind=None):
     import platform
     import subprocess
     facts = {
@@ -31,6 +32,10 @@ def doctor(work_dir):
     except ImportError as e:
         facts['venv'] = {'ok': 'venv' in sys.modules, 'ensurepip': False, 'error': str(e)}
     facts['conda'] = find_conda()
+    kind = env_kind if env_kind in ('auto', 'conda', 'venv') else 'auto'
+    chosen = kind if kind != 'auto' else ('conda' if facts['conda'] else 'venv')
+    facts['envChoice'] = {'kind': chosen, 'envKind': kind,
+                          'why': choice_text(kind, facts['conda'])}
     facts['schedulers'] = dict((name, which(name)) for name in
                                ('sbatch', 'squeue', 'sacct', 'scancel', 'qsub', 'qstat', 'qdel',
                                 'pbsnodes'))
@@ -60,4 +65,9 @@ def doctor(work_dir):
         facts['diskFree'] = st.f_bavail * st.f_frsize
     except OSError:
         facts['diskFree'] = None
+    import _cb_clean
+    report = _cb_clean.survey(work_dir)
+    facts['sizes'] = report['sizes']
+    facts['cleanable'] = {'count': len(report['remove']),
+                          'bytes': sum(e['bytes'] for e in report['remove'])}
     return facts

@@ -4,6 +4,7 @@ the ready marker that later jobs open.
 
 Python 3.6+, standard library only.
 """
+import errno
 import os
 import time
 
@@ -17,6 +18,136 @@ CONDA_ROOTS = ('/opt/conda', '/opt/miniconda3', '/opt/miniforge3', '/opt/anacond
                '/opt/mambaforge', '/usr/local/miniconda3', '/usr/local/anaconda3',
                '/usr/local/conda', '/opt/miniconda', '/opt/anaconda')
 VERSION_PROBE = 'import sys; print("%d.%d.%d" % sys.version_info[:3])'
+# flock's answers on file systems without it: NFS without lockd, Lustre mounted noflock.
+NO_FLOCK = tuple(getattr(errno, n) for n in ('ENOLCK', 'EOPNOTSUPP', 'ENOTSUP', 'ENOSYS')
+                 if hasattr(errno, n))
+# An atomic-create lock of another host is stale after this long without its holder's touch.
+STALE_AFTER_S = 300.0
+HEARTBEAT_S = 30.0
+
+
+class EnvLock:
+    """One env build at a time, across processes and hosts sharing the work dir: flock on PATH
+    where the file system has it, else (NO_FLOCK) PATH.owner created with O_CREAT|O_EXCL and
+    holding host, pid and time. Its holder touches it every HEARTBEAT_S; a waiter takes it over
+    when its pid is gone on this host, or, from another host, after STALE_AFTER_S untouched."""
+
+    def __init__(self, path):
+        self.path = path
+        self.owner = path + '.owner'
+        self.fd = None
+        self.held = None  # 'flock' or 'file'
+        self.beat = None
+
+    def try_acquire(self):
+        import fcntl
+        if self.fd is None:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.held = 'flock'
+            return True
+        except (BlockingIOError, PermissionError):
+            return False
+        except OSError as e:
+            if e.errno not in NO_FLOCK:
+                raise
+        return self._try_file()
+
+    def acquire(self, cancelled=None):
+        delay = 0.05
+        while not self.try_acquire():
+            if cancelled is not None and cancelled():
+                raise EnvCancelled()
+            time.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
+
+    def release(self, remove=False):
+        if self.held == 'file':
+            self.beat = None  # the heartbeat thread sees this and stops
+            try:
+                os.unlink(self.owner)
+            except OSError:
+                pass
+        if self.fd is not None:
+            if remove and self.held == 'flock':
+                try:
+                    os.unlink(self.path)  # while held: nobody waits on an unlinked file
+                except OSError:
+                    pass
+            os.close(self.fd)  # drops the flock
+            self.fd = None
+        self.held = None
+
+    def _try_file(self):
+        from _cb_jobfiles import hostname
+        me = '%s %d %f\n' % (hostname(), os.getpid(), time.time())
+        try:
+            fd = os.open(self.owner, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            if self._take_over_stale():
+                return self._try_file()
+            return False
+        try:
+            os.write(fd, me.encode('utf-8'))
+        finally:
+            os.close(fd)
+        self.held = 'file'
+        self._start_heartbeat()
+        return True
+
+    def _take_over_stale(self):
+        """Moves a stale owner file aside (rename: one waiter wins) and says whether it did."""
+        from _cb_jobfiles import hostname
+        from _cb_proc import pid_alive
+        moved = None
+        try:
+            with open(self.owner, 'rb') as f:
+                seen = f.read()
+            age = time.time() - os.stat(self.owner).st_mtime
+        except OSError:
+            return True  # released meanwhile: try again
+        parts = seen.decode('utf-8', 'replace').split()
+        if len(parts) >= 2 and parts[0] == hostname() and parts[1].isdigit():
+            stale = not pid_alive(int(parts[1]))
+        else:
+            stale = age > STALE_AFTER_S  # another host, or a half-written file: by its age
+        if not stale:
+            return False
+        aside = '%s.stale.%d' % (self.owner, os.getpid())
+        try:
+            os.rename(self.owner, aside)
+        except OSError:
+            return True  # another waiter took it first: try again
+        try:
+            with open(aside, 'rb') as f:
+                moved = f.read()
+            if moved != seen:
+                os.link(aside, self.owner)  # a fresh holder's file: put it back (if still free)
+        except OSError:
+            pass
+        try:
+            os.unlink(aside)
+        except OSError:
+            pass
+        return moved == seen
+
+    def _start_heartbeat(self):
+        import _thread
+        token = self.beat = object()
+
+        def beat():
+            while self.beat is token:
+                time.sleep(1.0)
+                if self.beat is token and time.time() - last[0] >= HEARTBEAT_S:
+                    last[0] = time.time()
+                    try:
+                        os.utime(self.owner, None)
+                    except OSError:
+                        pass
+
+        last = [time.time()]
+        _thread.start_new_thread(beat, ())
 
 
 class EnvBuilder:
@@ -30,26 +161,22 @@ class EnvBuilder:
         self.proc = None
 
     def ensure(self):
-        import fcntl
         # exist_ok: concurrent first builds both find it missing; one of them used to fail
         # with FileExistsError ("environment build failed", exit 1).
         os.makedirs(self.envs_dir, 0o700, exist_ok=True)
-        lock_fd = os.open(os.path.join(self.envs_dir, self.hash + '.lock'), os.O_RDWR | os.O_CREAT,
-                          0o600)
+        lock = EnvLock(os.path.join(self.envs_dir, self.hash + '.lock'))
         try:
-            try:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except (BlockingIOError, PermissionError):
+            if not lock.try_acquire():
                 self.env.say('Waiting for another job that is building environment %s ...\n'
                              % self.hash)
-                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                lock.acquire(self.env.cancelled)
             info = self.env.ready()
             if info:
                 self.env.say('Environment %s is ready (built by another job).\n' % self.hash)
                 return info
             return self.build()
         finally:
-            os.close(lock_fd)
+            lock.release()
 
     def build(self):
         manager = self.spec['manager']
@@ -63,6 +190,7 @@ class EnvBuilder:
                 raise EnvBuildError('conda was requested for this environment but was not found',
                                     ['Looked at $CONDA_EXE, PATH, ~/miniconda3, ~/miniforge3, '
                                      '~/anaconda3, /opt/conda and their etc/profile.d/conda.sh.'])
+        self.env.say(choice_text(manager, conda, python) + '\n')
         started = time.time()
         if conda:
             info = self.build_conda(conda)
@@ -253,6 +381,23 @@ class EnvBuilder:
                 self.capture([conda, 'env', 'remove', '-y', '-n', name])
                 if os.path.isdir(path):
                     shutil.rmtree(path, ignore_errors=True)
+
+
+def choice_text(manager, conda, python=''):
+    """Why this env is conda or a venv, in the words of the cluster config."""
+    if manager == 'conda':
+        return 'Environment kind: conda (envKind "conda"), with %s.' % conda
+    if manager == 'venv':
+        return 'Environment kind: venv (envKind "venv").'
+    if conda:
+        return ('Environment kind: conda, because envKind is "auto" and conda was found at %s '
+                '(set "envKind": "venv" in the cluster config, or use --env venv, for a plain '
+                'venv).' % conda)
+    if python and not _is_version(python):
+        return ('Environment kind: venv, because envKind is "auto" and the env names the '
+                'interpreter %s.' % python)
+    return ('Environment kind: venv, because envKind is "auto" and no conda was found '
+            '(PATH, $CONDA_EXE, the usual install places).')
 
 
 def _is_version(text):

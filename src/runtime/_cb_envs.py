@@ -109,3 +109,27 @@ class Env:
         """Signals the build step in progress, if any (a cancel during the build)."""
         if self.builder is not None:
             self.builder.kill_current(sig)
+
+
+def ensure_here(work_dir, request):
+    """`env-ensure`: VENV2 ready on this host (a batch cluster's login node, before the job is
+    submitted, so the compute node neither builds nor needs the network). Build output goes to
+    stdout as `env` event lines, then {"type": "env-ready", ...} (exit 0) or an `error` event
+    (exit 1). request: {"env": spec, "envHash": hash} as in a job bundle."""
+    from _cb_events import LineLog
+    log = LineLog(1)
+    env = Env(request.get('workDir') or work_dir, request.get('env'), log, request.get('envHash'))
+    try:
+        info = env.ensure()
+    except EnvBuildError as e:
+        log.write([{'type': 'error', 'ename': 'EnvironmentBuildError', 'evalue': str(e),
+                    'traceback': ['Building environment %s on %s failed: %s'
+                                  % (env.hash, _host(), e), ''] + list(e.output_tail)}])
+        return 1
+    log.write([{'type': 'env-ready', 'hash': env.hash, 'python': info.get('python'),
+                'manager': info.get('manager'), 'node': _host()}])
+    return 0
+
+
+def _host():
+    return os.uname()[1]

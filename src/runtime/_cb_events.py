@@ -9,8 +9,8 @@ here too.
 A full disk or quota (ENOSPC, EDQUOT) never leaves a cut line: the bytes of a failed batch are
 cut off again, JOBDIR/events.reserve (made by `prepare`) is given up so the log can say why, one
 DiskFullError event is written, and after it only the `done` line is (the cell is stopped through
-on_full). A line cut by a killed writer is closed with a newline by the next writer, so it stays
-one unreadable line that readers skip, never glued to the next event.
+on_full). Readers take whole lines only, so the next writer cuts off a line a killed writer left
+unfinished, and no event is ever glued to half of another.
 """
 import _thread  # not `threading`: its import is about 1 ms of a warm cell
 import errno
@@ -89,16 +89,16 @@ class EventLog:
                 if not events:
                     return
             t = time.time()
-            prefix = b''
             if self.seq is None:
-                seq, whole = tail_state(self.path)
+                seq, cut = tail_state(self.path)
                 self.seq = seq + 1
-                if not whole:
-                    prefix = b'\n'  # a writer died mid-line: close that line, start a new one
+                if cut is not None:
+                    # A writer died mid-line; readers never take a cut line, so it can go.
+                    os.ftruncate(self.fd, cut)
             lines = []
             for event in events:
                 lines.append(self._encode(event, t))
-            data = prefix + ('\n'.join(lines) + '\n').encode('ascii')
+            data = ('\n'.join(lines) + '\n').encode('ascii')
             try:
                 self._append(data)
             except OSError as e:
@@ -109,15 +109,17 @@ class EventLog:
             self._notify()
 
     def _append(self, data):
-        """All of data or none of it: a cut batch is cut off again before the error goes up."""
+        """Whole lines only: when a write fails part way, its cut last line is cut off again
+        before the error goes up (its whole lines stay: a reader may have taken them)."""
         written = 0
         try:
             while written < len(data):
                 written += os.write(self.fd, data[written:])
         except OSError:
-            if written:
+            partial = written - (data.rfind(b'\n', 0, written) + 1)
+            if partial:
                 try:
-                    os.ftruncate(self.fd, os.fstat(self.fd).st_size - written)
+                    os.ftruncate(self.fd, os.fstat(self.fd).st_size - partial)
                 except OSError:
                     pass
             raise
@@ -158,6 +160,25 @@ class EventLog:
             line = json.dumps(sanitize(record))
         self.seq += 1
         return line
+
+
+class LineLog:
+    """EventLog's write() onto a stream (`env-ensure` prints its events to the bridge)."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.seq = 0
+
+    def write(self, events):
+        t = time.time()
+        lines = []
+        for event in events:
+            record = {'seq': self.seq, 't': t}
+            record.update(event)
+            lines.append(json.dumps(sanitize(record)))
+            self.seq += 1
+        if lines:
+            write_all(self.fd, ('\n'.join(lines) + '\n').encode('ascii'))
 
 
 def notify_fd_from_environ():
@@ -201,31 +222,39 @@ def last_seq(path):
 
 
 def tail_state(path):
-    """(sequence number of the last whole event or -1, whether the file ends with a newline)."""
+    """(sequence number of the last whole event or -1, the size without a cut last line, or
+    None when the file ends with a whole line)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
-        return -1, True
+        return -1, None
     try:
         end = os.lseek(fd, 0, os.SEEK_END)
         size = 4096
-        whole = None
+        cut = None
+        first = True
         while True:
             start = max(0, end - size)
-            os.lseek(fd, start, os.SEEK_SET)
-            data = os.read(fd, end - start)
-            if whole is None:
-                whole = not data or data.endswith(b'\n')
+            data = os.pread(fd, end - start, start)
+            if first and data and not data.endswith(b'\n'):
+                cut = -1  # found below, where the last newline is
+            first = False
+            if cut == -1:
+                nl = data.rfind(b'\n')
+                if nl >= 0 and (start == 0 or nl > 0):
+                    cut = start + nl + 1
+                elif start == 0:
+                    cut = 0
             lines = data.rstrip(b'\n').split(b'\n')
             # The first piece may be cut unless we read from the start.
             candidates = lines if start == 0 else lines[1:]
             for line in reversed(candidates):
                 try:
-                    return int(json.loads(line.decode('utf-8', 'replace'))['seq']), whole
+                    return int(json.loads(line.decode('utf-8', 'replace'))['seq']), cut
                 except (ValueError, KeyError, TypeError):
                     continue
             if start == 0:
-                return -1, whole
+                return -1, cut
             size *= 4
     finally:
         os.close(fd)

@@ -35,9 +35,16 @@ def work_dir_for(jobdir=None, explicit=None, bundle=None):
 
 def write_json_atomic(path, obj):
     tmp = '%s.%d.tmp' % (path, os.getpid())
-    with open(tmp, 'w') as f:
-        f.write(json.dumps(obj))
-    os.rename(tmp, path)
+    try:
+        with open(tmp, 'w') as f:
+            f.write(json.dumps(obj))
+        os.rename(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)  # a full disk must not leave half files behind
+        except OSError:
+            pass
+        raise
 
 
 def read_json(path, default=None):
@@ -52,5 +59,11 @@ def update_status(jobdir, **fields):
     path = os.path.join(jobdir, 'status.json')
     status = read_json(path, {}) or {}
     status.update(fields)
-    write_json_atomic(path, status)
+    try:
+        write_json_atomic(path, status)
+    except OSError as e:
+        import errno
+        if e.errno not in (errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC)):
+            raise
+        # Disk full: the event log (with its reserve) records the end; status.json stays stale.
     return status
