@@ -119,8 +119,7 @@ def launch(jobdir, notify_fd=None, close_in_child=()):
             os.close(w)
             code = 1
             try:
-                # No scheduler enforces the cell's resources here: run_job does.
-                code = run_job(jobdir, notify_fd, enforce_limits=True)
+                code = run_job(jobdir, notify_fd)
             except ChildExit:
                 raise
             except BaseException:
