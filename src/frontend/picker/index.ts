@@ -30,10 +30,12 @@ export const pickerPlugin: JupyterFrontEndPlugin<void> = {
       const bind = () => {
         if (!picker.isDisposed) {
           picker.model = notebook.model;
+          picker.path = notebook.context?.path ?? '';
         }
       };
       bind();
       notebook.context?.ready.then(bind).catch(() => undefined);
+      notebook.context?.pathChanged.connect(bind);
       notebook.content?.modelChanged.connect(bind);
       return picker;
     });

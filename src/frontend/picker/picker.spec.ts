@@ -2,18 +2,25 @@ import { NotebookModel } from '@jupyterlab/notebook';
 import { Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 import type { IClusterInfo } from '../../shared/config';
+import type { ISessionInfo } from '../../shared/sessions';
 import type { IClusterBridge } from '../tokens';
 import { ClusterPicker } from './picker';
 
 /** The picker's view of the bridge: clusters and their signals, first-use start. */
 class FakeBridge {
   clusters: IClusterInfo[] = [];
+  sessions: ISessionInfo[] = [];
   defaultCluster: string | undefined = 'local';
   isConnected = false;
   settings = { clusters: {}, gpuCard: true };
   clustersChanged = new Signal<any, any>(this);
   settingsChanged = new Signal<any, any>(this);
   connectionChanged = new Signal<any, any>(this);
+  sessionsChanged = new Signal<any, any>(this);
+  setSessions(sessions: ISessionInfo[]) {
+    this.sessions = sessions;
+    this.sessionsChanged.emit(sessions);
+  }
   ensureStarted = jest.fn(async () => {
     this.isConnected = true;
     this.clusters = [
@@ -115,5 +122,59 @@ describe('ClusterPicker', () => {
       '○ gpu-a100',
       'gpu-a100, not connected'
     ]);
+  });
+
+  describe('live session mark', () => {
+    const mark = () =>
+      picker.node.querySelector<HTMLElement>(
+        '.jp-ClusterBridge-picker-session'
+      )!;
+    const session = (over: Partial<ISessionInfo>): ISessionInfo => ({
+      id: 's',
+      cluster: 'local',
+      notebook: 'work/a.ipynb',
+      resources: '--cpus 2',
+      state: 'idle',
+      scheduler: 'direct',
+      startedAt: Date.now(),
+      ...over
+    });
+
+    beforeEach(() => {
+      picker.path = 'work/a.ipynb';
+    });
+
+    it('is hidden without a live session of this notebook on the picked cluster', () => {
+      expect(mark().hidden).toBe(true);
+      bridge.setSessions([
+        session({ id: 'other-notebook', notebook: 'work/b.ipynb' }),
+        session({ id: 'other-cluster', cluster: 'hpc' }),
+        session({ id: 'over', state: 'ended' })
+      ]);
+      expect(mark().hidden).toBe(true);
+      expect(picker.liveSession).toBeUndefined();
+    });
+
+    it('shows the default cluster’s session with a tooltip, and follows the pick and renames', () => {
+      bridge.setSessions([
+        session({ id: 'mine' }),
+        session({ id: 'mine-hpc', cluster: 'hpc', state: 'busy' })
+      ]);
+      expect(mark().hidden).toBe(false);
+      expect(mark().dataset.state).toBe('idle');
+      expect(mark().title).toBe(
+        'Session on local (--cpus 2): idle. Its variables stay between %%cluster cells; restart or stop it in the Remote Jobs panel.'
+      );
+      expect(picker.select.getAttribute('aria-label')).toBe(
+        'Cluster for %%cluster cells: default, live session (idle)'
+      );
+
+      model.setMetadata('cluster_bridge', { cluster: 'hpc' });
+      expect(picker.liveSession?.id).toBe('mine-hpc');
+      expect(mark().dataset.state).toBe('busy');
+
+      picker.path = 'work/renamed.ipynb';
+      expect(mark().hidden).toBe(true);
+    });
   });
 });

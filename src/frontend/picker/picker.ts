@@ -1,12 +1,15 @@
 /**
  * The notebook toolbar's cluster picker: a native <select> (keyboard and
  * screen-reader friendly) listing the bridge's clusters with a connection
- * mark. The choice lives in the notebook metadata `cluster_bridge.cluster`
+ * mark, and a mark when this notebook has a live session on the picked
+ * cluster. The choice lives in the notebook metadata `cluster_bridge.cluster`
  * and is what a bare `%%cluster` runs on.
  */
 import type { INotebookModel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 import type { IClusterInfo } from '../../shared/config';
+import { isSessionLive, type ISessionInfo } from '../../shared/sessions';
+import { sessionSummary } from '../jobs/sessionFormat';
 import { readPickedCluster, writePickedCluster } from '../pickedCluster';
 import type { IClusterBridge } from '../tokens';
 
@@ -31,7 +34,14 @@ export class ClusterPicker extends Widget {
       'Cluster used by a bare %%cluster in this notebook'
     );
     select.title = 'Cluster used by a bare %%cluster in this notebook';
-    this.node.append(label, select);
+    this._sessionMark = document.createElement('span');
+    this._sessionMark.className = 'jp-ClusterBridge-picker-session';
+    this._sessionMark.textContent = '● session';
+    // The tooltip's time left is worked out when it is about to show.
+    this._sessionMark.addEventListener('pointerenter', () =>
+      this._renderSession()
+    );
+    this.node.append(label, select, this._sessionMark);
 
     select.addEventListener('change', () => this._onChange());
     // First use: opening the list starts (or joins) the bridge session.
@@ -41,7 +51,29 @@ export class ClusterPicker extends Widget {
     this._bridge.clustersChanged.connect(this._render, this);
     this._bridge.settingsChanged.connect(this._render, this);
     this._bridge.connectionChanged.connect(this._render, this);
+    this._bridge.sessionsChanged.connect(this._render, this);
+    this._path = options.path ?? '';
     this.model = options.model ?? null;
+  }
+
+  /** The notebook's path: sessions belong to a notebook by its path. */
+  get path(): string {
+    return this._path;
+  }
+  set path(path: string) {
+    if (this._path !== path) {
+      this._path = path;
+      this._render();
+    }
+  }
+
+  /** This notebook's live session on the picked cluster, if any. */
+  get liveSession(): ISessionInfo | undefined {
+    const cluster = this.value || this._bridge.defaultCluster;
+    return this._bridge.sessions.find(
+      s =>
+        isSessionLive(s) && s.cluster === cluster && s.notebook === this._path
+    );
   }
 
   /** The notebook model whose metadata holds the choice. */
@@ -76,6 +108,7 @@ export class ClusterPicker extends Widget {
     this._bridge.clustersChanged.disconnect(this._render, this);
     this._bridge.settingsChanged.disconnect(this._render, this);
     this._bridge.connectionChanged.disconnect(this._render, this);
+    this._bridge.sessionsChanged.disconnect(this._render, this);
     super.dispose();
   }
 
@@ -132,19 +165,33 @@ export class ClusterPicker extends Widget {
     select.value = value;
     const picked = clusters.find(c => c.name === value);
     const state = picked ? Private.STATE_TEXT[picked.state] : '';
+    const session = this._renderSession();
     select.setAttribute(
       'aria-label',
       `Cluster for %%cluster cells: ${value || 'default'}${
         state ? `, ${state}` : ''
-      }`
+      }${session ? `, live session (${session.state})` : ''}`
     );
     this.node.dataset.state = picked?.state ?? '';
     this.toggleClass('jp-mod-connected', this._bridge.isConnected);
   }
 
+  private _renderSession(): ISessionInfo | undefined {
+    const session = this.liveSession;
+    const mark = this._sessionMark;
+    mark.hidden = !session;
+    mark.dataset.state = session?.state ?? '';
+    mark.title = session
+      ? `${sessionSummary(session, Date.now())}. Its variables stay between %%cluster cells; restart or stop it in the Remote Jobs panel.`
+      : '';
+    return session;
+  }
+
   private _bridge: IClusterBridge;
   private _model: INotebookModel | null = null;
   private _select: HTMLSelectElement;
+  private _sessionMark: HTMLElement;
+  private _path: string;
   private _connecting = false;
 }
 
@@ -152,6 +199,8 @@ export namespace ClusterPicker {
   export interface IOptions {
     bridge: IClusterBridge;
     model?: INotebookModel | null;
+    /** The notebook's path (see `path`). */
+    path?: string;
   }
 }
 
