@@ -109,6 +109,9 @@ export function complete(
       switch (previous[1]) {
         case 'use':
         case 'doctor':
+        case 'session':
+        case 'restart':
+        case 'stop':
           return result(source.clusters());
         case 'attach':
         case 'cancel':

@@ -533,8 +533,13 @@ describe('CellRunner: completion', () => {
       'help',
       'jobs',
       'list',
+      'restart',
+      'session',
+      'sessions',
+      'stop',
       'use'
     ]);
+    expect(m('%cluster restart l')).toEqual(['local']);
     expect(m('%cluster use l')).toEqual(['local']);
     expect(m('%cluster attach ')).toEqual(['cb-abc123']);
     expect(m('%%cl')).toEqual(['%%cluster']);
