@@ -6,7 +6,7 @@ import type { Kernel, Session } from '@jupyterlab/services';
 import type { IDisposable } from '@lumino/disposable';
 import type { ISignal } from '@lumino/signaling';
 import { Token } from '@lumino/coreutils';
-import type { CommResult } from '../shared/comm';
+import type { CommPush, CommResult } from '../shared/comm';
 import type { IClusterInfo, IClustersFile } from '../shared/config';
 import type { IJobInfo } from '../shared/jobs';
 import type { ISessionInfo } from '../shared/sessions';
@@ -71,6 +71,11 @@ export interface IClusterBridge extends IDisposable {
   >;
   readonly settingsChanged: ISignal<IClusterBridge, IBridgeSettings>;
   readonly connectionChanged: ISignal<IClusterBridge, boolean>;
+  /** The live status of a cell's job (shown beside the cell, never an output). */
+  readonly cellStatus: ISignal<
+    IClusterBridge,
+    Extract<CommPush, { event: 'cellStatus' }>
+  >;
 
   /** Start (or join) the bridge session and open the comm; idempotent. */
   ensureStarted(): Promise<Kernel.IKernelConnection>;

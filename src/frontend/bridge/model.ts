@@ -66,6 +66,9 @@ export class BridgeModel implements IClusterBridge {
   get settingsChanged(): ISignal<this, IBridgeSettings> {
     return this._settingsChanged;
   }
+  get cellStatus(): ISignal<this, Extract<CommPush, { event: 'cellStatus' }>> {
+    return this._cellStatus;
+  }
   get connectionChanged(): ISignal<this, boolean> {
     return this._connectionChanged;
   }
@@ -343,6 +346,9 @@ export class BridgeModel implements IClusterBridge {
       case 'sessions':
         this._applySessions(push.sessions ?? []);
         break;
+      case 'cellStatus':
+        this._cellStatus.emit(push);
+        break;
       default:
         break;
     }
@@ -406,6 +412,10 @@ export class BridgeModel implements IClusterBridge {
   );
   private _settingsChanged = new Signal<this, IBridgeSettings>(this);
   private _connectionChanged = new Signal<this, boolean>(this);
+  private _cellStatus = new Signal<
+    this,
+    Extract<CommPush, { event: 'cellStatus' }>
+  >(this);
 }
 
 export namespace BridgeModel {
