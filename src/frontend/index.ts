@@ -7,6 +7,7 @@ import type { JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { bridgePlugin, notebookEndPlugin } from './bridge';
 import { commandsPlugin } from './commands';
 import { executorPlugin } from './executor';
+import { remotePromptsPlugin } from './executor/prompts';
 import { jobsPlugin } from './jobs';
 import { pickerPlugin } from './picker';
 import { renderersPlugin } from './renderers';
@@ -18,6 +19,7 @@ const plugins: JupyterFrontEndPlugin<any>[] = [
   bridgePlugin,
   settingsPlugin,
   executorPlugin,
+  remotePromptsPlugin,
   pickerPlugin,
   renderersPlugin,
   jobsPlugin,

@@ -2,19 +2,22 @@
  * Run one code cell on the bridge kernel, into the cell's own output area.
  * Mirrors `CodeCell.execute` (execution count, `execution` timing metadata,
  * prompt state) but sends the code it is given to the kernel it is given, so
- * the notebook's own session is never touched.
+ * the notebook's own session is never touched. Also writes the refusal of a
+ * cell that must not run.
  */
 import type { CodeCell } from '@jupyterlab/cells';
 import type { Kernel, KernelMessage } from '@jupyterlab/services';
 
 export interface IExecuteOnBridgeOptions {
-  /** Source to send (the cell's, with a bare `%%cluster` resolved). */
+  /** Source to send: the cell's own, never rewritten. */
   code: string;
   kernel: Kernel.IKernelConnection;
   /** Record `execution` timing metadata like JupyterLab (notebook setting). */
   recordTiming?: boolean;
   /** Extra execute_request metadata. */
   metadata?: { [key: string]: unknown };
+  /** The count the cell shows when it ran, instead of the kernel's. */
+  executionCount?: () => number;
 }
 
 export async function executeOnBridge(
@@ -78,7 +81,7 @@ export async function executeOnBridge(
     }
     const count = reply.content.execution_count;
     if (count !== null && count !== undefined) {
-      model.executionCount = count;
+      model.executionCount = options.executionCount?.() ?? count;
     } else {
       model.executionState = 'idle';
     }
@@ -99,6 +102,23 @@ export async function executeOnBridge(
     }
     throw err;
   }
+}
+
+/**
+ * A cell that must not run: its old outputs go, an error output says why,
+ * and no kernel hears of it.
+ */
+export function showRefusal(cell: CodeCell, message: string): void {
+  const model = cell.model;
+  model.sharedModel.transact(() => model.clearExecution(), false);
+  cell.outputHidden = false;
+  model.executionState = 'idle';
+  model.outputs.add({
+    output_type: 'error',
+    ename: 'ClusterBridgeError',
+    evalue: message,
+    traceback: [`ClusterBridgeError: ${message}`]
+  });
 }
 
 namespace Private {

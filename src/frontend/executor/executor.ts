@@ -5,17 +5,19 @@
 import type { CodeCell } from '@jupyterlab/cells';
 import type { INotebookCellExecutor } from '@jupyterlab/notebook';
 import { Signal, type ISignal } from '@lumino/signaling';
+import { checkJobId } from '../../shared/magic';
 import { STATUS_MIME, type IStatusPayload } from '../../shared/mime';
 import { NOTEBOOK_METADATA_KEY } from '../../shared/sessions';
-import { readPickedCluster } from '../pickedCluster';
+import { pickedClusterOf, readPickedCluster } from '../pickedCluster';
 import {
   BRIDGE_KERNEL_NAME,
   type IClusterBridge,
   type IRemoteExecution
 } from '../tokens';
-import { executeOnBridge } from './execute';
+import { executeOnBridge, showRefusal } from './execute';
 import { KernelSettingsSync } from './kernelsync';
-import { resolveBareMagic, routeCell } from './routing';
+import { nextRemoteCount } from './prompts';
+import { refusal, remoteRunMetadata, routeCell } from './routing';
 
 type RunCell = (
   options: INotebookCellExecutor.IRunCellOptions
@@ -50,20 +52,39 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
       sessionContext?.session?.kernel?.name ??
       sessionContext?.kernelPreference.name;
     const source = cell.model.sharedModel.getSource();
-    if (kernelName === BRIDGE_KERNEL_NAME) {
-      return this._runOnBridgeNotebook(options);
-    }
-    if (routeCell(source, kernelName) === 'default') {
+    const onBridge = kernelName === BRIDGE_KERNEL_NAME;
+    if (!onBridge && routeCell(source, kernelName) === 'default') {
       return this._defaultRunCell(options);
     }
-    return this._runRemote(options, source);
+    // Checked at the moment of the run: metadata comes with the file.
+    const refused = refusal(
+      source,
+      kernelName,
+      pickedClusterOf(options.notebook),
+      Object.keys(cell.model.metadata)
+    );
+    if (refused) {
+      return this._refuse(options, refused);
+    }
+    if (onBridge) {
+      return this._runOnBridgeNotebook(options);
+    }
+    return this._runRemote(options, source, kernelName);
   }
 
-  /** The cluster a bare `%%cluster` in this notebook means. */
-  pickedCluster(
-    notebook: INotebookCellExecutor.IRunCellOptions['notebook']
-  ): string | undefined {
-    return readPickedCluster(notebook) || this._bridge.defaultCluster;
+  /** Says in the cell why it did not run; fails like a kernel error. */
+  private async _refuse(
+    options: INotebookCellExecutor.IRunCellOptions,
+    message: string
+  ): Promise<boolean> {
+    const cell = options.cell as CodeCell;
+    showRefusal(cell, message);
+    const failure = Private.kernelError({
+      ename: 'ClusterBridgeError',
+      evalue: message
+    });
+    options.onCellExecuted({ cell, success: false, error: failure });
+    throw failure;
   }
 
   /** The notebook's own kernel is the bridge: settings first, then runCell. */
@@ -88,7 +109,8 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
 
   private async _runRemote(
     options: INotebookCellExecutor.IRunCellOptions,
-    source: string
+    source: string,
+    kernelName: string | undefined
   ): Promise<boolean> {
     const {
       notebook,
@@ -107,16 +129,18 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
     this._changed.emit();
     let failure: ReturnType<typeof Private.kernelError>;
     // The picked cluster at the moment of the run, not once the bridge is up.
-    const code = resolveBareMagic(source, this.pickedCluster(notebook));
+    const picked = remoteRunMetadata(source, pickedClusterOf(notebook));
     // The path now, not at open: a renamed notebook keeps its sessions by it.
     const identity = Private.notebookIdentity(options.sessionContext);
     try {
       const kernel = await this._bridge.ensureStarted();
       const reply = await executeOnBridge(cell, {
-        code,
+        code: source,
         kernel,
         recordTiming: notebookConfig.recordTiming,
-        metadata: identity
+        metadata: { ...identity, ...picked },
+        // The notebook's own remote sequence: [r1], [r2] (prompts.ts).
+        executionCount: () => nextRemoteCount(notebook, kernelName)
       });
       if (cell.isDisposed) {
         return false;
@@ -183,11 +207,21 @@ namespace Private {
     for (let i = 0; i < outputs.length; i++) {
       const data = outputs.get(i).data[STATUS_MIME] as
         Partial<IStatusPayload> | undefined;
-      if (data && typeof data.jobId === 'string' && data.jobId) {
+      // Outputs come with the file too: only a well-formed id is used.
+      if (data && isJobId(data.jobId)) {
         return data.jobId;
       }
     }
     return undefined;
+  }
+
+  export function isJobId(id: unknown): id is string {
+    try {
+      checkJobId(id);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Same shape as @jupyterlab/notebook's KernelError, without importing it. */

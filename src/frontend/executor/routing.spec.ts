@@ -1,10 +1,13 @@
 import {
   isClusterLineCell,
   magicClusterName,
-  resolveBareMagic,
+  refusal,
+  remoteRunMetadata,
+  RESERVED_METADATA_KEYS,
   routeCell,
   withClusterMagic
 } from './routing';
+import { pickedClusterOf, type PickedCluster } from '../pickedCluster';
 
 describe('routeCell', () => {
   it.each([
@@ -62,51 +65,69 @@ describe('magicClusterName', () => {
   });
 });
 
-describe('resolveBareMagic', () => {
-  it('names the picked cluster in a bare magic', () => {
-    expect(resolveBareMagic('%%cluster\nprint(1)', 'local2')).toBe(
-      '%%cluster local2\nprint(1)'
+const INJECTED = "local\nprint('INJECTED')";
+const invalid = (value: unknown): PickedCluster => {
+  const model = { getMetadata: () => ({ cluster: value }) };
+  return pickedClusterOf(model);
+};
+
+describe('remoteRunMetadata', () => {
+  it('names the picked cluster of a bare magic in the metadata, never in the text', () => {
+    expect(
+      remoteRunMetadata('%%cluster --gpus 1\nx', { kind: 'name', name: 'hpc' })
+    ).toEqual({ cluster_bridge_cluster: 'hpc' });
+  });
+
+  it('adds nothing for an explicit name, a line magic, a malformed line or no pick', () => {
+    const hpc: PickedCluster = { kind: 'name', name: 'hpc' };
+    expect(remoteRunMetadata('%%cluster local\nx', hpc)).toEqual({});
+    expect(remoteRunMetadata('%cluster jobs', hpc)).toEqual({});
+    expect(remoteRunMetadata('%%cluster --gpus\nx', hpc)).toEqual({});
+    expect(remoteRunMetadata('%%cluster\nx', { kind: 'default' })).toEqual({});
+  });
+});
+
+describe('refusal', () => {
+  const none: string[] = [];
+
+  it("refuses a bare magic when the notebook's picked value is not a cluster name", () => {
+    const picked = invalid(INJECTED);
+    expect(picked.kind).toBe('invalid');
+    expect(refusal('%%cluster\nprint(1)', 'python3', picked, none)).toMatch(
+      /does not hold a cluster name \(invalid cluster name "local\\nprint\('INJECTED'\)".*Nothing was run/
     );
-    expect(resolveBareMagic('%%cluster --gpus 1\nx', 'hpc')).toBe(
-      '%%cluster hpc --gpus 1\nx'
+    expect(
+      refusal('%%cluster --gpus 1\nx', 'cluster-bridge', picked, none)
+    ).not.toBeNull();
+  });
+
+  it('refuses every plain cell of a Cluster Bridge notebook with an invalid pick', () => {
+    expect(refusal('x = 1', 'cluster-bridge', invalid(7), none)).toMatch(
+      /not a string: number/
     );
   });
 
-  it('keeps leading blank lines and the line count', () => {
-    const source = '\n  %%cluster --detach\na\nb';
-    const out = resolveBareMagic(source, 'hpc');
-    expect(out).toBe('\n  %%cluster hpc --detach\na\nb');
-    expect(out.split('\n')).toHaveLength(source.split('\n').length);
+  it('lets cells run that do not use the picked value', () => {
+    const picked = invalid('a b');
+    expect(refusal('%%cluster local\nx', 'python3', picked, none)).toBeNull();
+    expect(refusal('%cluster jobs', 'python3', picked, none)).toBeNull();
+    expect(refusal('x = 1', 'python3', picked, none)).toBeNull();
+    expect(
+      refusal('%%cluster\nx', 'python3', { kind: 'default' }, none)
+    ).toBeNull();
   });
 
-  it('never overrides an explicit cluster', () => {
-    expect(resolveBareMagic('%%cluster local\nx', 'hpc')).toBe(
-      '%%cluster local\nx'
-    );
-    expect(resolveBareMagic('%%cluster --gpus 2 local\nx', 'hpc')).toBe(
-      '%%cluster --gpus 2 local\nx'
-    );
-  });
-
-  it('changes nothing without a picked cluster or a magic', () => {
-    expect(resolveBareMagic('%%cluster\nx', undefined)).toBe('%%cluster\nx');
-    expect(resolveBareMagic('%%cluster\nx', '')).toBe('%%cluster\nx');
-    expect(resolveBareMagic('print(1)', 'hpc')).toBe('print(1)');
-  });
-
-  it('leaves a malformed line for the bridge to report', () => {
-    expect(resolveBareMagic('%%cluster --gpus\nx', 'hpc')).toBe(
-      '%%cluster --gpus\nx'
-    );
-  });
-
-  it('produces a line the shared parser reads as that cluster', () => {
-    const out = resolveBareMagic(
-      '%%cluster --gpus 1 --time 00:10:00\nx',
-      'local2'
-    );
-    expect(magicClusterName(out)).toBe('local2');
-  });
+  it.each(RESERVED_METADATA_KEYS)(
+    'refuses a cell whose own metadata holds %s',
+    key => {
+      expect(
+        refusal('%%cluster local\nx', 'python3', { kind: 'default' }, [
+          'tags',
+          key
+        ])
+      ).toMatch(new RegExp(`"${key}".*Nothing was run`));
+    }
+  );
 });
 
 describe('withClusterMagic', () => {
@@ -128,4 +149,20 @@ describe('withClusterMagic', () => {
       '%%cluster --env local hpc\nx'
     );
   });
+
+  it('keeps leading blank lines and the line count when it names a bare magic', () => {
+    const source = '\n  %%cluster --detach\na\nb';
+    const out = withClusterMagic(source, 'hpc');
+    expect(out).toBe('\n  %%cluster hpc --detach\na\nb');
+    expect(magicClusterName(out)).toBe('hpc');
+  });
+
+  it.each([[INJECTED], ['a b'], ['--gpus'], ['']])(
+    'refuses to write %j into a cell',
+    name => {
+      expect(() => withClusterMagic('%%cluster\nx', name)).toThrow(
+        /invalid cluster name/
+      );
+    }
+  );
 });

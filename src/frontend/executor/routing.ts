@@ -5,6 +5,8 @@
  */
 import {
   CELL_MAGIC,
+  CLUSTER_METADATA_KEY,
+  checkClusterName,
   LINE_MAGIC,
   MAGIC_OPTIONS,
   isClusterCell,
@@ -12,6 +14,8 @@ import {
   tokenize,
   type IToken
 } from '../../shared/magic';
+import { NOTEBOOK_METADATA_KEY } from '../../shared/sessions';
+import type { PickedCluster } from '../pickedCluster';
 import { BRIDGE_KERNEL_NAME } from '../tokens';
 
 export type CellRoute = 'bridge' | 'default';
@@ -55,21 +59,60 @@ export function magicClusterName(source: string): string | null | undefined {
 }
 
 /**
- * Make a bare `%%cluster` explicit: `%%cluster --gpus 1` becomes
- * `%%cluster NAME --gpus 1`. Anything else is returned unchanged, as is the
- * source when no cluster is known. The line count and the body never change,
- * so tracebacks keep pointing at the cell's own lines.
+ * Execute-request metadata keys that only this frontend sets. A cell's own
+ * metadata travels with every execute request (JupyterLab sends it), so a
+ * cell that carries one of these could choose a cluster or a notebook's
+ * session without showing it.
  */
-export function resolveBareMagic(
+export const RESERVED_METADATA_KEYS = [
+  CLUSTER_METADATA_KEY,
+  NOTEBOOK_METADATA_KEY
+];
+
+/**
+ * Why a cell must not run, or null. It must not when its metadata holds a
+ * reserved key, or when it would use the notebook's picked cluster (a bare
+ * `%%cluster`; any plain cell of a Cluster Bridge notebook) and the notebook
+ * metadata holds something that is not a cluster name.
+ */
+export function refusal(
   source: string,
-  cluster: string | undefined | null
-): string {
-  if (!cluster || magicClusterName(source) !== null) {
-    return source;
+  notebookKernelName: string | null | undefined,
+  picked: PickedCluster,
+  cellMetadataKeys: ReadonlyArray<string>
+): string | null {
+  const reserved = RESERVED_METADATA_KEYS.find(key =>
+    cellMetadataKeys.includes(key)
+  );
+  if (reserved) {
+    return (
+      `This cell's metadata holds "${reserved}", which only Cluster Bridge sets when it runs a cell. ` +
+      'Nothing was run. Remove the key from the cell metadata (Property Inspector > Advanced Tools).'
+    );
   }
-  const line = Private.magicLine(source);
-  const at = line.start + line.text.indexOf(CELL_MAGIC) + CELL_MAGIC.length;
-  return `${source.slice(0, at)} ${cluster}${source.slice(at)}`;
+  if (picked.kind !== 'invalid') {
+    return null;
+  }
+  const parsed = parseCell(source);
+  const usesPicked =
+    magicClusterName(source) === null ||
+    (parsed.kind === 'code' && notebookKernelName === BRIDGE_KERNEL_NAME);
+  return usesPicked ? picked.error : null;
+}
+
+/**
+ * Execute metadata for a cell routed to the bridge. Its source goes as it is;
+ * a bare `%%cluster` learns the notebook's picked cluster here, never by
+ * splicing text into the cell, so nothing runs that the cell does not show.
+ */
+export function remoteRunMetadata(
+  source: string,
+  picked: PickedCluster
+): { [key: string]: string } {
+  if (picked.kind !== 'name' || magicClusterName(source) !== null) {
+    return {};
+  }
+  return { [CLUSTER_METADATA_KEY]: picked.name };
 }
 
 /**
@@ -77,16 +120,20 @@ export function resolveBareMagic(
  * explicit one, or add a first line to a plain cell ("run cell on cluster").
  * A malformed magic line gets a new first line too; the bridge then reports
  * the old line's error as cell code, so nothing runs silently elsewhere.
+ * The edit is the visible point of the command; the name is checked first
+ * (throws MagicError).
  */
 export function withClusterMagic(source: string, cluster: string): string {
+  checkClusterName(cluster);
   const name = magicClusterName(source);
   if (name === undefined) {
     return `${CELL_MAGIC} ${cluster}\n${source}`;
   }
-  if (name === null) {
-    return resolveBareMagic(source, cluster);
-  }
   const line = Private.magicLine(source);
+  if (name === null) {
+    const at = line.start + line.text.indexOf(CELL_MAGIC) + CELL_MAGIC.length;
+    return `${source.slice(0, at)} ${cluster}${source.slice(at)}`;
+  }
   const argsAt = line.text.indexOf(CELL_MAGIC) + CELL_MAGIC.length;
   const token = Private.clusterToken(line.text.slice(argsAt));
   if (!token) {
