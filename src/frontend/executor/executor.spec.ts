@@ -164,7 +164,8 @@ describe('ClusterCellExecutor', () => {
 
     kernel.reply(0, { status: 'ok', execution_count: 7 });
     await expect(run).resolves.toBe(true);
-    expect(cell.model.executionCount).toBe(7);
+    // The notebook's first remote cell: [r1], not the bridge kernel's 7.
+    expect(cell.model.executionCount).toBe(1);
     expect(events).toEqual(['scheduled', 'executed:true']);
     expect(executor.running()).toHaveLength(0);
     expect(defaultRunCell).not.toHaveBeenCalled();
@@ -482,7 +483,7 @@ describe('ClusterCellExecutor', () => {
       traceback: []
     });
     await expect(run).rejects.toThrow(/^KernelReplyNotOK: ZeroDivisionError/);
-    expect(cell.model.executionCount).toBe(3);
+    expect(cell.model.executionCount).toBe(1);
     expect(events).toEqual(['scheduled', 'executed:false:ZeroDivisionError']);
   });
 
