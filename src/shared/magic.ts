@@ -426,6 +426,23 @@ export function checkJobId(id: unknown): string {
  */
 export const CLUSTER_METADATA_KEY = 'cluster_bridge_cluster';
 
+/** The picked cluster an execute request carries, checked; undefined when it carries none. Throws MagicError. */
+export function metadataCluster(
+  metadata: { [key: string]: unknown } | undefined
+): string | undefined {
+  const value = metadata?.[CLUSTER_METADATA_KEY];
+  if (value === undefined) {
+    return undefined;
+  }
+  try {
+    return checkClusterName(value);
+  } catch (err) {
+    throw new MagicError(
+      `the request's ${CLUSTER_METADATA_KEY} metadata: ${(err as Error).message}; nothing was run`
+    );
+  }
+}
+
 /** Parses one whole cell. Never throws: malformed magics come back as `invalid`. */
 export function parseCell(source: string): ParsedCell {
   const lines = source.split('\n');

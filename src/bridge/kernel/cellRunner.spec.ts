@@ -553,6 +553,65 @@ describe('CellRunner: completion', () => {
   });
 });
 
+describe('CellRunner: the picked cluster in the execute metadata', () => {
+  const runWith = async (
+    s: ReturnType<typeof setup>,
+    code: string,
+    metadata: Record<string, unknown>
+  ) => {
+    const req = s.client.request('execute_request', { code });
+    req.metadata = metadata as IMessage['metadata'];
+    await s.core.handleMessage('shell', req);
+    await s.core.idle();
+    return {
+      reply: s.client.reply(req)!,
+      errors: s.client
+        .children(req, 'iopub')
+        .filter(m => m.header.msg_type === 'error')
+    };
+  };
+
+  it('runs a bare %%cluster on it, and never overrides a named cluster', async () => {
+    const s = setup();
+    await runWith(s, '%%cluster --gpus 1\nx', {
+      cluster_bridge_cluster: 'gpu'
+    });
+    await runWith(s, '%%cluster sge\ny', { cluster_bridge_cluster: 'gpu' });
+    await runWith(s, '%%cluster\nz', {});
+    expect(s.jobs.calls.map(c => [c.request.cluster, c.code])).toEqual([
+      ['gpu', 'x'],
+      ['sge', 'y'],
+      ['local', 'z']
+    ]);
+    expect(s.jobs.calls[0].request.gpus).toBe(1);
+  });
+
+  it.each([["local\nprint('INJECTED')"], ['-oProxyCommand=x'], [42]])(
+    'runs nothing when it is %j',
+    async value => {
+      const s = setup();
+      const { reply, errors } = await runWith(s, '%%cluster\nprint(1)', {
+        cluster_bridge_cluster: value
+      });
+      expect(s.jobs.calls).toEqual([]);
+      expect(reply.content).toMatchObject({ status: 'error' });
+      expect(errors).toHaveLength(1);
+      expect(String(errors[0].content.evalue)).toMatch(
+        /cluster_bridge_cluster metadata: invalid cluster name.*nothing was run/
+      );
+    }
+  );
+
+  it('says so when it names no known cluster', async () => {
+    const s = setup();
+    const { errors } = await runWith(s, '%%cluster\nx', {
+      cluster_bridge_cluster: 'nowhere'
+    });
+    expect(s.jobs.calls).toEqual([]);
+    expect(errors[0].content).toMatchObject({ ename: 'UnknownCluster' });
+  });
+});
+
 namespace Private {
   export function text(messages: IMessage[]): string {
     return messages

@@ -7,7 +7,12 @@
  */
 import { doctorReport, doctorVerdict } from '../../shared/doctor';
 import { COMM_TARGET } from '../../shared/comm';
-import { IJobRequest, parseCell, usage } from '../../shared/magic';
+import {
+  IJobRequest,
+  metadataCluster,
+  parseCell,
+  usage
+} from '../../shared/magic';
 import { isNotebookKey, NOTEBOOK_METADATA_KEY } from '../../shared/sessions';
 import { UnknownClusterError } from '../clusters/registry';
 import type { IOutputSink } from '../jobs/types';
@@ -59,8 +64,18 @@ export class CellRunner implements IKernelHandler {
           return { status: 'ok' };
         }
         return this._run(ctx, {}, parsed.code, 0);
-      case 'cluster':
-        return this._run(ctx, parsed.request, parsed.code, parsed.lineOffset);
+      case 'cluster': {
+        // A bare %%cluster: the notebook's picked cluster, if its request names one.
+        let request = parsed.request;
+        try {
+          const picked =
+            request.cluster ?? metadataCluster(ctx.request.metadata);
+          request = picked ? { ...request, cluster: picked } : request;
+        } catch (err) {
+          return Private.fail(ctx.sink, err);
+        }
+        return this._run(ctx, request, parsed.code, parsed.lineOffset);
+      }
       case 'line':
         try {
           return await this._line(
