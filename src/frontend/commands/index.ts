@@ -29,6 +29,7 @@ import {
 import { isJobOver } from '../../shared/jobState';
 import { CELL_MAGIC, isClusterCell } from '../../shared/magic';
 import { STATUS_MIME, type IStatusPayload } from '../../shared/mime';
+import { readCellJobId } from '../cellStatus/cellJob';
 import { withClusterMagic } from '../executor/routing';
 import { readPickedCluster } from '../pickedCluster';
 import { CommandIDs, IClusterBridge, PLUGIN_PREFIX } from '../tokens';
@@ -140,7 +141,7 @@ export const commandsPlugin: JupyterFrontEndPlugin<void> = {
       execute: async args => {
         let jobId =
           (args.jobId as string | undefined) ??
-          Private.activeJobId(tracker.activeCell);
+          Private.activeJobId(tracker.activeCell, bridge.jobs);
         if (!jobId) {
           await bridge.refreshJobs();
           const active = bridge.jobs.filter(j => !isJobOver(j));
@@ -266,9 +267,10 @@ export const commandsPlugin: JupyterFrontEndPlugin<void> = {
 };
 
 namespace Private {
-  /** Job id of the active cell's status output, while the job is not over. */
+  /** Job id of the active cell (status output, else its metadata) while the job runs. */
   export function activeJobId(
-    cell: INotebookTracker['activeCell']
+    cell: INotebookTracker['activeCell'],
+    jobs: IClusterBridge['jobs']
   ): string | undefined {
     if (!cell || cell.model.type !== 'code') {
       return undefined;
@@ -287,7 +289,10 @@ namespace Private {
         return p.jobId;
       }
     }
-    return undefined;
+    // The status is beside the cell, not an output: its job id is in the metadata.
+    const recorded = readCellJobId(cell.model);
+    const job = jobs.find(j => j.id === recorded);
+    return job && !isJobOver(job) ? job.id : undefined;
   }
 
   /** The `test` op's answer as a title verdict and the checklist. */
