@@ -5,6 +5,7 @@
  */
 import type { JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { bridgePlugin, notebookEndPlugin } from './bridge';
+import { cellStatusPlugin } from './cellStatus';
 import { commandsPlugin } from './commands';
 import { executorPlugin } from './executor';
 import { remotePromptsPlugin } from './executor/prompts';
@@ -22,6 +23,7 @@ const plugins: JupyterFrontEndPlugin<any>[] = [
   remotePromptsPlugin,
   pickerPlugin,
   renderersPlugin,
+  cellStatusPlugin,
   jobsPlugin,
   commandsPlugin,
   notebookEndPlugin
