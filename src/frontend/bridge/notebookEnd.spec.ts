@@ -101,10 +101,16 @@ describe('NotebookEndWatcher', () => {
     context.statusChanged.emit('busy');
     expect(closed()).toEqual([]);
     context.statusChanged.emit('restarting');
-    expect(closed()).toEqual(['work/a.ipynb']);
-    context.disposed.emit();
     context.statusChanged.emit('restarting');
     expect(closed()).toEqual(['work/a.ipynb']);
+    context.statusChanged.emit('idle');
+    context.path = 'work/renamed.ipynb';
+    context.statusChanged.emit('restarting');
+    expect(closed()).toEqual(['work/a.ipynb', 'work/renamed.ipynb']);
+    context.disposed.emit();
+    context.statusChanged.emit('idle');
+    context.statusChanged.emit('restarting');
+    expect(closed()).toEqual(['work/a.ipynb', 'work/renamed.ipynb']);
   });
 
   it('warns, and goes on, when the bridge cannot be told', async () => {

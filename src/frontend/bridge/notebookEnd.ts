@@ -27,11 +27,14 @@ export class NotebookEndWatcher implements IDisposable {
 
   /** Follow a notebook's session context for deliberate restarts. */
   watchNotebook(context: ISessionContext): void {
+    let last = '';
     const onStatus = (_: ISessionContext, status: string) => {
       // 'autorestarting' is a crash: the user did not ask to lose the state.
-      if (status === 'restarting') {
+      // A restart says 'restarting' twice (the context, then its kernel).
+      if (status === 'restarting' && last !== 'restarting') {
         this._report(context.path);
       }
+      last = status;
     };
     context.statusChanged.connect(onStatus, this);
     context.disposed.connect(() => {
