@@ -419,6 +419,16 @@ export function checkJobId(id: unknown): string {
   return id;
 }
 
+/** checkJobId as a test, for ids read back from a notebook (metadata, outputs). */
+export function looksLikeJobId(id: unknown): id is string {
+  try {
+    checkJobId(id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Execute-request metadata key: the cluster a bare `%%cluster` means for the
  * notebook the cell comes from (its picker choice). The cell text is sent as

@@ -5,7 +5,7 @@
 import type { CodeCell } from '@jupyterlab/cells';
 import type { INotebookCellExecutor } from '@jupyterlab/notebook';
 import { Signal, type ISignal } from '@lumino/signaling';
-import { checkJobId } from '../../shared/magic';
+import { looksLikeJobId } from '../../shared/magic';
 import { STATUS_MIME, type IStatusPayload } from '../../shared/mime';
 import { NOTEBOOK_METADATA_KEY } from '../../shared/sessions';
 import { pickedClusterOf, readPickedCluster } from '../pickedCluster';
@@ -208,20 +208,11 @@ namespace Private {
       const data = outputs.get(i).data[STATUS_MIME] as
         Partial<IStatusPayload> | undefined;
       // Outputs come with the file too: only a well-formed id is used.
-      if (data && isJobId(data.jobId)) {
+      if (data && looksLikeJobId(data.jobId)) {
         return data.jobId;
       }
     }
     return undefined;
-  }
-
-  export function isJobId(id: unknown): id is string {
-    try {
-      checkJobId(id);
-      return true;
-    } catch {
-      return false;
-    }
   }
 
   /** Same shape as @jupyterlab/notebook's KernelError, without importing it. */
