@@ -54,26 +54,32 @@ describe('jupyter_client', () => {
     });
   });
 
-  it('runs a remote cell with stream, display, status line and result', () => {
-    const { iopub, reply } = report.rich as { iopub: IOut[]; reply: any };
+  it('runs a remote cell with stream, display and result; its live status goes over the comm', () => {
+    const { iopub, reply, cellStatus, msg_id } = report.rich as {
+      iopub: IOut[];
+      reply: any;
+      cellStatus: any[];
+      msg_id: string;
+    };
     expect(reply.status).toBe('ok');
     expect(text(iopub)).toBe('out\n');
     const html = iopub.find(
       m => m.type === 'display_data' && m.content.data['text/html']
     );
     expect(html?.content.data['text/html']).toBe('<b>bold</b>');
-    const status = iopub.filter(m =>
-      m.content.transient?.display_id?.startsWith('cb-status-')
-    );
-    expect(status[0].type).toBe('display_data');
-    expect(status[status.length - 1].type).toBe('update_display_data');
+    // Only what the code produced: no status display among the outputs.
     expect(
-      status[status.length - 1].content.data[
-        'application/vnd.cluster-bridge.status+json'
-      ]
-    ).toMatchObject({
+      iopub
+        .filter(m => !['status', 'execute_input'].includes(m.type))
+        .map(m => m.type)
+    ).toEqual(['stream', 'display_data', 'execute_result']);
+    expect(cellStatus.length).toBeGreaterThan(1);
+    expect(cellStatus.every(p => p.msgId === msg_id)).toBe(true);
+    expect(cellStatus[0].status.phase).toBe('connecting');
+    expect(cellStatus[cellStatus.length - 1].status).toMatchObject({
       phase: 'done',
-      endState: 'completed'
+      endState: 'completed',
+      cluster: 'local'
     });
     const result = iopub.find(m => m.type === 'execute_result');
     expect(result?.content).toMatchObject({

@@ -2,20 +2,25 @@
 and prints what it saw as one JSON object; client.test.ts asserts on it.
 Needs JUPYTER_PATH with the kernelspec (see helpers.ts)."""
 import json
+import re
 import sys
 import time
+import uuid
 
 from jupyter_client.manager import start_new_kernel
 
 TIMEOUT = 120
 
 
-def collect(kc, msg_id, until_idle=True, timeout=TIMEOUT):
-    """iopub messages of one request, up to its idle status."""
+def collect(kc, msg_id, until_idle=True, timeout=TIMEOUT, pushes=None):
+    """iopub messages of one request, up to its idle status; comm data seen meanwhile
+    goes to `pushes`."""
     out = []
     deadline = time.time() + timeout
     while time.time() < deadline:
         msg = kc.get_iopub_msg(timeout=timeout)
+        if msg['msg_type'] == 'comm_msg' and pushes is not None:
+            pushes.append(msg['content']['data'])
         if msg['parent_header'].get('msg_id') != msg_id:
             continue
         out.append({'type': msg['msg_type'], 'content': msg['content']})
@@ -44,8 +49,17 @@ def main():
                 'print("out")\n'
                 'display(HTML("<b>bold</b>"))\n'
                 '40 + 2\n')
+        # With a frontend's comm open, the live status goes there, not into the outputs.
+        comm_id = uuid.uuid4().hex
+        kc.shell_channel.send(kc.session.msg(
+            'comm_open', {'comm_id': comm_id, 'target_name': 'cluster_bridge', 'data': {}}))
         msg_id = kc.execute(code)
-        report['rich'] = {'iopub': collect(kc, msg_id), 'reply': shell_reply(kc, msg_id)['content']}
+        pushes = []
+        report['rich'] = {'iopub': collect(kc, msg_id, pushes=pushes),
+                          'reply': shell_reply(kc, msg_id)['content'],
+                          'msg_id': msg_id,
+                          'cellStatus': [p for p in pushes if p.get('event') == 'cellStatus']}
+        kc.shell_channel.send(kc.session.msg('comm_close', {'comm_id': comm_id, 'data': {}}))
 
         # Concurrency: a slow remote cell, then a line magic and a heartbeat while it runs.
         slow = kc.execute('%%cluster local\nimport time\ntime.sleep(3)\nprint("slow done")')
@@ -112,9 +126,9 @@ def main():
     try:
         job_id = None
         for m in report['detach']['iopub']:
-            payload = m['content'].get('data', {}).get('application/vnd.cluster-bridge.status+json')
-            if payload:
-                job_id = payload['jobId']
+            found = re.match(r'Job (\S+) submitted', m['content'].get('text', ''))
+            if found:
+                job_id = found.group(1)
         report['detach']['jobId'] = job_id
         jobs = kc.execute('%cluster jobs')
         report['reattach_jobs'] = collect(kc, jobs)
