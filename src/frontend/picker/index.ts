@@ -31,11 +31,13 @@ export const pickerPlugin: JupyterFrontEndPlugin<void> = {
         if (!picker.isDisposed) {
           picker.model = notebook.model;
           picker.path = notebook.context?.path ?? '';
+          picker.kernelId = notebook.sessionContext?.session?.kernel?.id ?? '';
         }
       };
       bind();
       notebook.context?.ready.then(bind).catch(() => undefined);
       notebook.context?.pathChanged.connect(bind);
+      notebook.sessionContext?.kernelChanged.connect(bind);
       notebook.content?.modelChanged.connect(bind);
       return picker;
     });

@@ -176,5 +176,13 @@ describe('ClusterPicker', () => {
       picker.path = 'work/renamed.ipynb';
       expect(mark().hidden).toBe(true);
     });
+
+    it("finds a Cluster Bridge kernel notebook's session by its kernel id", () => {
+      bridge.setSessions([session({ id: 'plain', notebook: 'kernel:k-1' })]);
+      expect(mark().hidden).toBe(true);
+      picker.kernelId = 'k-1';
+      expect(picker.liveSession?.id).toBe('plain');
+      expect(mark().hidden).toBe(false);
+    });
   });
 });

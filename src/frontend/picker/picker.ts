@@ -56,7 +56,7 @@ export class ClusterPicker extends Widget {
     this.model = options.model ?? null;
   }
 
-  /** The notebook's path: sessions belong to a notebook by its path. */
+  /** The notebook's path: %%cluster cells name their notebook by it. */
   get path(): string {
     return this._path;
   }
@@ -67,12 +67,30 @@ export class ClusterPicker extends Widget {
     }
   }
 
+  /**
+   * The notebook's own kernel id: a Cluster Bridge kernel names the
+   * sessions of its plain cells `kernel:<id>`.
+   */
+  get kernelId(): string {
+    return this._kernelId;
+  }
+  set kernelId(id: string) {
+    if (this._kernelId !== id) {
+      this._kernelId = id;
+      this._render();
+    }
+  }
+
   /** This notebook's live session on the picked cluster, if any. */
   get liveSession(): ISessionInfo | undefined {
     const cluster = this.value || this._bridge.defaultCluster;
+    const mine = [this._path, this._kernelId && `kernel:${this._kernelId}`];
     return this._bridge.sessions.find(
       s =>
-        isSessionLive(s) && s.cluster === cluster && s.notebook === this._path
+        isSessionLive(s) &&
+        s.cluster === cluster &&
+        !!s.notebook &&
+        mine.includes(s.notebook)
     );
   }
 
@@ -192,6 +210,7 @@ export class ClusterPicker extends Widget {
   private _select: HTMLSelectElement;
   private _sessionMark: HTMLElement;
   private _path: string;
+  private _kernelId = '';
   private _connecting = false;
 }
 
