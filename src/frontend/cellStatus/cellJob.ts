@@ -3,7 +3,7 @@
  * that after a reload the cell still names its job (to attach or cancel).
  * Metadata is read back only when it has the shape of a job id.
  */
-import { checkJobId } from '../../shared/magic';
+import { looksLikeJobId } from '../../shared/magic';
 import type { IStatusPayload } from '../../shared/mime';
 
 /** Cell metadata key. */
@@ -20,7 +20,7 @@ export function readCellJobId(model: ICellMetadata): string | undefined {
   const meta = model.getMetadata(CELL_METADATA_KEY) as
     { jobId?: unknown } | undefined;
   const id = meta && typeof meta === 'object' ? meta.jobId : undefined;
-  return Private.isJobId(id) ? id : undefined;
+  return looksLikeJobId(id) ? id : undefined;
 }
 
 /** Records the job of a status push; writes only when the id changed. */
@@ -28,7 +28,7 @@ export function writeCellJob(
   model: ICellMetadata,
   payload: Pick<IStatusPayload, 'jobId'>
 ): void {
-  if (!Private.isJobId(payload.jobId)) {
+  if (!looksLikeJobId(payload.jobId)) {
     return;
   }
   if (readCellJobId(model) === payload.jobId) {
@@ -39,15 +39,4 @@ export function writeCellJob(
     ...(old && typeof old === 'object' ? old : {}),
     jobId: payload.jobId
   });
-}
-
-namespace Private {
-  export function isJobId(id: unknown): id is string {
-    try {
-      checkJobId(id);
-      return true;
-    } catch {
-      return false;
-    }
-  }
 }
