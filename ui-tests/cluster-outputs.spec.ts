@@ -55,12 +55,12 @@ test('a %%cluster local cell that prints and plots shows the text and the image'
   const outputs = await cellOutputs(page, 0);
   expect(outputs.some(o => o.data?.['image/png'])).toBe(true);
 
-  // The notebook's own kernel was never changed; the cell has its count.
+  // The notebook's own kernel was never changed; the cell has its remote count.
   expect(await kernelName(page)).toBe('python3');
   const { count } = await cellState(page, 0);
   expect(count).toBeGreaterThan(0);
   await expect(cellLocator(page, 0).locator('.jp-InputPrompt')).toHaveText(
-    /\[\d+\]/
+    /\[r\d+\]/
   );
 
   await expect(statusLine(page, 0)).toHaveAttribute('data-phase', 'done');

@@ -1,0 +1,74 @@
+// Prompt numbers in a Python notebook with %%cluster cells: local cells keep
+// the notebook kernel's [1], [2]; remote cells count on their own as [r1],
+// [r2], so no two prompts read the same. The saved file keeps plain integer
+// execution counts, and the `r` comes back after a reload.
+import { expect, test } from '@playwright/test';
+import * as fs from 'fs';
+import * as path from 'path';
+import {
+  cellLocator,
+  cellOutputText,
+  labRoot,
+  openNotebook,
+  runCell,
+  saveScreenshot,
+  shutdownKernels,
+  writeNotebook
+} from './helpers';
+
+const REMOTE = 180_000;
+const NOTEBOOK = 'ui/cluster-prompt.ipynb';
+
+test.afterEach(async () => {
+  await shutdownKernels();
+});
+
+function prompt(page: import('@playwright/test').Page, index: number) {
+  return cellLocator(page, index).locator('.jp-InputPrompt');
+}
+
+test('remote cells count [r1], [r2] apart from local cells', async ({
+  page
+}) => {
+  writeNotebook(NOTEBOOK, [
+    'x = 1',
+    '%%cluster local\nprint("remote one")',
+    'y = 2',
+    '%%cluster local\nprint("remote two")'
+  ]);
+  await openNotebook(page, NOTEBOOK);
+  for (let i = 0; i < 4; i++) {
+    expect(await runCell(page, i, REMOTE), await cellOutputText(page, i)).toBe(
+      true
+    );
+  }
+  await expect(prompt(page, 0)).toHaveText('[1]:');
+  await expect(prompt(page, 1)).toHaveText('[r1]:');
+  await expect(prompt(page, 2)).toHaveText('[2]:');
+  await expect(prompt(page, 3)).toHaveText('[r2]:');
+  await expect(prompt(page, 1)).toHaveAttribute('title', /Cluster Bridge/);
+
+  // Run a remote cell again: the next remote number, never a local one's.
+  expect(await runCell(page, 1, REMOTE)).toBe(true);
+  await expect(prompt(page, 1)).toHaveText('[r3]:');
+  await saveScreenshot(page, 'cluster-prompt-numbers');
+
+  // Saved: plain integers (valid nbformat).
+  await page.evaluate(() =>
+    (window as any).jupyterapp.commands.execute('docmanager:save')
+  );
+  await expect
+    .poll(() => {
+      const saved = JSON.parse(
+        fs.readFileSync(path.join(labRoot(), NOTEBOOK), 'utf8')
+      );
+      return saved.cells.map((c: any) => c.execution_count);
+    })
+    .toEqual([1, 3, 2, 2]);
+
+  // Reopened: the prompts read the same.
+  await openNotebook(page, NOTEBOOK);
+  await expect(prompt(page, 0)).toHaveText('[1]:');
+  await expect(prompt(page, 1)).toHaveText('[r3]:');
+  await expect(prompt(page, 3)).toHaveText('[r2]:');
+});
