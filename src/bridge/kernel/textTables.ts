@@ -35,6 +35,7 @@ export function sessionTable(sessions: ISessionInfo[]): string {
   const now = Date.now();
   const rows = sessions.map(s => [
     s.cluster,
+    s.scheduler + (s.schedulerId ? ` ${s.schedulerId}` : ''),
     s.notebook,
     s.resources || '-',
     s.state + (s.reason ? ` (${s.reason})` : ''),
