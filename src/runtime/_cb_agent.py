@@ -38,6 +38,10 @@ except ImportError:
     import signal
 
 
+SESSION_COMMANDS = ('session-start', 'session-prepare', 'session-run', 'session-info',
+                    'session-stop')  # in _cb_agent_session, imported only for them
+
+
 class AgentError(Exception):
     """An error reported to the caller as a clear one-line message."""
 
@@ -87,9 +91,10 @@ def prepare(jobdir, bundle):
 # launch: detach `run` from the caller (survives the SSH connection)
 
 
-def launch(jobdir, notify_fd=None, close_in_child=()):
+def launch(jobdir, notify_fd=None, close_in_child=(), body=None):
     """Double fork: the job runs in its own session and process group, stdin from /dev/null,
-    stdout/stderr to files in JOBDIR. Returns its pid once status.json names it."""
+    stdout/stderr to files in JOBDIR. Returns its pid once status.json names it.
+    body(jobdir): what runs there instead of run_job (a session's session-run)."""
     jobdir = os.path.abspath(jobdir)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -119,7 +124,7 @@ def launch(jobdir, notify_fd=None, close_in_child=()):
             os.close(w)
             code = 1
             try:
-                code = run_job(jobdir, notify_fd)
+                code = body(jobdir) if body else run_job(jobdir, notify_fd)
             except ChildExit:
                 raise
             except BaseException:
@@ -153,7 +158,7 @@ def launch(jobdir, notify_fd=None, close_in_child=()):
 # follow: stream events.jsonl to stdout
 
 
-def follow(jobdir, offset=0, notify_fd=None, out_fd=1):
+def follow(jobdir, offset=0, notify_fd=None, out_fd=1, find_end=find_done):
     """Copies whole lines of events.jsonl from byte `offset` to out_fd as the file grows and
     returns 0 after the `done` line. Returns 3 when the job process is gone without a `done`,
     4 when our caller went away. Sleeps adaptively (2 ms .. 50 ms), or waits on notify_fd."""
@@ -195,7 +200,7 @@ def follow(jobdir, offset=0, notify_fd=None, out_fd=1):
                 whole = data[:cut]
                 pos += cut
                 got = True
-                done_at = find_done(whole)
+                done_at = find_end(whole)
                 try:
                     if done_at is not None:
                         write_all(out_fd, whole[:done_at])
@@ -338,7 +343,7 @@ def parse_args(argv):
             i += 1
         else:
             raise AgentError('unexpected argument %r' % arg)
-    needs_job = ('prepare', 'run', 'launch', 'follow', 'go', 'cancel', 'status')
+    needs_job = ('prepare', 'run', 'launch', 'follow', 'go', 'cancel', 'status') + SESSION_COMMANDS
     if opts['command'] in needs_job and not opts['jobdir']:
         raise AgentError('%s needs a JOBDIR' % opts['command'])
     if opts['command'] not in needs_job + ('doctor', 'clean', 'env-ensure'):
@@ -385,6 +390,12 @@ def main(argv):
         if cmd == 'status':
             print_json(job_status(jobdir))
             return 0
+        if cmd in SESSION_COMMANDS:
+            import _cb_agent_session
+            try:
+                return _cb_agent_session.command(cmd, jobdir, opts, launch, follow, print_json)
+            except _cb_agent_session.SessionError as e:
+                raise AgentError(str(e))
         if cmd == 'doctor':
             import _cb_doctor
             print_json(_cb_doctor.doctor(work_dir_for(explicit=opts['workdir']), opts['envKind']))

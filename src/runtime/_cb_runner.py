@@ -35,8 +35,9 @@ try:
 except ImportError:
     import signal
 
-RUNNER_FILE = os.path.abspath(__file__)  # frames from here are stripped from tracebacks
-CELL_FILE = '<cell>'
+RUNNER_FILE = os.path.abspath(__file__)
+HIDDEN_FILES = {RUNNER_FILE}  # frames from these are stripped from tracebacks (a session adds its own)
+CELL_FILE = '<cell>'  # a session names each cell's code apart: its functions outlive the cell
 FLUSH_SIZE = 1 << 20  # flush inline when this many characters are pending
 MAX_EVENT_TEXT = 1 << 20  # split stream events bigger than this
 OVERFLOW_CAP = 256 << 20  # keep at most this much dropped output on disk
@@ -349,6 +350,14 @@ class Streams:
             self.flush_unlocked()
         finally:
             self.flush_lock.release()
+
+    def retarget(self, log, throttle):
+        """Sends later output to another log (a session's next cell); what is pending goes to
+        the current one first."""
+        with self.flush_lock:
+            self.flush_unlocked()
+            self.log = log
+            self.throttle = throttle
 
     def emit(self, event):
         """Write a non-stream event after the text written before it (keeps the order)."""
@@ -811,11 +820,14 @@ def _patch_os_system():
     os.system = system
 
 
+_SOURCES = {}  # cell file name -> source (a session keeps every cell's: its functions live on)
+_LABELS = {}  # cell file name -> traceback label ("Cell In[3]")
+
+
 def register_cell_source(linecache):
-    """The cell's source for tracebacks, inspect and warnings (mtime None: checkcache keeps it)."""
-    source = _STATE.get('source')
-    if source is not None:
-        linecache.cache[CELL_FILE] = (len(source), None, source.splitlines(True), CELL_FILE)
+    """The cells' source for tracebacks, inspect and warnings (mtime None: checkcache keeps it)."""
+    for filename, source in _SOURCES.items():
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
 
 
 HOOKS = {
@@ -957,7 +969,7 @@ BOLD_RED = '\x1b[1;31m'
 RESET = '\x1b[0m'
 
 
-def format_traceback(etype, evalue, tb, cell_label):
+def format_traceback(etype, evalue, tb):
     """IPython-style traceback lines for the cell, with the runner's own frames removed."""
     import linecache
     import traceback
@@ -982,16 +994,16 @@ def format_traceback(etype, evalue, tb, cell_label):
     for i, (exc, _) in enumerate(chain):
         if i > 0:
             lines.append('\n%s\n' % chain[i][1])
-        lines.extend(_format_one(exc, cell_label))
+        lines.extend(_format_one(exc))
     return lines
 
 
-def _format_one(te, cell_label):
+def _format_one(te):
     import linecache
     register_cell_source(linecache)
     out = []
-    stack = [fs for fs in te.stack if fs.filename != RUNNER_FILE]
-    firsts = [i for i, fs in enumerate(stack) if fs.filename == CELL_FILE]
+    stack = [fs for fs in te.stack if fs.filename not in HIDDEN_FILES]
+    firsts = [i for i, fs in enumerate(stack) if fs.filename in _LABELS]
     if firsts:
         stack = stack[firsts[0]:]  # drop plumbing (asyncio etc.) before the cell's first frame
     ename = te.exc_type.__qualname__ if te.exc_type else 'Exception'
@@ -1002,8 +1014,8 @@ def _format_one(te, cell_label):
         out.append('%s%s%s' % (RED, '-' * 75, RESET))
         out.append('%s%s%sTraceback (most recent call last)' % (RED, ename.ljust(42), RESET))
     for fs in stack:
-        if fs.filename == CELL_FILE:
-            head = '%s%s, line %d%s' % (CYAN, cell_label, fs.lineno, RESET)
+        if fs.filename in _LABELS:
+            head = '%s%s, line %d%s' % (CYAN, _LABELS[fs.filename], fs.lineno, RESET)
             if fs.name != '<module>':
                 head += ', in %s()' % fs.name
             context = 2
@@ -1025,7 +1037,8 @@ def _format_one(te, cell_label):
     only = list(te.format_exception_only())
     text = ''.join(only).rstrip('\n')
     if issubclass(te.exc_type, SyntaxError) if te.exc_type else False:
-        text = text.replace('File "%s", ' % CELL_FILE, cell_label + ', ')
+        for filename, label in _LABELS.items():
+            text = text.replace('File "%s", ' % filename, label + ', ')
     last = text.split('\n')
     if last:
         tail = last[-1]
@@ -1052,15 +1065,23 @@ def _diag(message):
 
 
 class Cell:
-    def __init__(self, jobdir):
+    """One cell: its bundle, event log and output budget. A one-off runner's cell also owns the
+    output capture (Streams); a session passes its own, set up once, with its log and file name."""
+
+    def __init__(self, jobdir, bundle=None, log=None, streams=None, filename=CELL_FILE):
         self.jobdir = jobdir
-        with open(os.path.join(jobdir, 'bundle.json'), 'rb') as f:
-            self.bundle = json.loads(f.read().decode('utf-8'))
-        # A full disk stops the cell (KeyboardInterrupt) after the log said why.
-        self.log = EventLog(jobdir, notify_fd_from_environ(), on_full=_thread.interrupt_main)
+        if bundle is None:
+            with open(os.path.join(jobdir, 'bundle.json'), 'rb') as f:
+                bundle = json.loads(f.read().decode('utf-8'))
+        self.bundle = bundle
+        if log is None:
+            # A full disk stops the cell (KeyboardInterrupt) after the log said why.
+            log = EventLog(jobdir, notify_fd_from_environ(), on_full=_thread.interrupt_main)
+        self.log = log
         self.throttle = Throttle(self.log, jobdir)
-        self.streams = Streams(self.log, self.throttle)
-        count = self.bundle.get('executionCount')
+        self.streams = streams if streams is not None else Streams(self.log, self.throttle)
+        self.filename = filename
+        count = bundle.get('executionCount')
         self.label = 'Cell In[%s]' % count if count is not None else 'Cell'
         self.set_up = False
         self.setup_error = None
@@ -1089,48 +1110,34 @@ class Cell:
             return
         self.set_up = True
         _STATE['ctx'] = self
-        _STATE['diag_fd'] = os.dup(2)
-        os.environ.setdefault('MPLBACKEND', 'Agg')
-        try:
-            self.streams.capture_fds()
-        except OSError:
-            _diag('could not capture fds 1 and 2')
-        sys.stdout = _make_fast_stream(self.streams, 'stdout', 1)
-        sys.stderr = _make_text_stream(self.streams, 'stderr', 2)
-        import builtins
-        builtins.display = display
-        os.register_at_fork(after_in_child=_after_fork_in_child)
-        install_hooks()
-        import atexit
-        atexit.register(self.streams.flush)  # registered first, so it runs after the cell's own
-        cwd = self.bundle.get('cwd') or os.path.expanduser('~')
-        try:
-            os.chdir(cwd)
-        except OSError as e:
-            text = 'Could not change to %s (%s); running in %s' % (cwd, e.strerror, os.getcwd())
-            self.notices.append({'type': 'notice', 'text': text})
+        capture_output(self.streams)
+        self.notices.extend(change_dir(self.bundle.get('cwd')))
 
-    def run(self):
+    def run(self, main=None):
+        """Runs the code in `main` (a session's lasting __main__), else in a new __main__."""
         offset = int(self.bundle.get('lineOffset') or 0)
         code = self.bundle.get('code') or ''
         source = '\n' * offset + code
-        _STATE['source'] = source
+        filename = self.filename
+        _SOURCES[filename] = source
+        _LABELS[filename] = self.label
         if 'linecache' in sys.modules:
             register_cell_source(sys.modules['linecache'])
-        main = types.ModuleType('__main__')
-        main.__dict__['__builtins__'] = __builtins__
-        sys.modules['__main__'] = main
-        sys.argv = ['<cell>']
+        if main is None:
+            main = types.ModuleType('__main__')
+            main.__dict__['__builtins__'] = __builtins__
+            sys.modules['__main__'] = main
+            sys.argv = ['<cell>']
         ns = main.__dict__
         flags = getattr(_ast, 'PyCF_ALLOW_TOP_LEVEL_AWAIT', 0)
         try:
             # ast.parse without importing ast (which imports enum)
-            tree = compile(source, CELL_FILE, 'exec', _ast.PyCF_ONLY_AST, dont_inherit=True)
+            tree = compile(source, filename, 'exec', _ast.PyCF_ONLY_AST, dont_inherit=True)
             last = None
             if tree.body and isinstance(tree.body[-1], _ast.Expr):
                 last = _ast.Expression(tree.body.pop().value)
-            body = compile(tree, CELL_FILE, 'exec', flags=flags, dont_inherit=True)
-            last_code = compile(last, CELL_FILE, 'eval', flags=flags, dont_inherit=True) if last else None
+            body = compile(tree, filename, 'exec', flags=flags, dont_inherit=True)
+            last_code = compile(last, filename, 'eval', flags=flags, dont_inherit=True) if last else None
             self._eval(body, ns)
             if last_code is not None:
                 value = self._eval(last_code, ns)
@@ -1172,7 +1179,7 @@ class Cell:
 
     def _error(self, etype, evalue, tb):
         try:
-            traceback = format_traceback(etype, evalue, tb, self.label)
+            traceback = format_traceback(etype, evalue, tb)
         except Exception:
             _diag('formatting a traceback failed')
             traceback = ['%s: %s' % (etype.__name__, evalue)]
@@ -1183,11 +1190,14 @@ class Cell:
         self.streams.emit({'type': 'error', 'ename': etype.__name__, 'evalue': evalue_text,
                            'traceback': traceback})
 
-    def finish(self, sampler):
+    def finish(self, sampler, mute_interrupts=True):
+        """Figures, GPU facts, the last output. mute_interrupts: a session's handler guards this
+        itself (and must keep working for the next cell)."""
         if os.getpid() != self.streams.owner:
             return  # a child the cell forked, leaving through sys.exit(): nothing to report
-        # Late interrupts must not cut the bookkeeping short.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if mute_interrupts:
+            # Late interrupts must not cut the bookkeeping short.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             emit_figures()
         except Exception:
@@ -1201,6 +1211,36 @@ class Cell:
             sampler.stop()
         self.streams.flush()
         self.throttle.close()
+
+
+def capture_output(streams):
+    """Process-wide and once: fds 1/2 and sys.stdout/stderr into `streams`, display(), the
+    library hooks. A one-off cell does it in setup(); a session at its start."""
+    _STATE['diag_fd'] = os.dup(2)
+    os.environ.setdefault('MPLBACKEND', 'Agg')
+    try:
+        streams.capture_fds()
+    except OSError:
+        _diag('could not capture fds 1 and 2')
+    sys.stdout = _make_fast_stream(streams, 'stdout', 1)
+    sys.stderr = _make_text_stream(streams, 'stderr', 2)
+    import builtins
+    builtins.display = display
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+    install_hooks()
+    import atexit
+    atexit.register(streams.flush)  # registered first, so it runs after the cell's own
+
+
+def change_dir(cwd):
+    """chdir to cwd (default ~); returns the notice events for a folder that cannot be used."""
+    cwd = cwd or os.path.expanduser('~')
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        text = 'Could not change to %s (%s); running in %s' % (cwd, e.strerror, os.getcwd())
+        return [{'type': 'notice', 'text': text}]
+    return []
 
 
 def _after_fork_in_child():
