@@ -28,7 +28,8 @@ export const jobsPlugin: JupyterFrontEndPlugin<void> = {
     const panel = new JobsPanel({
       bridge,
       onOpen: job =>
-        void app.commands.execute(CommandIDs.attachJob, { jobId: job.id })
+        void app.commands.execute(CommandIDs.attachJob, { jobId: job.id }),
+      notebookPath: key => Private.notebookPath(app, key)
     });
     panel.id = JOBS_PANEL_ID;
     panel.title.icon = listIcon;
@@ -48,3 +49,18 @@ export const jobsPlugin: JupyterFrontEndPlugin<void> = {
     });
   }
 };
+
+namespace Private {
+  /** `kernel:<id>` (a Cluster Bridge kernel notebook) → that notebook's path, when open. */
+  export function notebookPath(app: JupyterFrontEnd, key: string): string {
+    const kernelId = key.startsWith('kernel:') ? key.slice(7) : '';
+    if (kernelId) {
+      for (const model of app.serviceManager.sessions.running()) {
+        if (model.kernel?.id === kernelId) {
+          return model.path;
+        }
+      }
+    }
+    return key;
+  }
+}

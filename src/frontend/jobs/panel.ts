@@ -39,6 +39,7 @@ export class JobsPanel extends Widget {
 
     this._sessions = new SessionsView({
       bridge: this._bridge,
+      notebookPath: options.notebookPath,
       onError: message => {
         this._error = message;
         this._render();
@@ -197,6 +198,8 @@ export namespace JobsPanel {
     bridge: IClusterBridge;
     /** Reattach: show the job's outputs. */
     onOpen: (job: IJobInfo) => void;
+    /** See SessionsView.IOptions.notebookPath. */
+    notebookPath?: (key: string) => string;
   }
 }
 

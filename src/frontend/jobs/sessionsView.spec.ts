@@ -39,7 +39,8 @@ describe('SessionsView', () => {
     errors = [];
     view = new SessionsView({
       bridge: bridge as unknown as IClusterBridge,
-      onError: m => errors.push(m)
+      onError: m => errors.push(m),
+      notebookPath: key => (key === 'kernel:k-1' ? 'work/plain.ipynb' : key)
     });
     document.body.appendChild(view.node);
   });
@@ -72,13 +73,15 @@ describe('SessionsView', () => {
         deadline: T0 + 3600_000
       }),
       session({ id: 'cpu', idleSeconds: 5, memoryBytes: 50 * 1024 ** 2 }),
-      session({ id: 'old', state: 'ended', reason: 'stopped' })
+      session({ id: 'old', state: 'ended', reason: 'stopped' }),
+      session({ id: 'plain', notebook: 'kernel:k-1' })
     ]);
-    const [gpu, cpu, old] = rows();
+    const [gpu, cpu, old, plain] = rows();
     expect(rows().map(r => [r.dataset.sessionId, r.dataset.state])).toEqual([
       ['gpu', 'busy'],
       ['cpu', 'idle'],
-      ['old', 'ended']
+      ['old', 'ended'],
+      ['plain', 'idle']
     ]);
     expect(
       gpu.querySelector('.jp-ClusterBridge-job-cluster')!.textContent
@@ -100,9 +103,19 @@ describe('SessionsView', () => {
     expect(text(cpu, 'resources')).toBe('default resources');
     expect(text(cpu, 'left')).toBe('');
     expect(old.textContent).toContain('stopped');
+    // A Cluster Bridge kernel notebook's session shows the notebook's path.
+    expect(
+      plain.querySelector<HTMLElement>('.jp-ClusterBridge-session-notebook')!
+        .title
+    ).toBe('work/plain.ipynb');
+    expect(
+      plain
+        .querySelector('button[aria-label^="Stop"]')!
+        .getAttribute('aria-label')
+    ).toBe('Stop the session on local for plain.ipynb');
     expect(
       view.node.querySelector('.jp-ClusterBridge-sessions-status')!.textContent
-    ).toBe('2 live, 1 ended');
+    ).toBe('3 live, 1 ended');
   });
 
   it('ticks idle time and time left every second without rebuilding the rows', () => {

@@ -15,6 +15,7 @@ export class SessionsView implements IDisposable {
   constructor(options: SessionsView.IOptions) {
     this._bridge = options.bridge;
     this._onError = options.onError;
+    this._notebookPath = options.notebookPath ?? (key => key);
     this.node = document.createElement('section');
     this.node.className = 'jp-ClusterBridge-sessions';
     this.node.setAttribute('aria-label', 'Remote sessions');
@@ -103,13 +104,14 @@ export class SessionsView implements IDisposable {
       info.state
     );
     appendElement(top, 'span', 'jp-ClusterBridge-job-cluster', info.cluster);
+    const path = this._notebookPath(info.notebook);
     const notebook = appendElement(
       top,
       'span',
       'jp-ClusterBridge-session-notebook',
-      notebookName(info.notebook)
+      notebookName(path)
     );
-    notebook.title = info.notebook;
+    notebook.title = path;
 
     appendElement(
       li,
@@ -140,7 +142,8 @@ export class SessionsView implements IDisposable {
 
   private _actions(li: HTMLElement, info: ISessionInfo): void {
     const actions = appendElement(li, 'div', 'jp-ClusterBridge-job-actions');
-    const what = `the session on ${info.cluster} for ${notebookName(info.notebook)}`;
+    const name = notebookName(this._notebookPath(info.notebook));
+    const what = `the session on ${info.cluster} for ${name}`;
     const restart = appendButton(
       actions,
       'Restart',
@@ -163,6 +166,7 @@ export class SessionsView implements IDisposable {
 
   private _bridge: IClusterBridge;
   private _onError: (message: string) => void;
+  private _notebookPath: (key: string) => string;
   private _status: HTMLElement;
   private _list: HTMLElement;
   private _rows = new Map<string, Private.IRow>();
@@ -176,6 +180,11 @@ export namespace SessionsView {
     bridge: IClusterBridge;
     /** Show an error where the panel shows its status. */
     onError: (message: string) => void;
+    /**
+     * The path to show for a session's notebook key (a Cluster Bridge kernel
+     * notebook's sessions are keyed `kernel:<id>`); the key itself by default.
+     */
+    notebookPath?: (key: string) => string;
   }
 }
 
