@@ -21,6 +21,24 @@ function status(over: Partial<IStatusPayload>): IStatusPayload {
 }
 
 describe('job wording', () => {
+  it('names the session and its time left while a session cell runs', () => {
+    const p = status({
+      phase: 'running',
+      session: 's-1',
+      deadline: T0 + 54 * 60000
+    });
+    expect(statusLine(p, T0)).toMatch(
+      /session s-1 \(0?:?54:00 left\)|session s-1 \(54m/
+    );
+    expect(statusLine(status({ phase: 'running' }), T0)).not.toMatch(/session/);
+    expect(
+      statusLine(
+        { ...p, phase: 'done', endState: 'completed', endedAt: T0 },
+        T0
+      )
+    ).toMatch(/session s-1$/);
+  });
+
   it('words every phase', () => {
     expect(statusSentence(status({}))).toBe('Connecting to hpc…');
     expect(

@@ -21,10 +21,26 @@ export function statusWords(p: IStatusPayload, now: number): IStatusWords {
   return {
     text: statusSentence(p),
     elapsed: formatDuration(end - (Number(p.startedAt) || end)),
-    ids: [p.jobId ? `job ${p.jobId}` : '', schedulerIdText(p)]
+    ids: [
+      p.jobId ? `job ${p.jobId}` : '',
+      schedulerIdText(p),
+      sessionText(p, now)
+    ]
       .filter(Boolean)
       .join(' · ')
   };
+}
+
+/** "session s-1 (54m 10s left)" while a session cell runs; '' for one-off jobs. */
+export function sessionText(p: IStatusPayload, now: number): string {
+  if (!p.session) {
+    return '';
+  }
+  const left =
+    p.deadline !== undefined && !isJobOver(p)
+      ? ` (${formatDuration(p.deadline - now)} left)`
+      : '';
+  return `session ${p.session}${left}`;
 }
 
 /** One line: "Running on hpc, node g17 · 0:12 · job j-1 · SLURM 42". */

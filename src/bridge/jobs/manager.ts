@@ -230,7 +230,8 @@ export class JobManager implements IJobManager {
       showFailed(status, err);
       throw err;
     }
-    const { record, client } = live;
+    const { client } = live;
+    const record = this.sessions.get(live.record.id) ?? live.record;
     job.session = record.id;
     job.schedulerId = record.schedulerId;
     job.node = record.node;
@@ -263,7 +264,12 @@ export class JobManager implements IJobManager {
           : undefined
     });
     ctx.session = this.sessions.hooks(live, job.id);
-    return this._follow(ctx, signal);
+    const outcome = await this._follow(ctx, signal);
+    if (job.endState === 'timeout' || job.endState === 'lost') {
+      // The session's process or allocation is over: the next cell starts a new one.
+      this.sessions.markEnded(record.id, job.detail ?? job.endState);
+    }
+    return outcome;
   }
 
   /** `%cluster session NAME [options]`: the notebook's session, started now if there is none. */

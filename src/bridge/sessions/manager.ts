@@ -547,17 +547,25 @@ export class SessionManager {
           }
         };
         this._clients.set(record.id, client);
+        // The allocation's end, for the status line's time left (one round trip per connect).
+        const status = await client.status().catch(() => undefined);
+        const deadline =
+          typeof status?.deadline === 'number'
+            ? status.deadline * 1000
+            : undefined;
         const now = this._table.get(record.id) ?? record;
         if (
           now.state === 'starting' ||
           now.state === 'queued' ||
-          now.node !== info.endpoint.node
+          now.node !== info.endpoint.node ||
+          now.deadline !== deadline
         ) {
           this._put({
             ...now,
             state: 'idle',
             reason: undefined,
-            node: info.endpoint.node ?? now.node
+            node: info.endpoint.node ?? now.node,
+            deadline
           });
         }
         return client;
