@@ -124,7 +124,8 @@ def launch(jobdir, notify_fd=None, close_in_child=(), body=None):
             os.close(w)
             code = 1
             try:
-                code = body(jobdir) if body else run_job(jobdir, notify_fd)
+                # No scheduler enforces the cell's resources here: run_job does.
+                code = body(jobdir) if body else run_job(jobdir, notify_fd, enforce_limits=True)
             except ChildExit:
                 raise
             except BaseException:

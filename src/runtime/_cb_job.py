@@ -21,16 +21,21 @@ except ImportError:
     import signal
 
 SIGUSR2 = getattr(signal, 'SIGUSR2', None)  # Grid Engine's -notify; treated as SIGTERM
+LIMIT_KEYS = ('gpus', 'cpus', 'mem', 'time')  # what _cb_limits enforces on a direct host
+TIME_LIMIT_STEPS = ((signal.SIGINT, 5.0), (signal.SIGTERM, 2.0), (signal.SIGKILL, None))
 
 
-def run_job(jobdir, notify_fd=None):
-    """Ensures VENV2, runs the runner, writes `done` and status.json. Returns the exit status."""
+def run_job(jobdir, notify_fd=None, enforce_limits=False):
+    """Ensures VENV2, runs the runner, writes `done` and status.json. Returns the exit status.
+    enforce_limits: no scheduler does (a direct host), so the request's --gpus/--cpus/--mem/
+    --time are applied here (_cb_limits)."""
     jobdir = os.path.abspath(jobdir)
     bundle = read_json(os.path.join(jobdir, 'bundle.json'))
     log = EventLog(jobdir, notify_fd)
     node = hostname()
     started = time.time()
-    state = {'cancelled': False, 'runner': None, 'venv2': None, 'signal': None}
+    state = {'cancelled': False, 'runner': None, 'venv2': None, 'signal': None,
+             'timed_out': False, 'step': 0}
 
     def on_signal(signum, frame):
         if signum == SIGUSR2:
@@ -54,25 +59,35 @@ def run_job(jobdir, notify_fd=None):
     # The warm path: VENV2 is ready and this agent runs on its interpreter, so the runner is
     # forked first thing and loads itself while this process does its bookkeeping; it starts
     # the cell when released (two cores do in parallel what was serial).
-    early = venv2 = None
+    early = venv2 = limits = limit_error = setup = None
     forkable = False
     if bundle is not None:
         work_dir = work_dir_for(jobdir, bundle=bundle)
         venv2 = Env(work_dir, bundle.get('env'), log, bundle.get('envHash'),
                     cancelled=lambda: state['cancelled'])
         env, pass_fds = runner_env(jobdir, bundle, notify_fd)
-        forkable = can_fork_runner(venv2.spec, bundle)
+        request = bundle.get('request') or {}
+        if enforce_limits and any(request.get(k) not in (None, '') for k in LIMIT_KEYS):
+            limits, limit_error = take_limits(request, work_dir)
+            if limits is not None:
+                env.update(limits.env)
+                setup = limits.apply
+        forkable = limit_error is None and can_fork_runner(venv2.spec, bundle) and \
+            not (limits is not None and limits.needs_exec)
         if forkable:
             ready = venv2.ready()
             if ready and same_interpreter(ready):
                 try:
-                    early = state['runner'] = fork_runner(jobdir, env, hold=True)
+                    early = state['runner'] = fork_runner(jobdir, env, hold=True, setup=setup)
                 except OSError:
                     pass  # no held runner: it is forked (or started) after the bookkeeping
     update_status(jobdir, state='preparing', pid=os.getpid(), pgid=os.getpgrp(), node=node,
                   startedAt=started)
 
     def finish(end_state, exit_code, reason=None, runner_started=None):
+        if limits is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            limits.release()
         if early is not None:
             # A held runner never released ends quietly (a released one was waited for already).
             state['runner'] = None
@@ -92,6 +107,10 @@ def run_job(jobdir, notify_fd=None):
         log.write([{'type': 'error', 'ename': 'BundleError', 'evalue': 'bundle.json is missing or not JSON',
                     'traceback': ['bundle.json is missing or not JSON in %s' % jobdir]}])
         return finish('failed', 2, 'bad bundle')
+    if limit_error is not None:
+        log.write([{'type': 'error', 'ename': 'ResourceUnavailable', 'evalue': limit_error,
+                    'traceback': ['ResourceUnavailable: %s' % limit_error]}])
+        return finish('rejected', None, limit_error)
 
     state['venv2'] = venv2
     log.write([{'type': 'status', 'phase': 'preparing', 'node': node,
@@ -120,15 +139,19 @@ def run_job(jobdir, notify_fd=None):
     runner_started = time.time()
     # `python` tells the bridge which interpreter can run `go` for the warm fork path.
     log.write([{'type': 'status', 'phase': 'running', 'node': node, 'python': info['python']}])
+    if limits is not None and limits.notices:
+        log.write([{'type': 'notice', 'text': text} for text in limits.notices])
     in_process = early is not None or (forkable and same_interpreter(info))
     try:
         if early is not None:
             runner = early
         elif in_process:
-            runner = fork_runner(jobdir, env)
+            runner = fork_runner(jobdir, env, setup=setup)
         else:
-            argv = [info['python'], '-u', RUNNER_FILE, jobdir]
-            runner = spawn(with_setup(venv2.spec['setup'], argv), env, jobdir, pass_fds)
+            argv = with_setup(venv2.spec['setup'], [info['python'], '-u', RUNNER_FILE, jobdir])
+            if limits is not None:
+                argv = limits.wrap(argv)
+            runner = spawn(argv, env, jobdir, pass_fds, setup=setup)
     except OSError as e:
         log.write([{'type': 'error', 'ename': 'RunnerError', 'evalue': str(e),
                     'traceback': ['Could not start the runner %s: %s' % (info['python'], e)]}])
@@ -136,7 +159,10 @@ def run_job(jobdir, notify_fd=None):
     state['runner'] = runner
     update_status(jobdir, state='running', runnerPid=runner.pid, runnerPgid=runner.pid,
                   runnerStartedAt=runner_started, runnerMode='fork' if in_process else 'exec',
-                  runnerHeld=early is not None)
+                  runnerHeld=early is not None,
+                  **({'limits': limits.describe()} if limits is not None else {}))
+    if limits is not None and limits.time_limit is not None:
+        start_time_limit(state, limits.time_limit)
     if early is not None:
         early.release()  # after every event of ours: the runner's numbering continues from them
     if state['cancelled']:
@@ -157,13 +183,70 @@ def run_job(jobdir, notify_fd=None):
     else:
         reason = None
         exit_code = code
-    if state['cancelled']:
+    if state['timed_out']:
+        end_state = 'timeout'
+        reason = 'time limit %s reached' % limits.time_text
+        log.resync()
+        log.write([{'type': 'notice', 'text': 'The cell ran into its time limit (--time %s) and '
+                    'was stopped.' % limits.time_text}])
+    elif state['cancelled']:
         end_state = 'cancelled'
     elif code == 0:
         end_state = 'completed'
+    elif limits is not None and limits.mem_bytes is not None and \
+            memory_overrun(jobdir, code, limits):
+        end_state = 'out_of_memory'
+        reason = 'memory limit %s reached' % limits.mem_text
     else:
         end_state = 'failed'
     return finish(end_state, exit_code, reason, runner_started)
+
+
+def take_limits(request, work_dir):
+    """(Limits, None), or (None, why) when the host cannot give what the cell asks for."""
+    import _cb_limits
+    try:
+        return _cb_limits.prepare_limits(request, work_dir), None
+    except _cb_limits.LimitError as e:
+        return None, str(e)
+
+
+def start_time_limit(state, seconds):
+    """At the limit the runner's group gets SIGINT (KeyboardInterrupt in the cell), then
+    SIGTERM and SIGKILL if it is still there: SIGALRM steps through TIME_LIMIT_STEPS."""
+
+    def on_alarm(signum, frame):
+        runner = state['runner']
+        if runner is None or runner.returncode is not None:
+            return
+        sig, wait = TIME_LIMIT_STEPS[min(state['step'], len(TIME_LIMIT_STEPS) - 1)]
+        state['step'] += 1
+        state['timed_out'] = True
+        try:
+            os.killpg(runner.pid, sig)
+        except OSError:
+            pass
+        if wait is not None:
+            signal.setitimer(signal.ITIMER_REAL, wait)
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def memory_overrun(jobdir, code, limits):
+    """Whether a failed runner hit the memory limit: killed by the cgroup's OOM killer, or its
+    last error is a MemoryError."""
+    if code == -signal.SIGKILL:
+        return limits.mem_method == 'cgroup'
+    try:
+        with open(os.path.join(jobdir, 'events.jsonl'), 'rb') as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 65536))
+            tail = f.read()
+    except OSError:
+        return False
+    errors = [line for line in tail.split(b'\n') if b'"type":"error"' in line]
+    return bool(errors) and b'"ename":"MemoryError"' in errors[-1]
 
 
 def runner_env(jobdir, bundle, notify_fd):

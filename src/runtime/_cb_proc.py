@@ -149,7 +149,9 @@ class Child(object):
         return self.returncode
 
 
-def spawn(argv, env, cwd, pass_fds=()):
+def spawn(argv, env, cwd, pass_fds=(), setup=None):
+    """argv in a child in its own process group; setup() runs in the child before the exec
+    (resource limits)."""
     exe = argv[0]
     if os.sep not in exe:
         exe = which(exe, env.get('PATH', '')) or exe
@@ -169,6 +171,8 @@ def spawn(argv, env, cwd, pass_fds=()):
             for name in ('SIGPIPE', 'SIGXFSZ', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGUSR2'):
                 if hasattr(signal, name):
                     signal.signal(getattr(signal, name), signal.SIG_DFL)
+            if setup is not None:
+                setup()
             os.execve(exe, argv, env)
         except BaseException:
             pass
@@ -180,10 +184,11 @@ def spawn(argv, env, cwd, pass_fds=()):
     return Child(pid)
 
 
-def fork_runner(jobdir, env, hold=False):
+def fork_runner(jobdir, env, hold=False, setup=None):
     """The runner in a forked child of this interpreter: saves a whole interpreter start.
     The child leaves through fast_exit() after the cell. hold: the child loads the runner and
-    reads the bundle, then waits for Child.release() before it runs the cell."""
+    reads the bundle, then waits for Child.release() before it runs the cell. setup(): run in
+    the child first (resource limits), so nothing of the cell escapes them."""
     # Objects from before the fork go to the permanent generation: the child's collections (and
     # fast_exit's scan for open files) then never touch them, so their pages stay shared instead
     # of being copied on write (about 6 ms of a trivial cell).
@@ -217,6 +222,8 @@ def fork_runner(jobdir, env, hold=False):
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.setpgid(0, 0)
+        if setup is not None:
+            setup()
         # Only what differs: clearing and refilling the environment costs a putenv per variable.
         for key in [k for k in os.environ if k not in env]:
             del os.environ[key]
