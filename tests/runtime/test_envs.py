@@ -118,7 +118,9 @@ class VenvBuilds(TempDirCase):
         self.assertDone(events, 'failed')
 
 
-class CondaBuilds(TempDirCase):
+class CondaCase(TempDirCase):
+    """The conda stand-in: its root and the invocations it recorded."""
+
     def setUp(self):
         TempDirCase.setUp(self)
         self.conda_root = os.path.join(self.tmp, 'conda-root')
@@ -136,6 +138,8 @@ class CondaBuilds(TempDirCase):
         with open(path) as f:
             return [json.loads(line) for line in f]
 
+
+class CondaBuilds(CondaCase):
     def test_conda_create_arguments_and_run(self):
         spec = {'python': '3.11', 'channels': ['conda-forge', 'nvidia'], 'conda': ['numpy', 'cuda-nvcc']}
         out = self.agent('go', self.jobdir('c1'), input=self.bundle(
@@ -261,6 +265,96 @@ class CondaBuilds(TempDirCase):
         texts = [''.join(e['text'] for e in of_type(read_events(self.jobdir(n)), 'env')) for n in 'ab']
         self.assertEqual(sum('Waiting for another job' in t for t in texts), 1)
         self.assertEqual(sum('built by another job' in t for t in texts), 1)
+
+
+class NoFlock(CondaCase):
+    """File systems without flock (NFS without lockd, Lustre noflock): builds stay exclusive."""
+    NOFLOCK = os.path.join(HERE, 'tools', 'noflock.py')
+
+    def agent_noflock(self, args, env, code='ENOLCK', stdin=None):
+        env = dict(env, CB_NOFLOCK_ERRNO=code)
+        return subprocess.run([PYTHON, '-u', self.NOFLOCK, AGENT] + list(args), input=stdin,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=180)
+
+    def test_concurrent_builds_without_flock_build_once(self):
+        spec = {'python': '3.11', 'conda': ['numpy']}
+        env = self.conda_env(FAKE_CONDA_DELAY='1.5')
+        results = {}
+
+        def run(name, code):
+            jobdir = self.jobdir(name)
+            self.agent('prepare', jobdir, input=self.bundle('print("%s")' % name, spec), env=env)
+            results[name] = self.agent_noflock(['run', jobdir], env, code)
+
+        threads = [threading.Thread(target=run, args=(n, c))
+                   for n, c in (('a', 'ENOLCK'), ('b', 'EOPNOTSUPP'))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        for name in ('a', 'b'):
+            events = read_events(self.jobdir(name))
+            self.assertEqual(results[name].returncode, 0, (results[name].stderr, events))
+            self.assertDone(events, 'completed')
+        creates = [a for a in self.invocations() if a[0] == 'create']
+        self.assertEqual(len(creates), 1, 'one build for two concurrent jobs without flock')
+        texts = [''.join(e['text'] for e in of_type(read_events(self.jobdir(n)), 'env')) for n in 'ab']
+        self.assertEqual(sum('Waiting for another job' in t for t in texts), 1)
+        self.assertEqual(sum('built by another job' in t for t in texts), 1)
+        h = _cb_envs.env_hash(spec)
+        self.assertFalse(os.path.exists(os.path.join(self.work, 'envs', h + '.lock.owner')),
+                         'the owner file goes with its holder')
+
+    def test_a_dead_holders_lock_is_taken_over(self):
+        import _cb_envbuild
+        from _cb_jobfiles import hostname
+        spec = {'python': '3.11', 'conda': ['numpy']}
+        h = _cb_envs.env_hash(spec)
+        os.makedirs(os.path.join(self.work, 'envs'))
+        dead = subprocess.Popen(['true'])
+        dead.wait()
+        owner = os.path.join(self.work, 'envs', h + '.lock.owner')
+        with open(owner, 'w') as f:
+            f.write('%s %d 0\n' % (hostname(), dead.pid))
+        env = self.conda_env()
+        jobdir = self.jobdir('s')
+        self.agent('prepare', jobdir, input=self.bundle('print("s")', spec), env=env)
+        out = self.agent_noflock(['run', jobdir], env)
+        events = read_events(jobdir)
+        self.assertEqual(out.returncode, 0, (out.stderr, events))
+        self.assertDone(events, 'completed')
+        self.assertEqual(len([a for a in self.invocations() if a[0] == 'create']), 1)
+        self.assertIsNotNone(_cb_envbuild)
+
+    def test_another_hosts_lock_is_waited_for_until_it_goes_stale(self):
+        import _cb_envbuild
+        path = os.path.join(self.tmp, 'x.lock')
+        with open(path + '.owner', 'w') as f:
+            f.write('other-host.example 1 0\n')
+        lock = _cb_envbuild.EnvLock(path)
+        import fcntl
+        real = fcntl.flock
+
+        def no_flock(fd, op):
+            raise OSError(37, 'No locks available')
+        fcntl.flock = no_flock
+        try:
+            self.assertFalse(lock.try_acquire(), 'a fresh lock of another host holds')
+            old = time_now() - _cb_envbuild.STALE_AFTER_S - 5
+            os.utime(path + '.owner', (old, old))
+            self.assertTrue(lock.try_acquire(), 'untouched for STALE_AFTER_S: taken over')
+            with open(path + '.owner') as f:
+                self.assertIn(' %d ' % os.getpid(), f.read())
+            self.assertFalse(_cb_envbuild.EnvLock(path).try_acquire(), 'held now')
+        finally:
+            lock.release()
+            fcntl.flock = real
+        self.assertFalse(os.path.exists(path + '.owner'))
+
+
+def time_now():
+    import time
+    return time.time()
 
 
 if __name__ == '__main__':
