@@ -101,6 +101,12 @@ else:
             obj, end = _scan(text, i)
         except StopIteration as e:
             raise ValueError('Expecting value at char %s' % (e.value,))
+        except SystemError:
+            # The C scanner cannot build its JSONDecodeError without the json package (an
+            # unterminated string or object): the json module says what is wrong.
+            import json as _json_module
+            _json_module.loads(text)
+            raise ValueError('not valid JSON')
         while end < n and text[end] in _WS:
             end += 1
         if end != n:
