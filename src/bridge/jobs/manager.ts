@@ -10,6 +10,7 @@ import type { IResolvedCluster, SchedulerKind } from '../../shared/config';
 import type { IJobInfo } from '../../shared/jobs';
 import { ClusterRegistry } from '../clusters/registry';
 import { agentPrefix, DirectScheduler } from '../schedulers/direct';
+import { honouredRequest } from '../schedulers/options';
 import type { IScheduler } from '../schedulers/types';
 import type { IPrompter, ITransport } from '../transport/types';
 import { makeBundle, newJobId, type IJobBundle } from './bundle';
@@ -109,11 +110,13 @@ export class JobManager implements IJobManager {
   }
 
   async runCell(options: IRunCellOptions): Promise<IRunOutcome> {
-    const { request, sink, signal } = options;
-    const cluster = this.registry.resolve(request.cluster);
+    const { sink, signal } = options;
+    const cluster = this.registry.resolve(options.request.cluster);
     const kind: SchedulerKind =
-      request.scheduler ?? cluster.config.scheduler ?? 'direct';
+      options.request.scheduler ?? cluster.config.scheduler ?? 'direct';
     const scheduler = this._scheduler(kind);
+    // Before anything runs: an option this scheduler cannot honour is a usage error.
+    const request = honouredRequest(kind, options.request, cluster.config);
     const jobId = newJobId();
     const startedAt = Date.now();
     const status = new StatusLine(sink, {
@@ -274,10 +277,11 @@ export class JobManager implements IJobManager {
 
   /** `%cluster session NAME [options]`: the notebook's session, started now if there is none. */
   async startSession(options: ISessionStartOptions): Promise<ISessionInfo> {
-    const { request, sink, signal } = options;
-    const cluster = this.registry.resolve(request.cluster);
+    const { sink, signal } = options;
+    const cluster = this.registry.resolve(options.request.cluster);
     const kind: SchedulerKind =
-      request.scheduler ?? cluster.config.scheduler ?? 'direct';
+      options.request.scheduler ?? cluster.config.scheduler ?? 'direct';
+    const request = honouredRequest(kind, options.request, cluster.config);
     const status = this._sessionStatus(sink, cluster.name, kind);
     try {
       const open = await this._connector.open(cluster, options.prompter, sink, {

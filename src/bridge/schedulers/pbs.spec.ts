@@ -19,7 +19,6 @@ describe('PbsScheduler.script', () => {
         request: {
           partition: 'gpuq',
           account: 'proj42',
-          qos: 'high',
           time: '1-00:00:00',
           mem: '1.5G',
           cpus: 8,
@@ -53,9 +52,11 @@ describe('PbsScheduler.script', () => {
         '#PBS -q gpuq',
         '#PBS -A proj42',
         '#PBS -l walltime=24:00:00',
-        '#PBS -l select=1:ncpus=8:ngpus=2:mem=1536mb:gpu_model=a100',
-        '# note: qos high ignored: PBS has no QOS'
+        '#PBS -l select=1:ncpus=8:ngpus=2:mem=1536mb:gpu_model=a100'
       ])
+    );
+    expect(() => pbs.script(jobSpec({ request: { qos: 'high' } }))).toThrow(
+      /qos high: PBS has no QOS/
     );
     expect(pbs.script(jobSpec())).toContain('#PBS -l select=1:ncpus=1\n');
   });

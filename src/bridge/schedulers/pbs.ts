@@ -22,9 +22,11 @@ import {
   assembleScript,
   formatHms,
   formatMem,
+  JobScriptError,
   qsubCommand,
   resolveResources
 } from './script';
+import { unhonoured } from './options';
 import { SchedulerError, type IJobSpec, type SchedulerState } from './types';
 
 export class PbsScheduler extends BatchScheduler {
@@ -36,7 +38,6 @@ export class PbsScheduler extends BatchScheduler {
 
   script(spec: IJobSpec): string {
     const res = resolveResources(spec);
-    const notes: string[] = [];
     const d: string[] = [
       `#PBS -N ${res.name.slice(0, 236)}`,
       '#PBS -S /bin/bash'
@@ -48,7 +49,7 @@ export class PbsScheduler extends BatchScheduler {
       d.push(`#PBS -A ${res.account}`);
     }
     if (res.qos) {
-      notes.push(`qos ${res.qos} ignored: PBS has no QOS`);
+      throw new JobScriptError(`qos ${res.qos}: ${unhonoured('pbs', 'qos')}`);
     }
     if (res.timeSeconds !== undefined) {
       d.push(`#PBS -l walltime=${formatHms(res.timeSeconds)}`);
@@ -65,7 +66,7 @@ export class PbsScheduler extends BatchScheduler {
       chunk.push(res.constraint);
     }
     d.push(`#PBS -l ${chunk.join(':')}`);
-    return assembleScript(spec, res, d, notes);
+    return assembleScript(spec, res, d);
   }
 
   protected submitCommand(spec: IJobSpec): string {

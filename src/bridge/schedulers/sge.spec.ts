@@ -33,7 +33,6 @@ describe('SgeScheduler.script', () => {
         request: {
           partition: 'gpu.q',
           account: 'proj42',
-          qos: 'high',
           time: '01:30:00',
           mem: '16G',
           cpus: 4,
@@ -73,9 +72,14 @@ describe('SgeScheduler.script', () => {
         '#$ -pe smp 4',
         '#$ -l h_vmem=4G',
         '#$ -l gpu=2',
-        '#$ -l arch=lx-amd64',
-        '# note: qos high ignored: Grid Engine has no QOS'
+        '#$ -l arch=lx-amd64'
       ])
+    );
+  });
+
+  it('refuses --qos (Grid Engine has none) instead of dropping it', () => {
+    expect(() => sge.script(jobSpec({ request: { qos: 'high' } }))).toThrow(
+      /qos high: Grid Engine has no QOS/
     );
   });
 

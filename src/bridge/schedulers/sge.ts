@@ -25,10 +25,12 @@ import {
   assembleScript,
   formatHms,
   formatMem,
+  JobScriptError,
   qsubCommand,
   relaySignal,
   resolveResources
 } from './script';
+import { unhonoured } from './options';
 import { SchedulerError, type IJobSpec, type SchedulerState } from './types';
 
 /** A job gone from qstat without an accounting record for this long is reported lost. */
@@ -48,7 +50,6 @@ export class SgeScheduler extends BatchScheduler {
 
   script(spec: IJobSpec): string {
     const res = resolveResources(spec);
-    const notes: string[] = [];
     const d: string[] = [`#$ -N ${res.name}`, '#$ -S /bin/bash', '#$ -notify'];
     if (res.partition) {
       d.push(`#$ -q ${res.partition}`);
@@ -57,7 +58,7 @@ export class SgeScheduler extends BatchScheduler {
       d.push(`#$ -A ${res.account}`);
     }
     if (res.qos) {
-      notes.push(`qos ${res.qos} ignored: Grid Engine has no QOS`);
+      throw new JobScriptError(`qos ${res.qos}: ${unhonoured('sge', 'qos')}`);
     }
     if (res.timeSeconds !== undefined) {
       d.push(`#$ -l h_rt=${formatHms(res.timeSeconds)}`);
@@ -78,13 +79,7 @@ export class SgeScheduler extends BatchScheduler {
     if (res.constraint) {
       d.push(`#$ -l ${res.constraint}`);
     }
-    return assembleScript(
-      spec,
-      res,
-      d,
-      notes,
-      relaySignal(spec.command, 'USR2')
-    );
+    return assembleScript(spec, res, d, [], relaySignal(spec.command, 'USR2'));
   }
 
   protected submitCommand(spec: IJobSpec): string {
