@@ -160,8 +160,7 @@ def run_session(sessiondir):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
     _session_environ(os.environ, sessiondir, spec)
     if can_fork_runner(env.spec, spec) and same_interpreter(info):
-        sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != RUNTIME_DIR]
-        import _cb_session
+        import _cb_session  # the session takes this folder off sys.path (the cells' view)
         return _cb_session.main([sessiondir])
     argv = with_setup(env.spec['setup'], [info['python'], '-u', '-c', SESSION_BOOT, RUNTIME_DIR,
                                           sessiondir])

@@ -1,3 +1,4 @@
+# Over 500 lines on purpose: the cells, interrupts and the end share one lock and one state.
 """A session (VENV2 side): one long-lived Python that keeps one __main__ across cells, fed over
 one TCP connection per client (JSON lines), so a warm cell needs no new process and no exec.
 
@@ -22,13 +23,9 @@ import types
 import _cb_json as json
 import _cb_runner as runner
 from _cb_agent_session import STOP_MARK
-from _cb_events import EventLog, find_done, write_all
+from _cb_events import EventLog, write_all
 from _cb_jobfiles import hostname, read_json, write_json_atomic
-
-try:
-    from _operator import _compare_digest as compare_digest  # hmac.compare_digest, minus hashlib
-except ImportError:
-    from hmac import compare_digest
+from _cb_session_wire import Connection, RequestError
 
 try:
     import _signal as signal  # the C module: `signal` would import enum
@@ -38,12 +35,7 @@ except ImportError:
 SESSION_FILE = os.path.abspath(__file__)
 NEAR_DEADLINE = 120  # a SIGTERM this close to the deadline is the scheduler's time limit
 STOP_GRACE = 3.0  # seconds a stopped session waits for an interrupted cell to end by itself
-MAX_LINE = 256 << 20  # a request line longer than this closes the connection
 JOB_ID_CHARS = frozenset('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-')
-
-
-class RequestError(Exception):
-    """A request that cannot be served: the reply carries the message."""
 
 
 class JobLog(EventLog):
@@ -363,34 +355,35 @@ class Session(object):
     def watchdog(self):
         """Keeps status.json's idle/busy (off the cells' path: each write is a file system round
         trip), ends an idle session at its idle timeout, warns the running cell before the
-        deadline."""
+        deadline. It decides and waits under the lock, so no change slips between the two."""
         while True:
-            waits = [3600.0]
             with self.lock:
                 if self.ending is not None:
                     return
                 idle = self.current is None and not self.queue
-            if self.status.get('state') != ('idle' if idle else 'busy'):
-                self.write_status(state='idle' if idle else 'busy')
-            with self.lock:
-                idle = self.current is None and not self.queue
-                if self.idle_timeout and idle:
-                    left = self.idle_timeout - (time.monotonic() - self.last_active)
-                    if left <= 0:
-                        break
-                    waits.append(left)
-                current = self.current
-            if self.deadline is not None and not self.warned:
-                warn_at = self.deadline - self.warn_before
+                want = 'idle' if idle else 'busy'
                 now = time.time()
-                if now >= warn_at:
-                    self.warned = True
-                    if current is not None:
-                        self.streams.emit(self.deadline_notice())
-                else:
-                    waits.append(warn_at - now)
-            with self.lock:
-                self.lock.wait(min(waits) + 0.01)
+                warn_now = (self.deadline is not None and not self.warned
+                            and now >= self.deadline - self.warn_before)
+                expired = bool(self.idle_timeout and idle and
+                               time.monotonic() - self.last_active >= self.idle_timeout)
+                if want == self.status.get('state') and not warn_now and not expired:
+                    waits = [3600.0]
+                    if self.idle_timeout and idle:
+                        waits.append(self.idle_timeout - (time.monotonic() - self.last_active))
+                    if self.deadline is not None and not self.warned:
+                        waits.append(self.deadline - self.warn_before - now)
+                    self.lock.wait(max(0.0, min(waits)) + 0.01)
+                    continue
+                current = self.current
+            if expired:
+                break
+            if want != self.status.get('state'):
+                self.write_status(state=want)
+            if warn_now:
+                self.warned = True
+                if current is not None:
+                    self.streams.emit(self.deadline_notice())
         self.end('idle timeout (%s)' % _span(self.idle_timeout), 'cancelled', 'idle timeout')
 
     def deadline_notice(self):
@@ -457,143 +450,6 @@ class Session(object):
         os._exit(0)
 
 
-class Connection(object):
-    """One client: hello with the token first, then requests (JSON lines) until it closes."""
-
-    def __init__(self, session, sock):
-        self.session = session
-        self.sock = sock
-        self.send_lock = _thread.allocate_lock()
-        self.closed = False
-
-    def send(self, obj):
-        data = (json.dumps(obj) + '\n').encode('ascii')
-        with self.send_lock:
-            self.sock.sendall(data)
-
-    def serve(self):
-        try:
-            lines = self.lines()
-            first = _parse(next(lines, b''))
-            token = first.get('token') if isinstance(first, dict) else None
-            if not (isinstance(first, dict) and first.get('op') == 'hello' and isinstance(token, str)
-                    and compare_digest(token.encode('utf-8'), self.session.token)):
-                self.send({'op': 'hello', 'ok': False, 'error': 'bad token'})
-                return
-            self.send({'op': 'hello', 'ok': True, 'session': self.session.sid,
-                       'pid': self.session.pid})
-            for line in lines:
-                self.handle(_parse(line))
-        except (OSError, ValueError):
-            pass
-        finally:
-            self.closed = True
-            try:
-                self.sock.close()
-            except OSError:
-                pass
-
-    def lines(self):
-        buf = bytearray()
-        while True:
-            data = self.sock.recv(1 << 16)
-            if not data:
-                return
-            start = len(buf)
-            buf += data
-            end = buf.find(b'\n', start)
-            while end >= 0:
-                line = bytes(buf[:end])
-                del buf[:end + 1]
-                if line.strip():
-                    yield line
-                end = buf.find(b'\n')
-            if len(buf) > MAX_LINE:
-                self.send({'op': 'reply', 'id': None, 'ok': False,
-                           'error': 'request longer than %d bytes' % MAX_LINE})
-                return
-
-    def handle(self, msg):
-        rid = msg.get('id') if isinstance(msg, dict) else None
-        try:
-            if not isinstance(msg, dict):
-                raise RequestError('a request must be a JSON object')
-            op = msg.get('op')
-            session = self.session
-            if op == 'run':
-                extra = session.add_cell(msg)
-            elif op == 'follow':
-                job = session.jobs.get(msg.get('job'))
-                if job is None:
-                    raise RequestError('no job %r in this session' % (msg.get('job'),))
-                offset = msg.get('offset', 0)
-                if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-                    raise RequestError('"offset" must be a byte offset >= 0')
-                self.send({'op': 'reply', 'id': rid, 'ok': True})
-                _thread.start_new_thread(self.follow, (job, offset))
-                return
-            elif op == 'interrupt':
-                extra = {'was': session.interrupt(msg.get('job'))}
-            elif op == 'status':
-                extra = {'status': session.status_reply()}
-            elif op == 'stop':
-                self.send({'op': 'reply', 'id': rid, 'ok': True})
-                session.end('stopped', 'cancelled', 'the session was stopped')
-                return
-            else:
-                raise RequestError('unknown op %r' % (op,))
-        except (RequestError, OSError) as e:
-            self.send({'op': 'reply', 'id': rid, 'ok': False, 'error': str(e)})
-            return
-        reply = {'op': 'reply', 'id': rid, 'ok': True}
-        reply.update(extra)
-        self.send(reply)
-
-    def follow(self, job, offset):
-        """Pushes the job's log from `offset` as it grows, whole lines only, then `followed`
-        after the `done` line."""
-        try:
-            fd = os.open(os.path.join(job.jobdir, 'events.jsonl'), os.O_RDONLY)
-        except OSError as e:
-            self.send({'op': 'followed', 'job': job.id, 'error': str(e)})
-            return
-        try:
-            os.lseek(fd, offset, os.SEEK_SET)
-            partial = b''
-            while not self.closed:
-                with job.cond:
-                    seen = job.version
-                over = job.state == 'over'
-                chunks = []
-                while True:
-                    data = os.read(fd, 1 << 20)
-                    if not data:
-                        break
-                    chunks.append(data)
-                data = partial + b''.join(chunks)
-                cut = data.rfind(b'\n') + 1
-                whole, partial = data[:cut], data[cut:]
-                if whole:
-                    end = find_done(whole)
-                    self.send({'op': 'events', 'job': job.id,
-                               'data': whole[:end].decode('utf-8', 'replace')})
-                    if end is not None:
-                        break
-                    continue
-                if over:
-                    break  # the `done` line lies before the offset
-                with job.cond:
-                    if job.version == seen:
-                        job.cond.wait(1.0)
-            else:
-                return
-            self.send({'op': 'followed', 'job': job.id})
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-
-
 def _make_job_dir(jobdir, bundle):
     """JOBDIR (0700) and bundle.json, as the agent's `prepare` makes them."""
     os.makedirs(os.path.dirname(jobdir), 0o700, exist_ok=True)
@@ -615,13 +471,6 @@ def _write_new(path, obj):
         write_all(fd, json.dumps(obj).encode('ascii'))
     finally:
         os.close(fd)
-
-
-def _parse(line):
-    try:
-        return json.loads(line.decode('utf-8'))
-    except (ValueError, UnicodeDecodeError):
-        return None
 
 
 def _rss_bytes():
