@@ -79,7 +79,14 @@ export class SgeScheduler extends BatchScheduler {
     if (res.constraint) {
       d.push(`#$ -l ${res.constraint}`);
     }
-    return assembleScript(spec, res, d, [], relaySignal(spec.command, 'USR2'));
+    const gpuIds = res.gpus ? Private.GPU_IDS_TO_CUDA : [];
+    return assembleScript(
+      spec,
+      res,
+      d,
+      [],
+      [...gpuIds, ...relaySignal(spec.command, 'USR2')]
+    );
   }
 
   protected submitCommand(spec: IJobSpec): string {
@@ -364,6 +371,18 @@ export function qacctState(r: IQacctRecord): SchedulerState {
 }
 
 namespace Private {
+  /**
+   * Grid Engine with a resource map (RSMAP `gpu` complex: Univa/Altair GE, or
+   * a site's starter method) names the GPUs it assigned to the job in
+   * SGE_HGR_gpu, space-separated; CUDA takes them comma-separated.
+   */
+  export const GPU_IDS_TO_CUDA = [
+    'if [ -n "${SGE_HGR_gpu:-}" ]; then',
+    '  ids="${SGE_HGR_gpu# }"',
+    '  export CUDA_VISIBLE_DEVICES="${ids// /,}"',
+    'fi'
+  ];
+
   /** `3`, `3.5`, `0:0:3`, `1:00:00`: seconds. */
   export function seconds(text: string): number | undefined {
     const t = text.trim();
