@@ -15,6 +15,7 @@ import {
   shutdownKernels,
   waitForOutput
 } from './helpers';
+import { putSettings } from './cluster-helpers';
 
 const REMOTE = 180_000;
 const INJECTED = "local\nprint('INJECTED')";
@@ -99,6 +100,44 @@ test('a picked cluster holding code runs nothing and says why', async ({
   );
   await waitForOutput(page, 0, 'the cell itself');
   expect(await printed(page, 0)).not.toContain('INJECTED');
+});
+
+test('a bare %%cluster runs on the picked cluster, its text unchanged', async ({
+  page
+}) => {
+  await putSettings(page, { clusters: { local2: { type: 'local' } } });
+  writeInjectedNotebook(
+    'ui/cluster-injection-picked.ipynb',
+    '%%cluster\nimport os\nprint("job", os.environ["CLUSTER_BRIDGE_JOB_ID"])'
+  );
+  await openNotebook(page, 'ui/cluster-injection-picked.ipynb');
+  await page.evaluate(() =>
+    (window as any).jupyterapp.shell.currentWidget.content.model.setMetadata(
+      'cluster_bridge',
+      { cluster: 'local2' }
+    )
+  );
+  expect(await runCell(page, 0, REMOTE), await cellOutputText(page, 0)).toBe(
+    true
+  );
+  const job = /job (\S+)/.exec(await printed(page, 0))?.[1];
+  expect(job).toBeTruthy();
+  // The bridge's own record of the job says where it ran.
+  const cluster = await page.evaluate(async id => {
+    const plugins: Map<string, any> = (window as any).jupyterapp.pluginRegistry
+      ._plugins;
+    const bridge = plugins.get('jupyterlab-cluster-bridge:bridge')!.service;
+    const jobs = await bridge.refreshJobs();
+    return jobs.find((j: any) => j.id === id)?.cluster;
+  }, job);
+  expect(cluster).toBe('local2');
+  const source = await page.evaluate(() =>
+    (
+      window as any
+    ).jupyterapp.shell.currentWidget.content.widgets[0].model.sharedModel.getSource()
+  );
+  expect(source.startsWith('%%cluster\n')).toBe(true);
+  await putSettings(page, {});
 });
 
 test('in a Cluster Bridge notebook a picked cluster holding code runs no cell', async ({
