@@ -1,7 +1,8 @@
 // Sessions in the browser: two %%cluster cells of a Python-kernel notebook
 // share one remote namespace on `local`; the Remote Jobs panel shows the
 // session and restarts it (the variable is gone after); the picker marks the
-// live session; shutting the notebook's kernel down ends its session.
+// live session; shutting the notebook's kernel down or restarting it ends its
+// session.
 import { expect, Page, test } from '@playwright/test';
 import {
   cellOutputs,
@@ -130,4 +131,33 @@ test("shutting the notebook's kernel down ends its session", async ({
   await expect(liveSessionRows(page, notebook)).toHaveCount(0, {
     timeout: 60_000
   });
+});
+
+test("restarting the notebook's kernel ends its session too; the next cell starts afresh", async ({
+  page
+}) => {
+  const notebook = writeNotebook('ui/sessions-restart.ipynb', [
+    '%%cluster local\nz = 5',
+    '%%cluster local\nprint(z)'
+  ]);
+  await openNotebook(page, notebook);
+  expect(await runCell(page, 0, REMOTE)).toBe(true);
+
+  await showJobsPanel(page);
+  await expect(liveSessionRows(page, notebook)).toHaveCount(1, {
+    timeout: 60_000
+  });
+
+  await page.evaluate(async () => {
+    const w = (window as any).jupyterapp.shell.currentWidget;
+    await w.sessionContext.restartKernel();
+  });
+  await expect(liveSessionRows(page, notebook)).toHaveCount(0, {
+    timeout: 60_000
+  });
+  expect(await runCell(page, 1, REMOTE)).toBe(false);
+  const error = (await cellOutputs(page, 1)).find(
+    o => o.output_type === 'error'
+  );
+  expect(error?.ename).toBe('NameError');
 });
