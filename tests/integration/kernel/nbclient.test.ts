@@ -50,7 +50,7 @@ describe('nbclient', () => {
         cell('%cluster list'),
         cell('print("plain code on the default cluster")\n6 * 7'),
         cell(
-          '%%cluster local --cpus 1\n' +
+          '%%cluster local --cpus 1 --fresh\n' +
             'import matplotlib\nmatplotlib.use("Agg")\nimport matplotlib.pyplot as plt\n' +
             'plt.plot([1, 3, 2])\nplt.show()'
         ),

@@ -79,14 +79,14 @@ class ClusterBridgeKernelTests(jkt.KernelTests):
     code_inspect_sample = '%%cluster --gpus'
 
     def test_error_of_a_cluster_magic(self):
-        """A magic error is likewise one error output and starts no job."""
+        # A magic error is likewise one error output and starts no job.
         self.flush_channels()
         reply, outputs = self.execute_helper('%%cluster nowhere\nprint(1)')
         self.assertEqual(reply['content']['status'], 'error')
         self.assertEqual([m['msg_type'] for m in outputs], ['error'])
 
     def test_outputs_are_only_the_cells_own(self):
-        """stdout then an execute_result: nothing before, between or after."""
+        # stdout then an execute_result: nothing before, between or after.
         self.flush_channels()
         reply, outputs = self.execute_helper('print("a")\n2 + 2')
         self.assertEqual(reply['content']['status'], 'ok')
