@@ -24,6 +24,8 @@ module itself imports only os: `resource`, `fcntl`, `subprocess` come when neede
 """
 import os
 
+import _cb_claims as claims
+
 MEBI = 1 << 20
 THREAD_VARS = ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'NUMEXPR_NUM_THREADS')
 LINGER_DIR = '/var/lib/systemd/linger'
@@ -69,6 +71,9 @@ def prepare_limits(request, work_dir, owner_pid=None, cgroup=True):
             _pick_cpus(limits, int(request['cpus']), work_dir)
         if request.get('gpus') not in (None, ''):
             _pick_gpus(limits, int(request['gpus']), work_dir)
+    except OSError as e:
+        limits.release()
+        raise LimitError('could not claim GPUs or cores in %s: %s' % (work_dir, e))
     except BaseException:
         limits.release()
         raise
@@ -129,10 +134,10 @@ class Limits(object):
         return out
 
     def release(self):
-        claims, self._claims = self._claims, []
-        for path in claims:
+        paths, self._claims = self._claims, []
+        for path in paths:
             try:
-                if _read_claim(path)[0] == self.owner_pid:
+                if claims.read_claim(path)[0] == self.owner_pid:
                     os.unlink(path)
             except OSError:
                 pass
@@ -194,11 +199,6 @@ def format_mem(n):
     return '%d bytes' % n
 
 
-def format_time(seconds):
-    s = int(seconds)
-    return '%02d:%02d:%02d' % (s // 3600, s // 60 % 60, s % 60)
-
-
 def _whole(part, text):
     if not part.isdigit():
         raise LimitError('invalid value %r' % text)
@@ -238,7 +238,7 @@ def _cgroup_unavailable(work_dir):
         return ('the systemd user manager of %s does not linger (loginctl enable-linger), so a '
                 'scope would end with the SSH login' % (user or 'this user'))
     import time
-    cache = os.path.join(work_dir, 'limits', 'cgroup-%s' % _host())
+    cache = os.path.join(work_dir, 'limits', 'cgroup-%s' % claims.host())
     try:
         if time.time() - os.path.getmtime(cache) < CGROUP_CHECK_TTL:
             with open(cache) as f:
@@ -285,21 +285,21 @@ def _pick_cpus(limits, n, work_dir):
         raise LimitError('--cpus %d: this host lets the cell use %d core%s (%s)'
                          % (n, len(allowed), '' if len(allowed) == 1 else 's',
                             _ranges(allowed)))
-    folder = os.path.join(work_dir, 'cpus', _host())
-    with _Lock(folder):
+    folder = os.path.join(work_dir, 'cpus', claims.host())
+    with claims.FolderLock(folder):
         users = dict((c, 0) for c in allowed)
-        for name in _listdir(folder):
+        for name in claims.listdir(folder):
             cpu, _, owner = name.partition('-')
             if cpu.isdigit() and int(cpu) in users:
-                if _claim_alive(os.path.join(folder, name)):
+                if claims.claim_alive(os.path.join(folder, name)):
                     users[int(cpu)] += 1
                 else:
-                    _unlink(os.path.join(folder, name))
+                    claims.unlink(os.path.join(folder, name))
         # Least used first, then in order: two cells with --cpus 1 get different cores.
         chosen = sorted(sorted(allowed, key=lambda c: users[c])[:n])
         for cpu in chosen:
-            limits._claims.append(_claim(os.path.join(folder, '%d-%d' % (cpu, limits.owner_pid)),
-                                         limits.owner_pid))
+            path = os.path.join(folder, '%d-%d' % (cpu, limits.owner_pid))
+            limits._claims.append(claims.claim(path, limits.owner_pid))
     limits.cpus = chosen
     for var in THREAD_VARS:
         if var not in os.environ:
@@ -325,7 +325,7 @@ def _pick_gpus(limits, n, work_dir):
         limits.env['CUDA_VISIBLE_DEVICES'] = ''  # asked for none: the cell sees none
         limits.gpus = []
         return
-    host = _host()
+    host = claims.host()
     gpus, busy = _gpu_facts(n, host)
     visible = os.environ.get('CUDA_VISIBLE_DEVICES')
     if visible is not None and visible.strip():
@@ -333,21 +333,21 @@ def _pick_gpus(limits, n, work_dir):
         allowed = set(x.strip() for x in visible.split(','))
         gpus = [g for g in gpus if str(g[0]) in allowed or g[1] in allowed]
     folder = os.path.join(work_dir, 'gpus', host)
-    with _Lock(folder):
+    with claims.FolderLock(folder):
         claimed = {}
         for index, _ in gpus:
             path = os.path.join(folder, str(index))
             if os.path.exists(path):
-                if _claim_alive(path):
-                    claimed[index] = _read_claim(path)[0]
+                if claims.claim_alive(path):
+                    claimed[index] = claims.read_claim(path)[0]
                 else:
-                    _unlink(path)
+                    claims.unlink(path)
         free = [i for i, uuid in gpus if uuid not in busy and i not in claimed]
         if len(free) < n:
             raise LimitError(_gpu_shortage(n, host, gpus, busy, claimed, visible))
         chosen = free[:n]
         for index in chosen:
-            limits._claims.append(_claim(os.path.join(folder, str(index)), limits.owner_pid))
+            limits._claims.append(claims.claim(os.path.join(folder, str(index)), limits.owner_pid))
     limits.gpus = chosen
     limits.env['CUDA_VISIBLE_DEVICES'] = ','.join(str(i) for i in chosen)
     limits.env['CUDA_DEVICE_ORDER'] = 'PCI_BUS_ID'  # CUDA's numbering = nvidia-smi's
@@ -403,119 +403,3 @@ def _gpu_shortage(n, host, gpus, busy, claimed, visible):
     return ('--gpus %d: %s has %d GPU%s, %d busy, %d free (%s)'
             % (n, host, len(gpus), '' if len(gpus) == 1 else 's', len(why), free,
                '; '.join(why)))
-
-
-# ---------------------------------------------------------------------------------------------
-# Claims and their lock
-
-
-def _host():
-    return os.uname()[1]
-
-
-def _start_time(pid):
-    """The process's start time in clock ticks (a reused pid has another), or None."""
-    try:
-        with open('/proc/%d/stat' % pid, 'rb') as f:
-            fields = f.read().rsplit(b') ', 1)[1].split()
-        return int(fields[19]) if fields[0] != b'Z' else None
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _claim(path, pid):
-    """Writes a claim for pid (created atomically: a half-written claim is never read)."""
-    tmp = '%s.%d.tmp' % (path, os.getpid())
-    with open(tmp, 'w') as f:
-        f.write('%d %s\n' % (pid, _start_time(pid) or 0))
-    os.rename(tmp, path)
-    return path
-
-
-def _read_claim(path):
-    try:
-        with open(path) as f:
-            pid, start = f.read().split()[:2]
-        return int(pid), int(start)
-    except (OSError, ValueError):
-        return None, None
-
-
-def _claim_alive(path):
-    pid, start = _read_claim(path)
-    if pid is None:
-        return False
-    now = _start_time(pid)
-    return now is not None and (start == 0 or now == start)
-
-
-def _listdir(folder):
-    try:
-        return [n for n in os.listdir(folder) if not n.startswith('.') and
-                not n.endswith('.tmp')]
-    except OSError:
-        return []
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-class _Lock(object):
-    """An exclusive lock on folder/.lock: flock, or where the file system has none (NFS
-    without lockd, Lustre -o noflock) an atomically created folder/.lock.d naming its owner,
-    taken over when that owner is dead."""
-
-    def __init__(self, folder):
-        self.folder = folder
-        self.fd = None
-        self.dir = None
-
-    def __enter__(self):
-        import fcntl
-        os.makedirs(self.folder, 0o700, exist_ok=True)
-        self.fd = os.open(os.path.join(self.folder, '.lock'), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-        except OSError:
-            os.close(self.fd)
-            self.fd = None
-            self._mkdir_lock()
-        return self
-
-    def _mkdir_lock(self):
-        import time
-        path = os.path.join(self.folder, '.lock.d')
-        deadline = time.time() + 60
-        while True:
-            try:
-                os.mkdir(path, 0o700)
-                _claim(os.path.join(path, 'owner'), os.getpid())
-                self.dir = path
-                return
-            except FileExistsError:
-                owner = os.path.join(path, 'owner')
-                if os.path.exists(owner) and not _claim_alive(owner):
-                    _unlink(owner)
-                    try:
-                        os.rmdir(path)
-                    except OSError:
-                        pass
-                    continue
-            if time.time() > deadline:
-                raise LimitError('could not lock %s (held by a live process for 60 s)' % path)
-            time.sleep(0.05)
-
-    def __exit__(self, *exc):
-        if self.fd is not None:
-            os.close(self.fd)  # closing drops the flock
-        if self.dir is not None:
-            _unlink(os.path.join(self.dir, 'owner'))
-            try:
-                os.rmdir(self.dir)
-            except OSError:
-                pass
-        return False

@@ -13,6 +13,7 @@ from rt_helpers import (AGENT, PYTHON, REPO, RUNTIME, TempDirCase, of_type, read
                         stream_text, wait_for)
 
 sys.path.insert(0, RUNTIME)
+import _cb_claims  # noqa: E402
 import _cb_limits  # noqa: E402
 
 FAKE_SMI_BIN = os.path.join(REPO, 'tests', 'fixtures', 'fake-nvidia-smi', 'bin')
@@ -225,6 +226,52 @@ class GpuLimit(LimitCase):
         self.assertEqual(stream_text(events), "''\n")
 
 
+class Claims(unittest.TestCase):
+    def setUp(self):
+        import tempfile
+        self.dir = tempfile.mkdtemp(prefix='cb-claims-')
+        self.addCleanup(__import__('shutil').rmtree, self.dir, True)
+
+    def test_a_reused_pid_is_not_the_owner(self):
+        path = _cb_claims.claim(os.path.join(self.dir, '0'), os.getpid())
+        self.assertTrue(_cb_claims.claim_alive(path))
+        pid, start = _cb_claims.read_claim(path)
+        with open(path, 'w') as f:
+            f.write('%d %d\n' % (pid, start + 1))  # same pid, another process's start time
+        self.assertFalse(_cb_claims.claim_alive(path))
+
+    def test_without_flock_the_lock_is_a_folder_and_a_dead_holder_is_taken_over(self):
+        import fcntl
+        from unittest import mock
+
+        def no_flock(fd, op):
+            raise OSError(37, 'No locks available')  # ENOLCK: NFS without lockd
+
+        stale = os.path.join(self.dir, '.lock.d')
+        os.mkdir(stale)
+        dead = subprocess.Popen(['true'])
+        dead.wait()
+        _cb_claims.claim(os.path.join(stale, 'owner'), os.getpid())
+        with open(os.path.join(stale, 'owner'), 'w') as f:
+            f.write('%d 1\n' % dead.pid)
+        with mock.patch.object(fcntl, 'flock', no_flock):
+            with _cb_claims.FolderLock(self.dir):
+                owner = _cb_claims.read_claim(os.path.join(stale, 'owner'))[0]
+                self.assertEqual(owner, os.getpid(), 'the dead holder\'s lock was taken over')
+        self.assertFalse(os.path.exists(stale), 'released')
+
+    def test_memory_cgroup_wraps_the_command_in_a_systemd_scope(self):
+        limits = _cb_limits.Limits(os.getpid())
+        limits.mem_bytes, limits.mem_method = 1 << 30, 'cgroup'
+        self.assertTrue(limits.needs_exec)
+        self.assertEqual(limits.wrap(['python', 'runner.py']),
+                         ['systemd-run', '--user', '--scope', '--quiet', '--collect',
+                          '-p', 'MemoryMax=1073741824', '-p', 'MemorySwapMax=0', '--',
+                          'python', 'runner.py'])
+        limits.mem_method = 'rlimit'
+        self.assertEqual(limits.wrap(['python']), ['python'])
+
+
 class Values(unittest.TestCase):
     def test_times(self):
         p = _cb_limits.parse_time
@@ -247,7 +294,8 @@ class Values(unittest.TestCase):
                               'import sys; sys.path.insert(0, %r); before = set(sys.modules); '
                               'import _cb_limits; print(sorted(set(sys.modules) - before))'
                               % RUNTIME], stdout=subprocess.PIPE, check=True)
-        self.assertEqual(json.loads(out.stdout.decode().replace("'", '"')), ['_cb_limits'])
+        self.assertEqual(json.loads(out.stdout.decode().replace("'", '"')),
+                         ['_cb_claims', '_cb_limits'])
 
 
 if __name__ == '__main__':
