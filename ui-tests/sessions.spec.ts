@@ -4,8 +4,10 @@
 // live session; shutting the notebook's kernel down or restarting it ends its
 // session.
 import { expect, Page, test } from '@playwright/test';
+import * as path from 'path';
 import {
   cellOutputs,
+  labRoot,
   notebookToolbar,
   openNotebook,
   runCell,
@@ -17,10 +19,15 @@ import { pickerSelect } from './cluster-helpers';
 
 const REMOTE = 180_000;
 
-/** The live session rows of one notebook in the Remote Jobs panel. */
+/**
+ * The live session rows of one notebook in the Remote Jobs panel. Sessions go
+ * by the notebook's path on the server's disk: the same relative path under
+ * another server (an earlier run) is another notebook.
+ */
 function liveSessionRows(page: Page, notebook: string) {
+  const key = path.join(labRoot(), notebook);
   return page.locator(
-    `#jp-ClusterBridge-jobs .jp-ClusterBridge-session:not([data-state="ended"]):has(.jp-ClusterBridge-session-notebook[title="${notebook}"])`
+    `#jp-ClusterBridge-jobs .jp-ClusterBridge-session:not([data-state="ended"]):has(.jp-ClusterBridge-session-notebook[title="${key}"])`
   );
 }
 

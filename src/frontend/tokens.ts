@@ -99,6 +99,11 @@ export interface IClusterBridge extends IDisposable {
    * no sessions).
    */
   notebookClosed(notebook: string): Promise<void>;
+  /**
+   * The name the bridge keeps a notebook's sessions under, from its path
+   * (server root + path: unique across the user's Jupyter servers).
+   */
+  notebookKey(path: string): string;
   /** The doctor checklist of the cluster. */
   testCluster(cluster: string): Promise<CommResult<'test'>>;
   /** Store new settings and send them to the bridge (comm `settings` op). */

@@ -3,9 +3,9 @@
  * comm (IClusterBridge). Joins a running bridge session at startup (a reload
  * sees its jobs at once) but starts one only on first use.
  */
-import type {
+import {
   JupyterFrontEnd,
-  JupyterFrontEndPlugin
+  type JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { IClusterBridge, PLUGIN_PREFIX } from '../tokens';
@@ -18,8 +18,15 @@ export const bridgePlugin: JupyterFrontEndPlugin<IClusterBridge> = {
     'The Cluster Bridge kernel session shared by all notebooks, and its comm.',
   autoStart: true,
   provides: IClusterBridge,
-  activate: (app: JupyterFrontEnd): IClusterBridge => {
-    const bridge = new BridgeModel({ sessions: app.serviceManager.sessions });
+  optional: [JupyterFrontEnd.IPaths],
+  activate: (
+    app: JupyterFrontEnd,
+    paths: JupyterFrontEnd.IPaths | null
+  ): IClusterBridge => {
+    const bridge = new BridgeModel({
+      sessions: app.serviceManager.sessions,
+      serverRoot: paths?.directories.serverRoot
+    });
     void app.serviceManager.ready.then(() => bridge.connectIfRunning());
     return bridge;
   }

@@ -340,4 +340,16 @@ describe('BridgeModel', () => {
     );
     expect(closed.map(m => m.notebook)).toEqual(['work/a.ipynb']);
   });
+
+  it('names notebooks by their path under the server root it was given', () => {
+    expect(model.notebookKey('work/a.ipynb')).toBe('work/a.ipynb');
+    const rooted = new BridgeModel({
+      sessions: sessions as any,
+      serverRoot: '/home/u/project'
+    });
+    expect(rooted.notebookKey('work/a.ipynb')).toBe(
+      '/home/u/project/work/a.ipynb'
+    );
+    rooted.dispose();
+  });
 });

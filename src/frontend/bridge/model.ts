@@ -20,6 +20,7 @@ import {
   type IClusterBridge
 } from '../tokens';
 import { CommClient, type ICommTransport } from './comm';
+import { notebookKey } from './notebookKey';
 
 export class BridgeModel implements IClusterBridge {
   constructor(options: BridgeModel.IOptions) {
@@ -27,6 +28,7 @@ export class BridgeModel implements IClusterBridge {
     this._path = options.path ?? BRIDGE_SESSION_PATH;
     this._kernelName = options.kernelName ?? BRIDGE_KERNEL_NAME;
     this._requestTimeout = options.requestTimeout ?? 60_000;
+    this._serverRoot = options.serverRoot ?? '';
   }
 
   get clusters(): ReadonlyArray<IClusterInfo> {
@@ -153,6 +155,10 @@ export class BridgeModel implements IClusterBridge {
     }
     const comm = await this._ready();
     await comm.request({ op: 'notebookClosed', notebook });
+  }
+
+  notebookKey(path: string): string {
+    return notebookKey(path, this._serverRoot);
   }
 
   async testCluster(cluster: string): Promise<CommResult<'test'>> {
@@ -392,6 +398,7 @@ export class BridgeModel implements IClusterBridge {
   private _path: string;
   private _kernelName: string;
   private _requestTimeout: number;
+  private _serverRoot: string;
   private _session: Session.ISessionConnection | null = null;
   private _comm: CommClient | null = null;
   private _starting: Promise<Kernel.IKernelConnection> | null = null;
@@ -427,6 +434,8 @@ export namespace BridgeModel {
     kernelName?: string;
     /** Milliseconds before a comm request gives up. */
     requestTimeout?: number;
+    /** The Jupyter server's root folder (see notebookKey). */
+    serverRoot?: string;
   }
 }
 

@@ -41,7 +41,10 @@ const BRIDGE = {
 
 describe('NotebookEndWatcher', () => {
   let sessions: FakeSessions;
-  let bridge: { notebookClosed: jest.Mock };
+  let bridge: {
+    notebookClosed: jest.Mock;
+    notebookKey: (path: string) => string;
+  };
   let watcher: NotebookEndWatcher;
 
   beforeEach(() => {
@@ -51,7 +54,10 @@ describe('NotebookEndWatcher', () => {
       notebook('s2', 'work/b.ipynb', 'k2'),
       BRIDGE
     ];
-    bridge = { notebookClosed: jest.fn(async () => undefined) };
+    bridge = {
+      notebookClosed: jest.fn(async () => undefined),
+      notebookKey: (path: string) => `/srv/${path}`
+    };
     watcher = new NotebookEndWatcher({ bridge, sessions: sessions as any });
   });
 
@@ -68,7 +74,7 @@ describe('NotebookEndWatcher', () => {
     ]);
     expect(closed()).toEqual([]);
     sessions.set([notebook('s2', 'work/b.ipynb', 'k2'), BRIDGE]);
-    expect(closed()).toEqual(['work/renamed.ipynb']);
+    expect(closed()).toEqual(['/srv/work/renamed.ipynb']);
   });
 
   it('reports a kernel change and a kernel shut down behind a kept session', () => {
@@ -77,7 +83,7 @@ describe('NotebookEndWatcher', () => {
       notebook('s2', 'work/b.ipynb', null),
       BRIDGE
     ]);
-    expect(closed()).toEqual(['work/a.ipynb', 'work/b.ipynb']);
+    expect(closed()).toEqual(['/srv/work/a.ipynb', '/srv/work/b.ipynb']);
   });
 
   it('ignores new notebooks, an unchanged list and the bridge session itself', () => {
@@ -102,15 +108,15 @@ describe('NotebookEndWatcher', () => {
     expect(closed()).toEqual([]);
     context.statusChanged.emit('restarting');
     context.statusChanged.emit('restarting');
-    expect(closed()).toEqual(['work/a.ipynb']);
+    expect(closed()).toEqual(['/srv/work/a.ipynb']);
     context.statusChanged.emit('idle');
     context.path = 'work/renamed.ipynb';
     context.statusChanged.emit('restarting');
-    expect(closed()).toEqual(['work/a.ipynb', 'work/renamed.ipynb']);
+    expect(closed()).toEqual(['/srv/work/a.ipynb', '/srv/work/renamed.ipynb']);
     context.disposed.emit();
     context.statusChanged.emit('idle');
     context.statusChanged.emit('restarting');
-    expect(closed()).toEqual(['work/a.ipynb', 'work/renamed.ipynb']);
+    expect(closed()).toEqual(['/srv/work/a.ipynb', '/srv/work/renamed.ipynb']);
   });
 
   it('warns, and goes on, when the bridge cannot be told', async () => {
@@ -120,7 +126,7 @@ describe('NotebookEndWatcher', () => {
     bridge.notebookClosed.mockRejectedValueOnce(new Error('comm closed'));
     sessions.set([BRIDGE]);
     await new Promise(r => setTimeout(r, 0));
-    expect(closed()).toEqual(['work/a.ipynb', 'work/b.ipynb']);
+    expect(closed()).toEqual(['/srv/work/a.ipynb', '/srv/work/b.ipynb']);
     expect(warn).toHaveBeenCalledWith(
       'cluster-bridge: could not stop the sessions of work/a.ipynb',
       expect.any(Error)

@@ -71,7 +71,7 @@ export class NotebookEndWatcher implements IDisposable {
       return;
     }
     this._bridge
-      .notebookClosed(path)
+      .notebookClosed(this._bridge.notebookKey(path))
       .catch(err =>
         console.warn(
           `cluster-bridge: could not stop the sessions of ${path}`,
@@ -80,7 +80,7 @@ export class NotebookEndWatcher implements IDisposable {
       );
   }
 
-  private _bridge: Pick<IClusterBridge, 'notebookClosed'>;
+  private _bridge: Pick<IClusterBridge, 'notebookClosed' | 'notebookKey'>;
   private _sessions: NotebookEndWatcher.ISessions;
   private _known: Map<string, Private.INotebookSession>;
   private _isDisposed = false;
@@ -94,7 +94,7 @@ export namespace NotebookEndWatcher {
   }
 
   export interface IOptions {
-    bridge: Pick<IClusterBridge, 'notebookClosed'>;
+    bridge: Pick<IClusterBridge, 'notebookClosed' | 'notebookKey'>;
     sessions: ISessions;
   }
 }

@@ -55,7 +55,8 @@ function fakeBridge(kernel: FakeKernel, defaultCluster?: string) {
     defaultCluster,
     session: { kernel },
     ensureStarted: jest.fn(async () => kernel),
-    cancelJob: jest.fn(async () => ({ ok: true }))
+    cancelJob: jest.fn(async () => ({ ok: true })),
+    notebookKey: (path: string) => (path ? `/srv/lab/${path}` : '')
   } as unknown as IClusterBridge & {
     ensureStarted: jest.Mock;
     cancelJob: jest.Mock;
@@ -191,7 +192,7 @@ describe('ClusterCellExecutor', () => {
     await second;
     expect(
       kernel.requests.map(r => r.metadata.cluster_bridge_notebook)
-    ).toEqual(['work/a.ipynb', 'work/b.ipynb']);
+    ).toEqual(['/srv/lab/work/a.ipynb', '/srv/lab/work/b.ipynb']);
   });
 
   it('lets the bridge-kernel notebook run its cells itself, after sending it the settings and the picked cluster', async () => {

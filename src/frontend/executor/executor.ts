@@ -131,7 +131,9 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
     // The picked cluster at the moment of the run, not once the bridge is up.
     const picked = remoteRunMetadata(source, pickedClusterOf(notebook));
     // The path now, not at open: a renamed notebook keeps its sessions by it.
-    const identity = Private.notebookIdentity(options.sessionContext);
+    const identity = Private.notebookIdentity(
+      this._bridge.notebookKey(options.sessionContext?.path ?? '')
+    );
     try {
       const kernel = await this._bridge.ensureStarted();
       const reply = await executeOnBridge(cell, {
@@ -191,11 +193,8 @@ namespace Private {
   }
 
   /** Execute metadata naming the notebook, so its cells share one session. */
-  export function notebookIdentity(
-    sessionContext: { path?: string } | undefined
-  ): { [key: string]: string } {
-    const path = sessionContext?.path;
-    return path ? { [NOTEBOOK_METADATA_KEY]: path } : {};
+  export function notebookIdentity(key: string): { [key: string]: string } {
+    return key ? { [NOTEBOOK_METADATA_KEY]: key } : {};
   }
 
   /** The job id from the cell's status output, once the bridge sent it. */

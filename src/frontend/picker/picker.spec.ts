@@ -17,6 +17,7 @@ class FakeBridge {
   settingsChanged = new Signal<any, any>(this);
   connectionChanged = new Signal<any, any>(this);
   sessionsChanged = new Signal<any, any>(this);
+  notebookKey = (path: string) => (path ? `/srv/${path}` : '');
   setSessions(sessions: ISessionInfo[]) {
     this.sessions = sessions;
     this.sessionsChanged.emit(sessions);
@@ -132,7 +133,7 @@ describe('ClusterPicker', () => {
     const session = (over: Partial<ISessionInfo>): ISessionInfo => ({
       id: 's',
       cluster: 'local',
-      notebook: 'work/a.ipynb',
+      notebook: '/srv/work/a.ipynb',
       resources: '--cpus 2',
       state: 'idle',
       scheduler: 'direct',
@@ -147,7 +148,8 @@ describe('ClusterPicker', () => {
     it('is hidden without a live session of this notebook on the picked cluster', () => {
       expect(mark().hidden).toBe(true);
       bridge.setSessions([
-        session({ id: 'other-notebook', notebook: 'work/b.ipynb' }),
+        session({ id: 'other-notebook', notebook: '/srv/work/b.ipynb' }),
+        session({ id: 'relative', notebook: 'work/a.ipynb' }),
         session({ id: 'other-cluster', cluster: 'hpc' }),
         session({ id: 'over', state: 'ended' })
       ]);

@@ -84,7 +84,10 @@ export class ClusterPicker extends Widget {
   /** This notebook's live session on the picked cluster, if any. */
   get liveSession(): ISessionInfo | undefined {
     const cluster = this.value || this._bridge.defaultCluster;
-    const mine = [this._path, this._kernelId && `kernel:${this._kernelId}`];
+    const mine = [
+      this._bridge.notebookKey(this._path),
+      this._kernelId && `kernel:${this._kernelId}`
+    ];
     return this._bridge.sessions.find(
       s =>
         isSessionLive(s) &&
