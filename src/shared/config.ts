@@ -22,8 +22,8 @@ export interface IEnvSpec {
   setup?: string[];
   /** For a plain venv: let it see the base interpreter's packages. Default true. */
   systemSitePackages?: boolean;
-  /** 'auto' (conda when found, else venv), 'conda' or 'venv'. Default 'auto'. */
-  manager?: 'auto' | 'conda' | 'venv';
+  /** 'auto' (conda when found, else venv), 'conda' or 'venv'. Default: the cluster's envKind. */
+  manager?: EnvKind;
 }
 
 /** Scheduler defaults of a cluster; magic options override them per cell. */
@@ -69,6 +69,32 @@ export interface IClusterConfig {
   defaults?: ISchedulerDefaults;
   /** Sessions: idle timeout and the time-limit warning. */
   session?: ISessionOptions;
+  /**
+   * What VENV2 is when an env spec names no `manager`: 'auto' (conda when
+   * the remote has it, else a venv; the doctor and the build log say which
+   * and why), 'conda' or 'venv'. Default 'auto'.
+   */
+  envKind?: EnvKind;
+  /**
+   * Batch clusters: build VENV2 on the login node before submitting (the
+   * default, 'login': compute nodes are often offline, and a build there
+   * spends the job's time) or inside the job ('compute').
+   */
+  buildEnvOn?: 'login' | 'compute';
+  /** What the work dir keeps; `false` turns the daily automatic clean off. */
+  retention?: IRetention | false;
+}
+
+export type EnvKind = 'auto' | 'conda' | 'venv';
+
+/** Days kept after the last use; `%cluster clean NAME` applies them too. */
+export interface IRetention {
+  /** Ended job directories. Default 7. */
+  jobsDays?: number;
+  /** Runtimes of other bridge versions. Default 7. */
+  runtimesDays?: number;
+  /** VENV2 envs no job or session used. Default 30. */
+  envsDays?: number;
 }
 
 /** Per-cluster session settings (seconds). */

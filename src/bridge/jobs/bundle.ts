@@ -4,7 +4,12 @@
  */
 import { createHash, randomBytes } from 'crypto';
 
-import type { IEnvSpec, IResolvedCluster } from '../../shared/config';
+import type {
+  EnvKind,
+  IEnvSpec,
+  IResolvedCluster,
+  IRetention
+} from '../../shared/config';
 import type { IJobRequest } from '../../shared/magic';
 import { systemPython } from './runtime';
 
@@ -20,6 +25,8 @@ export interface IJobBundle {
   cluster: string;
   /** Absolute remote work directory (envs/ lives there). */
   workDir: string;
+  /** The cluster's retention for the agent's daily clean; false: no automatic clean. */
+  retention?: IRetention | false;
 }
 
 /** A fresh job id: sortable by time, unique, safe as a directory name. */
@@ -32,16 +39,26 @@ export function isJobId(id: string): boolean {
   return /^cb-[a-z0-9]+-[0-9a-f]+$/.test(id);
 }
 
+/** `--env venv` / `--env conda`: the default env as that kind (unless an env has the name). */
+export const ENV_KINDS: EnvKind[] = ['auto', 'conda', 'venv'];
+
 /**
  * The VENV2 spec of a cell: the cluster's default env, or a named one
- * (`--env NAME`), plus `--packages` as extra pip packages.
+ * (`--env NAME`), plus `--packages` as extra pip packages. An env that names
+ * no manager gets the cluster's envKind, so the choice is the config's.
  */
 export function envSpecFor(
   cluster: IResolvedCluster,
   request: IJobRequest
 ): IEnvSpec {
   let spec: IEnvSpec = { ...(cluster.config.env ?? {}) };
-  if (request.env) {
+  const kindAsked =
+    request.env !== undefined &&
+    !cluster.config.envs?.[request.env] &&
+    (ENV_KINDS as string[]).includes(request.env);
+  if (kindAsked) {
+    spec.manager = request.env as EnvKind;
+  } else if (request.env) {
     const named = cluster.config.envs?.[request.env];
     if (!named) {
       const known = Object.keys(cluster.config.envs ?? {});
@@ -49,10 +66,14 @@ export function envSpecFor(
         `cluster "${cluster.name}" has no env "${request.env}". ` +
           (known.length
             ? `Known envs: ${known.join(', ')}`
-            : 'It defines no named envs (add them under "envs" in the cluster config).')
+            : 'It defines no named envs (add them under "envs" in the cluster config).') +
+          ' --env venv or --env conda picks the kind of the default env.'
       );
     }
     spec = { ...named };
+  }
+  if (!spec.manager && cluster.config.envKind) {
+    spec.manager = cluster.config.envKind;
   }
   if (request.packages && request.packages.length > 0) {
     const pip = [...(spec.pip ?? [])];
@@ -116,6 +137,9 @@ export function makeBundle(options: {
     envHash: envHash(env),
     request: options.request,
     cluster: options.cluster.name,
-    workDir: options.workDir
+    workDir: options.workDir,
+    ...(options.cluster.config.retention !== undefined
+      ? { retention: options.cluster.config.retention }
+      : {})
   };
 }
