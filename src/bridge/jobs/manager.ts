@@ -187,7 +187,7 @@ export class JobManager implements IJobManager {
       return this._follow(ctx, signal, first);
     }
     status.set({ phase: 'submitted', detail: undefined });
-    const rejected = await submitJob(ctx, spec, bundle, this._records);
+    const rejected = await submitJob(ctx, spec, bundle, this._records, signal);
     if (rejected) {
       return rejected;
     }

@@ -1,8 +1,9 @@
 /**
  * Getting a cell's job going: its spec and record, the warm fast path's
- * first command (`go`), prepare + submit through the scheduler (direct's
- * launch included), a rejection in the scheduler's own words, a detached
- * job's notice, and the dry run's description.
+ * first command (`go`), VENV2 on a batch cluster's login node, prepare +
+ * submit through the scheduler (direct's launch included), a rejection in
+ * the scheduler's own words, a detached job's notice, and the dry run's
+ * description.
  */
 import type { IResolvedCluster, SchedulerKind } from '../../shared/config';
 import type { IJobRequest } from '../../shared/magic';
@@ -23,6 +24,12 @@ import {
   type IOpenCluster
 } from './context';
 import { markFailed } from './ending';
+import {
+  buildsEnvOnLogin,
+  EnvBuildError,
+  ensureEnvOnLogin
+} from './envOnLogin';
+import { EnvProgress } from './envProgress';
 import type { IFirstCommand } from './follower';
 import type { IRunOutcome } from './types';
 import { Venv2Cache } from './venv2Cache';
@@ -107,9 +114,16 @@ export async function submitJob(
   ctx: IJobContext,
   spec: IJobSpec,
   bundle: IJobBundle,
-  records: IJobRecorder
+  records: IJobRecorder,
+  signal?: AbortSignal
 ): Promise<IRunOutcome | undefined> {
   const { job, status, transport, scheduler } = ctx;
+  if (buildsEnvOnLogin(ctx.cluster, scheduler.kind)) {
+    const ended = await Private.envOnLogin(ctx, bundle, records, signal);
+    if (ended) {
+      return ended;
+    }
+  }
   try {
     const prepared = await transport.exec(
       agentCommand(ctx.agent, 'prepare', spec.jobDir),
@@ -180,6 +194,54 @@ namespace Private {
   export function title(code: string): string {
     const line = code.split('\n').find(l => l.trim()) ?? '';
     return line.length > 80 ? line.slice(0, 77) + '...' : line.trim();
+  }
+
+  /**
+   * VENV2 ready on the login node before the job exists (buildEnvOn
+   * 'login'): its build output in the cell as the job's own would be. A
+   * failed build ends the cell here, in the installer's words.
+   */
+  export async function envOnLogin(
+    ctx: IJobContext,
+    bundle: IJobBundle,
+    records: IJobRecorder,
+    signal?: AbortSignal
+  ): Promise<IRunOutcome | undefined> {
+    const { job, status, sink } = ctx;
+    status.set({
+      phase: 'preparing',
+      detail: 'environment on the login node'
+    });
+    const progress = new EnvProgress(sink, `cb-env-${job.id}`);
+    try {
+      await ensureEnvOnLogin(ctx, bundle, {
+        onText: text => progress.add(text),
+        signal,
+        prompter: ctx.prompter
+      });
+      progress.settle(true);
+      return undefined;
+    } catch (err) {
+      progress.settle(false);
+      if (signal?.aborted) {
+        job.phase = 'cancelled';
+        job.endState = 'cancelled';
+        job.endedAt = Date.now();
+        records.put(job);
+        status.set({
+          phase: 'cancelled',
+          endState: 'cancelled',
+          endedAt: job.endedAt
+        });
+        return { status: 'aborted', job: { ...job } };
+      }
+      markFailed(job, status, records, errorMessage(err));
+      if (err instanceof EnvBuildError) {
+        sink.error(err.name, err.message, err.traceback);
+        return { status: 'error', job: { ...job } };
+      }
+      throw err;
+    }
   }
 
   /** Rejected at submit: the scheduler's own words, and nothing left behind. */
