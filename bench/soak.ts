@@ -1,0 +1,257 @@
+/**
+ * bench/soak.ts: CELLS `%%cluster` cells in a row through one real bridge
+ * kernel (bin/cluster-bridge kernel, built lib/), driven by jupyter_client
+ * (Debian python3-jupyter-client) as Jupyter drives it, each cell on the test
+ * user over the real sshd. At cell 20 and at the last cell the kernel is
+ * measured while idle: RSS, its child processes, its TCP connections to
+ * sshd, the processes under the sshd serving it (open exec channels) and the
+ * test user's processes in the soak's work dir. Goal: RSS flat within 10%
+ * from cell 20 to the last, and nothing more left over at the end than at 20.
+ *
+ *   npx tsc -p bench/tsconfig.json && node bench/build/bench/soak.js [--quick]
+ */
+import { type ChildProcess, execFileSync, spawn } from 'child_process';
+import { randomUUID } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as readline from 'readline';
+
+import { writeConnectionFile } from '../tests/integration/kernel/connection';
+import {
+  childrenOf,
+  ROOT,
+  rssMiB,
+  sshdCluster,
+  sshdServing,
+  sshdService,
+  tcpConnections,
+  writeResult
+} from './support';
+
+const QUICK = process.argv.includes('--quick');
+const CELLS = QUICK ? 40 : 200;
+const FIRST_SAMPLE = 20;
+
+/** Runs the cells one by one; at each sample it prints `at N` and waits for a line on stdin. */
+const DRIVER = `
+import json, sys
+from jupyter_client import BlockingKernelClient
+conn, cells, samples = sys.argv[1], int(sys.argv[2]), set(json.loads(sys.argv[3]))
+kc = BlockingKernelClient(connection_file=conn)
+kc.load_connection_file()
+kc.start_channels()
+kc.wait_for_ready(timeout=120)
+failures = []
+for i in range(1, cells + 1):
+    out = []
+    def keep(msg):
+        kind = msg['header']['msg_type']
+        if kind == 'stream' and msg['content']['name'] == 'stdout':
+            out.append(msg['content']['text'])
+        elif kind == 'error':
+            out.append('%s: %s' % (msg['content']['ename'], msg['content']['evalue']))
+    reply = kc.execute_interactive('%%cluster soak\\nprint("cell ' + str(i) + '")', timeout=300,
+                                   output_hook=keep)
+    if reply['content']['status'] != 'ok' or ''.join(out) != 'cell %d\\n' % i:
+        failures.append({'cell': i, 'status': reply['content']['status'], 'out': ''.join(out)[:200]})
+    if i in samples:
+        print('at %d' % i, flush=True)
+        sys.stdin.readline()
+print('failures ' + json.dumps(failures), flush=True)
+# Shut the kernel down on purpose, as Jupyter does: its sessions end with it.
+kc.shutdown()
+kc.stop_channels()
+`;
+
+interface ISample {
+  cell: number;
+  rssMiB: number;
+  kernelChildren: string[];
+  connectionsToSshd: number;
+  processesUnderSshd: string[];
+  remoteProcesses: string[];
+}
+
+function remoteProcesses(user: string, workDirName: string): string[] {
+  try {
+    return execFileSync('pgrep', ['-a', '-u', user, '-f', workDirName], {
+      encoding: 'utf8'
+    })
+      .trim()
+      .split('\n')
+      .filter(Boolean);
+  } catch {
+    return []; // pgrep: none
+  }
+}
+
+async function main(): Promise<void> {
+  const entry = path.join(ROOT, 'lib', 'node', 'bridge', 'cli', 'main.js');
+  if (!fs.existsSync(entry)) {
+    throw new Error('lib/ is missing: npm run build:bridge first');
+  }
+  const facts = sshdService();
+  const port = Number(facts.SSHD_PORT);
+  const dir = fs.mkdtempSync(path.join(ROOT, '.cache', 'bench-soak-'));
+  const workDirName = `.cb-bench-soak-${process.pid}`;
+  const clusters = path.join(dir, 'clusters.json');
+  fs.writeFileSync(
+    clusters,
+    JSON.stringify({
+      clusters: { soak: sshdCluster(facts, `~/${workDirName}`) }
+    })
+  );
+  const connectionFile = path.join(dir, 'kernel.json');
+  await writeConnectionFile(connectionFile, randomUUID());
+  const kernel = spawn(
+    process.execPath,
+    [path.join(ROOT, 'bin', 'cluster-bridge'), 'kernel', '-f', connectionFile],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: {
+        ...process.env,
+        CLUSTER_BRIDGE_CONFIG: clusters,
+        CLUSTER_BRIDGE_STATE_DIR: path.join(dir, 'state'),
+        HOME: dir // no ~/.ssh/config or settings of this machine
+      }
+    }
+  );
+  let kernelLog = '';
+  kernel.stderr!.on('data', d => (kernelLog = (kernelLog + d).slice(-4000)));
+  const pid = kernel.pid!;
+
+  const sample = (cell: number): ISample => ({
+    cell,
+    rssMiB: rssMiB(pid),
+    kernelChildren: childrenOf(pid).map(c => c.command),
+    connectionsToSshd: tcpConnections().filter(
+      c => c.peerPort === port && c.pids.includes(pid)
+    ).length,
+    processesUnderSshd: Private.underSshd(sshdServing(pid, port)),
+    remoteProcesses: remoteProcesses(facts.SSHD_USER, workDirName)
+  });
+
+  const samples: ISample[] = [];
+  let failures: unknown[] = [];
+  const t0 = performance.now();
+  try {
+    const driver = spawn(
+      '/usr/bin/python3',
+      [
+        '-c',
+        DRIVER,
+        connectionFile,
+        String(CELLS),
+        JSON.stringify([FIRST_SAMPLE, CELLS])
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] }
+    );
+    const lines = readline.createInterface({ input: driver.stdout! });
+    for await (const line of lines) {
+      const at = /^at (\d+)$/.exec(line);
+      if (at) {
+        // Idle a moment, as between a person's cells, so the sample is the kernel at rest.
+        await new Promise(resolve => setTimeout(resolve, 1000));
+        samples.push(sample(Number(at[1])));
+        process.stderr.write(
+          `cell ${at[1]}: ${JSON.stringify(samples.at(-1))}\n`
+        );
+        driver.stdin!.write('\n');
+      } else if (line.startsWith('failures ')) {
+        failures = JSON.parse(line.slice('failures '.length));
+      }
+    }
+    const code = await new Promise(resolve => driver.once('close', resolve));
+    if (code !== 0) {
+      throw new Error(`driver exited ${code}; kernel said: ${kernelLog}`);
+    }
+    await Private.exited(kernel, 30_000);
+  } finally {
+    if (kernel.exitCode === null) {
+      kernel.kill('SIGKILL');
+      await Private.exited(kernel, 5000);
+    }
+  }
+  // A session's process ends shortly after the kernel's shutdown reached it.
+  const afterExit = await Private.settled(() =>
+    remoteProcesses(facts.SSHD_USER, workDirName)
+  );
+  // Whatever is left is this bench's own: end it before removing the work dir.
+  for (const line of afterExit) {
+    try {
+      process.kill(Number(line.split(' ')[0]), 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  execFileSync('rm', ['-rf', path.join(facts.SSHD_HOME, workDirName)]);
+  fs.rmSync(dir, { recursive: true, force: true });
+
+  const [first, last] = samples;
+  const growth = (last.rssMiB - first.rssMiB) / first.rssMiB;
+  const seconds = (performance.now() - t0) / 1000;
+  console.log(
+    [
+      `| ${CELLS} cells through one kernel (real sshd, jupyter_client) | at cell ${first.cell} | at cell ${last.cell} |`,
+      '|---|---:|---:|',
+      `| kernel RSS (MiB) | ${first.rssMiB} | ${last.rssMiB} (${(growth * 100).toFixed(1)}%) |`,
+      `| kernel child processes | ${first.kernelChildren.length} | ${last.kernelChildren.length} |`,
+      `| kernel TCP connections to sshd | ${first.connectionsToSshd} | ${last.connectionsToSshd} |`,
+      `| processes under the serving sshd (open exec channels, sftp) | ${first.processesUnderSshd.length} | ${last.processesUnderSshd.length} |`,
+      `| test user's processes in the work dir | ${first.remoteProcesses.length} | ${last.remoteProcesses.length} |`,
+      `| cells failed or with wrong output | | ${failures.length} |`,
+      `| test user's processes in the work dir after the kernel exited | | ${afterExit.length} |`,
+      `| wall time | | ${seconds.toFixed(1)} s (${((seconds * 1000) / CELLS).toFixed(0)} ms/cell with the samples) |`
+    ].join('\n')
+  );
+  writeResult('soak', {
+    quick: QUICK,
+    cells: CELLS,
+    rssGrowth: growth,
+    failures,
+    samples,
+    remoteProcessesAfterExit: afterExit
+  });
+  if (Math.abs(growth) > 0.1 || failures.length > 0) {
+    process.exitCode = 1;
+  }
+}
+
+main().catch(err => {
+  console.error(err);
+  process.exit(1);
+});
+
+namespace Private {
+  /** Children of the serving sshd processes that are not themselves serving (the privsep child). */
+  export function underSshd(serving: number[]): string[] {
+    return serving
+      .flatMap(p => childrenOf(p))
+      .filter(c => !serving.includes(c.pid))
+      .map(c => c.command);
+  }
+
+  export function exited(child: ChildProcess, ms: number): Promise<void> {
+    return new Promise(resolve => {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        return resolve();
+      }
+      const timer = setTimeout(resolve, ms);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** What `probe` finds once it stops finding anything, or after 15 s. */
+  export async function settled<T>(probe: () => T[]): Promise<T[]> {
+    const deadline = Date.now() + 15_000;
+    let found = probe();
+    while (found.length > 0 && Date.now() < deadline) {
+      await new Promise(resolve => setTimeout(resolve, 250));
+      found = probe();
+    }
+    return found;
+  }
+}
