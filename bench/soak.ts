@@ -29,8 +29,13 @@ import {
 } from './support';
 
 const QUICK = process.argv.includes('--quick');
-const CELLS = QUICK ? 40 : 200;
+const CELLS = Number(
+  process.argv.find(a => a.startsWith('--cells='))?.slice(8) ??
+    (QUICK ? 40 : 200)
+);
 const FIRST_SAMPLE = 20;
+/** --heap=DIR: V8 heap snapshots of the kernel at cell 20 and at the last cell, into DIR. */
+const HEAP_DIR = process.argv.find(a => a.startsWith('--heap='))?.slice(7);
 
 /** Runs the cells one by one; at each sample it prints `at N` and waits for a line on stdin. */
 const DRIVER = `
@@ -112,6 +117,11 @@ async function main(): Promise<void> {
         ...process.env,
         CLUSTER_BRIDGE_CONFIG: clusters,
         CLUSTER_BRIDGE_STATE_DIR: path.join(dir, 'state'),
+        ...(HEAP_DIR
+          ? {
+              NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${path.resolve(HEAP_DIR)}`
+            }
+          : {}),
         HOME: dir // no ~/.ssh/config or settings of this machine
       }
     }
@@ -142,7 +152,7 @@ async function main(): Promise<void> {
         DRIVER,
         connectionFile,
         String(CELLS),
-        JSON.stringify([FIRST_SAMPLE, CELLS])
+        JSON.stringify(Private.sampleAt(CELLS))
       ],
       { stdio: ['pipe', 'pipe', 'inherit'] }
     );
@@ -153,6 +163,10 @@ async function main(): Promise<void> {
         // Idle a moment, as between a person's cells, so the sample is the kernel at rest.
         await new Promise(resolve => setTimeout(resolve, 1000));
         samples.push(sample(Number(at[1])));
+        if (HEAP_DIR && [FIRST_SAMPLE, CELLS].includes(Number(at[1]))) {
+          kernel.kill('SIGUSR2');
+          await new Promise(resolve => setTimeout(resolve, 5000));
+        }
         process.stderr.write(
           `cell ${at[1]}: ${JSON.stringify(samples.at(-1))}\n`
         );
@@ -187,7 +201,8 @@ async function main(): Promise<void> {
   execFileSync('rm', ['-rf', path.join(facts.SSHD_HOME, workDirName)]);
   fs.rmSync(dir, { recursive: true, force: true });
 
-  const [first, last] = samples;
+  const first = samples.find(x => x.cell === FIRST_SAMPLE)!;
+  const last = samples[samples.length - 1];
   const growth = (last.rssMiB - first.rssMiB) / first.rssMiB;
   const seconds = (performance.now() - t0) / 1000;
   console.log(
@@ -195,6 +210,7 @@ async function main(): Promise<void> {
       `| ${CELLS} cells through one kernel (real sshd, jupyter_client) | at cell ${first.cell} | at cell ${last.cell} |`,
       '|---|---:|---:|',
       `| kernel RSS (MiB) | ${first.rssMiB} | ${last.rssMiB} (${(growth * 100).toFixed(1)}%) |`,
+      `| kernel RSS along the run (MiB) | | ${samples.map(x => `${x.cell}: ${x.rssMiB}`).join(', ')} |`,
       `| kernel child processes | ${first.kernelChildren.length} | ${last.kernelChildren.length} |`,
       `| kernel TCP connections to sshd | ${first.connectionsToSshd} | ${last.connectionsToSshd} |`,
       `| processes under the serving sshd (open exec channels, sftp) | ${first.processesUnderSshd.length} | ${last.processesUnderSshd.length} |`,
@@ -223,6 +239,15 @@ main().catch(err => {
 });
 
 namespace Private {
+  /** Cell 20, then every tenth of the run: a leak shows as a slope, V8's warm-up as a plateau. */
+  export function sampleAt(cells: number): number[] {
+    const at = new Set([FIRST_SAMPLE, cells]);
+    for (let i = 1; i <= 10; i++) {
+      at.add(Math.max(FIRST_SAMPLE, Math.round((cells * i) / 10)));
+    }
+    return [...at].sort((a, b) => a - b);
+  }
+
   /** Children of the serving sshd processes that are not themselves serving (the privsep child). */
   export function underSshd(serving: number[]): string[] {
     return serving
