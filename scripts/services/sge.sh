@@ -9,7 +9,14 @@
 # environment, as on a real cluster. Follows the field notes: act_qmaster + host_aliases,
 # sge_qmaster and sge_execd started by hand, exec host, @allhosts, all.q with
 # pe_list NONE and load_thresholds NONE, schedule_interval 0:0:1; plus a consumable
-# `gpu` complex with the host offering gpu=1. Facts go to .cache/services/sge.env.
+# `gpu` complex with the host offering gpu=2 (ids 0 and 1). Facts go to .cache/services/sge.env.
+#
+# GPU ids: Son of Grid Engine 8.1.9 has no RSMAP complex type (qconf -Mc says: unknown complex
+# attribute type "RSMAP"), so it cannot say which GPUs a job got. Univa/Altair GE's RSMAP does,
+# in SGE_HGR_gpu; sites on SoGE do the same in a starter method. This cell's queue has such a
+# starter (cb-gpu-starter below): it takes as many ids as the job's `-l gpu=N` from the free ones
+# (a lock directory per id, freed when the job's process is gone) and exports SGE_HGR_gpu the way
+# RSMAP does, so the job script's mapping to CUDA_VISIBLE_DEVICES is tested as on a real site.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,6 +30,8 @@ HOST=$(hostname -s)
 TEST_USER=${CB_TEST_USER:-cbtest}
 ADMIN=sgeadmin
 QMASTER_PID="$SPOOL/qmaster/qmaster.pid"
+GPU_IDS="0 1"
+STARTER="$SGE_ROOT/$SGE_CELL/common/cb-gpu-starter"
 # The execd spool dir is named as the host resolves (often "localhost" here), not as aliased.
 execd_pid() { for p in "$SPOOL"/execd/*/execd.pid; do [ -f "$p" ] && echo "$p" && return; done; echo "$SPOOL/execd/$HOST/execd.pid"; }
 
@@ -78,6 +87,39 @@ qconf_apply() {
   fi
 }
 
+# The queue's starter method: RSMAP-style GPU ids in SGE_HGR_gpu (see the top of this file).
+write_starter() {
+  cat >"$STARTER" <<EOF
+#!/bin/sh
+# cluster-bridge test Grid Engine: assigns GPU ids ($GPU_IDS) as an RSMAP complex would.
+n=\$(qstat -j "\$JOB_ID" 2>/dev/null | sed -n 's/^hard resource_list:.*gpu=\([0-9][0-9]*\).*/\1/p' | head -n 1)
+if [ -n "\$n" ] && [ "\$n" -gt 0 ]; then
+  pool=/tmp/cb-sge-gpus
+  mkdir -p "\$pool" 2>/dev/null && chmod 1777 "\$pool" 2>/dev/null
+  ids=
+  got=0
+  for id in $GPU_IDS; do
+    [ "\$got" -lt "\$n" ] || break
+    lock="\$pool/\$id"
+    if ! mkdir "\$lock" 2>/dev/null; then
+      owner=\$(cat "\$lock/pid" 2>/dev/null)
+      # Taken by a job still running, or being taken right now (no pid yet).
+      if [ -z "\$owner" ] || [ -d "/proc/\$owner" ]; then continue; fi
+      rm -rf "\$lock"
+      mkdir "\$lock" 2>/dev/null || continue
+    fi
+    echo \$\$ >"\$lock/pid"
+    ids="\$ids \$id"
+    got=\$((got + 1))
+  done
+  export SGE_HGR_gpu="\${ids# }"
+fi
+if [ -n "\${SGE_STARTER_SHELL_PATH:-}" ]; then exec "\$SGE_STARTER_SHELL_PATH" "\$@"; fi
+exec "\$@"
+EOF
+  chmod 0755 "$STARTER"
+}
+
 configure() {
   mkdir -p "$DIR"
   qconf -ah "$HOST" >/dev/null 2>&1 || true
@@ -118,7 +160,7 @@ configure() {
   cat >"$DIR/exechost" <<EOF
 hostname              $HOST
 load_scaling          NONE
-complex_values        gpu=1
+complex_values        gpu=2
 user_lists            NONE
 xuser_lists           NONE
 projects              NONE
@@ -156,7 +198,7 @@ shell                 /bin/sh
 prolog                NONE
 epilog                NONE
 shell_start_mode      unix_behavior
-starter_method        NONE
+starter_method        $STARTER
 suspend_method        NONE
 resume_method         NONE
 terminate_method      NONE
@@ -208,7 +250,8 @@ SGE_CELL=$SGE_CELL
 SGE_HOST=$HOST
 SGE_QUEUE=all.q
 SGE_SLOTS=$(nproc)
-SGE_GPUS=1
+SGE_GPUS=2
+SGE_GPU_IDS=$(echo "$GPU_IDS" | tr " " ,)
 SGE_ACCOUNTING=$COMMON/accounting
 SGE_TEST_USER=$TEST_USER
 EOF
@@ -234,6 +277,7 @@ start() {
   done
   ensure_user
   init_cell
+  write_starter
   if ! alive "$QMASTER_PID"; then
     (cd / && sge_qmaster)
     wait_for 100 qconf -sh || {
@@ -256,7 +300,7 @@ start() {
     exit 1
   }
   write_env
-  log "up: all.q@$HOST, $(nproc) slots, gpu=1"
+  log "up: all.q@$HOST, $(nproc) slots, gpu=2 (ids $GPU_IDS in SGE_HGR_gpu)"
 }
 
 case "${1:-}" in
