@@ -34,7 +34,7 @@ test('remote cells count [r1], [r2] apart from local cells', async ({
     'x = 1',
     '%%cluster local\nprint("remote one")',
     'y = 2',
-    '%%cluster local\nprint("remote two")'
+    '%%cluster local\nprint("remote two")\n6 * 7'
   ]);
   await openNotebook(page, NOTEBOOK);
   for (let i = 0; i < 4; i++) {
@@ -47,6 +47,12 @@ test('remote cells count [r1], [r2] apart from local cells', async ({
   await expect(prompt(page, 2)).toHaveText('[2]:');
   await expect(prompt(page, 3)).toHaveText('[r2]:');
   await expect(prompt(page, 1)).toHaveAttribute('title', /Cluster Bridge/);
+  // The result's Out prompt is the cell's own number too, not the bridge kernel's.
+  await expect(
+    cellLocator(page, 3)
+      .locator('.jp-OutputArea-prompt')
+      .filter({ hasText: /\S/ })
+  ).toHaveText(['[r2]:']);
 
   // Run a remote cell again: the next remote number, never a local one's.
   expect(await runCell(page, 1, REMOTE)).toBe(true);
@@ -62,13 +68,23 @@ test('remote cells count [r1], [r2] apart from local cells', async ({
       const saved = JSON.parse(
         fs.readFileSync(path.join(labRoot(), NOTEBOOK), 'utf8')
       );
-      return saved.cells.map((c: any) => c.execution_count);
+      return saved.cells.map((c: any) => [
+        c.execution_count,
+        ...c.outputs
+          .filter((o: any) => o.output_type === 'execute_result')
+          .map((o: any) => o.execution_count)
+      ]);
     })
-    .toEqual([1, 3, 2, 2]);
+    .toEqual([[1], [3], [2], [2, 2]]);
 
   // Reopened: the prompts read the same.
   await openNotebook(page, NOTEBOOK);
   await expect(prompt(page, 0)).toHaveText('[1]:');
   await expect(prompt(page, 1)).toHaveText('[r3]:');
   await expect(prompt(page, 3)).toHaveText('[r2]:');
+  await expect(
+    cellLocator(page, 3)
+      .locator('.jp-OutputArea-prompt')
+      .filter({ hasText: /\S/ })
+  ).toHaveText(['[r2]:']);
 });

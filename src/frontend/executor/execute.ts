@@ -16,8 +16,8 @@ export interface IExecuteOnBridgeOptions {
   recordTiming?: boolean;
   /** Extra execute_request metadata. */
   metadata?: { [key: string]: unknown };
-  /** The count the cell shows when it ran, instead of the kernel's. */
-  executionCount?: () => number;
+  /** The count the cell and its result show, instead of the kernel's. */
+  executionCount?: number;
 }
 
 export async function executeOnBridge(
@@ -64,6 +64,17 @@ export async function executeOnBridge(
     ));
     // The output area renders iopub (incl. update_display_data) and stdin.
     cell.outputArea.future = f;
+    const ownCount = options.executionCount;
+    if (ownCount !== undefined) {
+      // The result's `Out` number is the cell's own, before the output area sees it.
+      f.registerMessageHook(msg => {
+        if (msg.header.msg_type === 'execute_result') {
+          (msg.content as { execution_count: number }).execution_count =
+            ownCount;
+        }
+        return true;
+      });
+    }
     if (recordTiming) {
       f.registerMessageHook(msg => {
         const label = Private.timingLabel(msg);
@@ -81,7 +92,7 @@ export async function executeOnBridge(
     }
     const count = reply.content.execution_count;
     if (count !== null && count !== undefined) {
-      model.executionCount = options.executionCount?.() ?? count;
+      model.executionCount = options.executionCount ?? count;
     } else {
       model.executionState = 'idle';
     }

@@ -382,6 +382,30 @@ describe('ClusterCellExecutor', () => {
     expect(local.model.executionCount).toBe(7);
   });
 
+  it("gives a remote result the cell's own count, and side-by-side cells their own", async () => {
+    const executor = new ClusterCellExecutor({
+      bridge: fakeBridge(kernel),
+      defaultRunCell
+    });
+    const a = fakeCell('%%cluster local\n1');
+    const b = fakeCell('%%cluster local\n2');
+    const runA = executor.runCell(options(a, notebook).opts);
+    const runB = executor.runCell(options(b, notebook).opts);
+    await flush();
+    const result = {
+      header: { msg_type: 'execute_result' },
+      content: { execution_count: 40, data: {} }
+    };
+    for (const hook of kernel.hooks[1]) {
+      hook(result);
+    }
+    expect(result.content.execution_count).toBe(2);
+    kernel.reply(1, { status: 'ok', execution_count: 41 });
+    kernel.reply(0, { status: 'ok', execution_count: 40 });
+    await Promise.all([runA, runB]);
+    expect([a.model.executionCount, b.model.executionCount]).toEqual([1, 2]);
+  });
+
   it('records execution timing like JupyterLab when recordTiming is on', async () => {
     const executor = new ClusterCellExecutor({
       bridge: fakeBridge(kernel),

@@ -16,7 +16,7 @@ import {
 } from '../tokens';
 import { executeOnBridge, showRefusal } from './execute';
 import { KernelSettingsSync } from './kernelsync';
-import { nextRemoteCount } from './prompts';
+import { RemoteCounter } from './prompts';
 import { refusal, remoteRunMetadata, routeCell } from './routing';
 
 type RunCell = (
@@ -142,7 +142,7 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
         recordTiming: notebookConfig.recordTiming,
         metadata: { ...identity, ...picked },
         // The notebook's own remote sequence: [r1], [r2] (prompts.ts).
-        executionCount: () => nextRemoteCount(notebook, kernelName)
+        executionCount: this._remoteCounts.next(notebook, kernelName)
       });
       if (cell.isDisposed) {
         return false;
@@ -175,6 +175,7 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
   private _bridge: IClusterBridge;
   private _defaultRunCell: RunCell;
   private _kernelSync = new KernelSettingsSync();
+  private _remoteCounts = new RemoteCounter();
   private _running = new Set<Private.IEntry>();
   private _changed = new Signal<this, void>(this);
 }

@@ -1,5 +1,5 @@
 import { NotebookModel } from '@jupyterlab/notebook';
-import { nextRemoteCount, promptText } from './prompts';
+import { highestRemoteCount, promptText, RemoteCounter } from './prompts';
 
 describe('promptText', () => {
   it('shows remote counts as rN and leaves the rest as JupyterLab does', () => {
@@ -11,7 +11,7 @@ describe('promptText', () => {
   });
 });
 
-describe('nextRemoteCount', () => {
+describe('RemoteCounter', () => {
   // yjs warns about cell models built before their document is attached: noise.
   beforeAll(() => jest.spyOn(console, 'warn').mockImplementation(() => 0));
   afterAll(() => jest.restoreAllMocks());
@@ -36,16 +36,28 @@ describe('nextRemoteCount', () => {
       ['%cluster jobs', 3],
       ['%%cluster local\nnot run yet', null]
     ]);
-    expect(nextRemoteCount(notebook, 'python3')).toBe(6);
+    expect(highestRemoteCount(notebook, 'python3')).toBe(5);
+    expect(new RemoteCounter().next(notebook, 'python3')).toBe(6);
+  });
+
+  it('gives cells that run side by side their own counts, per notebook', () => {
+    const counter = new RemoteCounter();
+    const a = notebookOf([['%%cluster local\nx', 2]]);
+    const b = notebookOf([]);
+    expect(counter.next(a, 'python3')).toBe(3);
+    expect(counter.next(a, 'python3')).toBe(4);
+    expect(counter.next(b, 'python3')).toBe(1);
+    expect(counter.next(a, 'python3')).toBe(5);
   });
 
   it('starts at 1 in a notebook with no remote count', () => {
-    expect(nextRemoteCount(notebookOf([['x = 1', 4]]), 'python3')).toBe(1);
-    expect(nextRemoteCount(notebookOf([]), 'python3')).toBe(1);
+    const counter = new RemoteCounter();
+    expect(counter.next(notebookOf([['x = 1', 4]]), 'python3')).toBe(1);
+    expect(counter.next(notebookOf([]), 'python3')).toBe(1);
   });
 
   it('has no remote cells in a Cluster Bridge notebook (its kernel counts)', () => {
     const notebook = notebookOf([['%%cluster local\nx', 9]]);
-    expect(nextRemoteCount(notebook, 'cluster-bridge')).toBe(1);
+    expect(highestRemoteCount(notebook, 'cluster-bridge')).toBe(0);
   });
 });

@@ -2,8 +2,8 @@
  * Prompt numbers of remote cells. In a notebook on another kernel (Python),
  * `%%cluster` cells run on the bridge kernel, whose counter knows nothing of
  * the notebook's: `[1]` local and `[1]` remote would collide. Remote cells
- * therefore count on their own, per notebook (1 + the highest remote count
- * it shows), and their prompt reads `[r3]:`. The saved execution_count stays
+ * therefore count on their own, per notebook (after the highest remote count
+ * it shows), and their prompts read `[r3]:` (input and result). The saved execution_count stays
  * a plain int (nbformat); the `r` comes back on load because whether a cell
  * is remote follows from its source (routing.ts).
  */
@@ -11,12 +11,14 @@ import type {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import type { Cell, ICodeCellModel } from '@jupyterlab/cells';
+import type { Cell, CodeCell, ICodeCellModel } from '@jupyterlab/cells';
 import {
   INotebookTracker,
   type INotebookModel,
   type NotebookPanel
 } from '@jupyterlab/notebook';
+import type { OutputPrompt } from '@jupyterlab/outputarea';
+import type { Panel } from '@lumino/widgets';
 import { PLUGIN_PREFIX } from '../tokens';
 import { routeCell } from './routing';
 
@@ -38,8 +40,8 @@ export function promptText(
   return remote ? `r${count}` : `${count}`;
 }
 
-/** The count the next remote cell of this notebook gets. */
-export function nextRemoteCount(
+/** The highest remote count a notebook shows, 0 for none. */
+export function highestRemoteCount(
   notebook: Pick<INotebookModel, 'cells'>,
   kernelName: string | null | undefined
 ): number {
@@ -58,7 +60,28 @@ export function nextRemoteCount(
       highest = count;
     }
   }
-  return highest + 1;
+  return highest;
+}
+
+/**
+ * Hands out remote counts per notebook: after the highest one it shows and
+ * after every one handed out (cells running side by side get their own).
+ */
+export class RemoteCounter {
+  next(
+    notebook: Pick<INotebookModel, 'cells'>,
+    kernelName: string | null | undefined
+  ): number {
+    const count =
+      Math.max(
+        highestRemoteCount(notebook, kernelName),
+        this._last.get(notebook) ?? 0
+      ) + 1;
+    this._last.set(notebook, count);
+    return count;
+  }
+
+  private _last = new WeakMap<object, number>();
 }
 
 /** Keeps the `[rN]` prompts of every notebook's remote cells. */
@@ -76,6 +99,9 @@ export const remotePromptsPlugin: JupyterFrontEndPlugin<void> = {
 
 namespace Private {
   const watched = new WeakSet<Cell>();
+  const OUTPUT_PROMPT_CLASS = 'jp-OutputArea-prompt';
+  const TOOLTIP =
+    'Ran on a cluster through Cluster Bridge: remote cells count r1, r2, ... apart from the notebook kernel';
 
   export function kernelNameOf(panel: NotebookPanel): string | undefined {
     const context = panel.sessionContext;
@@ -97,9 +123,23 @@ namespace Private {
     cell.toggleClass(REMOTE_PROMPT_CLASS, marked);
     const prompt = cell.promptNode;
     if (prompt) {
-      prompt.title = marked
-        ? 'Ran on a cluster through Cluster Bridge: remote cells count r1, r2, ... apart from the notebook kernel'
+      prompt.title = marked ? TOOLTIP : '';
+    }
+    decorateOutputs(cell as CodeCell, remote);
+  }
+
+  /** `Out` prompts: `[r3]:` beside a remote cell's result too. */
+  function decorateOutputs(cell: CodeCell, remote: boolean): void {
+    for (const item of cell.outputArea?.widgets ?? []) {
+      const prompt = (item as Panel).widgets?.[0] as OutputPrompt | undefined;
+      if (!prompt?.hasClass(OUTPUT_PROMPT_CLASS)) {
+        continue;
+      }
+      const count = prompt.executionCount;
+      prompt.node.textContent = count
+        ? `[${promptText(count, false, remote)}]:`
         : '';
+      prompt.node.title = remote && count ? TOOLTIP : '';
     }
   }
 
@@ -110,8 +150,15 @@ namespace Private {
     watched.add(cell);
     // Connected after the cell's own handler: runs after it has drawn `[3]`.
     const redraw = () => decorate(panel, cell);
-    cell.model.stateChanged.connect(redraw);
-    cell.disposed.connect(() => cell.model.stateChanged.disconnect(redraw));
+    // Outputs: once the output area has made the new output's widget.
+    const redrawLater = () => void Promise.resolve().then(redraw);
+    const model = cell.model as ICodeCellModel;
+    model.stateChanged.connect(redraw);
+    model.outputs.changed.connect(redrawLater);
+    cell.disposed.connect(() => {
+      model.stateChanged.disconnect(redraw);
+      model.outputs.changed.disconnect(redrawLater);
+    });
     // A placeholder cell draws its prompt when it is first shown.
     void cell.ready.then(redraw);
     redraw();
