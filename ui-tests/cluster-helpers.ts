@@ -93,10 +93,19 @@ export async function waitForCellDone(
   );
 }
 
-/** The STATUS_MIME payload of cell `index`'s status output, from the model. */
+/**
+ * The status payload of cell `index`: its status badge (beside the cell, not
+ * an output), else a status output (a headless kernel's queued job).
+ */
 export async function statusPayload(page: Page, index: number): Promise<any> {
   return page.evaluate(i => {
     const nb = (window as any).jupyterapp.shell.currentWidget.content;
+    const badge = nb.widgets[i].layout.widgets.find((w: any) =>
+      w.hasClass('jp-ClusterBridge-cellStatus')
+    );
+    if (badge?.payload) {
+      return badge.payload;
+    }
     const outputs = nb.widgets[i].model.outputs.toJSON();
     for (const o of outputs) {
       const p = o.data?.['application/vnd.cluster-bridge.status+json'];
