@@ -4,6 +4,26 @@ import { recordingSink } from '../../../tests/support/jobs';
 import { EventMapper, gpuSummary } from './outputs';
 
 describe('EventMapper', () => {
+  it('in the kernel, an env build is the status detail, not an output', () => {
+    const sink = { ...recordingSink(), cellStatus: () => false };
+    const statuses: [string, string | undefined][] = [];
+    const mapper = new EventMapper({
+      jobId: 'cb-1',
+      sink,
+      onStatus: e => statuses.push([e.phase, e.message])
+    });
+    mapper.handle({ seq: 0, t: 0, type: 'env', text: 'Collecting rich\n\n' });
+    mapper.handle({ seq: 1, t: 0, type: 'env', text: '\r  Downloading ' });
+    mapper.handle({ seq: 2, t: 0, type: 'status', phase: 'running' });
+    mapper.handle({ seq: 3, t: 0, type: 'stream', name: 'stdout', text: 'x' });
+    expect(sink.calls.map(c => c[0])).toEqual(['stream']);
+    expect(statuses).toEqual([
+      ['preparing', 'Collecting rich'],
+      ['preparing', 'Downloading'],
+      ['running', undefined]
+    ]);
+  });
+
   it('maps every event kind onto the sink', () => {
     const sink = recordingSink();
     const statuses: string[] = [];

@@ -10,6 +10,7 @@ import type {
 } from '../../shared/events';
 import { GPU_MIME, IGpuPayload } from '../../shared/mime';
 import { EnvProgress } from './envProgress';
+import { hasCellStatus } from './status';
 import type { IOutputSink } from './types';
 
 export interface IEventMapperOptions {
@@ -69,8 +70,22 @@ export class EventMapper {
         sink.stream('stderr', `[cluster-bridge] ${Private.line(event.text)}`);
         break;
       case 'env':
-        // Environment build progress (conda/pip), shown as it happens.
-        this._env.add(event.text ?? '');
+        if (hasCellStatus(sink)) {
+          // A build log is not the cell's output: its latest line is the status detail.
+          const line = Private.lastLine(event.text ?? '');
+          if (line) {
+            this._options.onStatus?.({
+              type: 'status',
+              seq: event.seq,
+              t: event.t,
+              phase: 'preparing',
+              message: line
+            });
+          }
+        } else {
+          // Environment build progress (conda/pip), shown as it happens.
+          this._env.add(event.text ?? '');
+        }
         break;
       case 'status':
         if (event.phase !== 'preparing') {
@@ -163,6 +178,12 @@ export function gpuSummary(payload: IGpuPayload): string {
 }
 
 namespace Private {
+  /** The last non-blank line of a chunk of build output, at most 200 characters. */
+  export function lastLine(text: string): string {
+    const lines = text.split(/\r?\n|\r/).filter(l => l.trim());
+    return (lines.pop() ?? '').trim().slice(0, 200);
+  }
+
   export function line(text: string): string {
     return text.endsWith('\n') ? text : text + '\n';
   }

@@ -20,6 +20,11 @@ export interface ICellStatusSink extends IOutputSink {
   cellStatus(payload: IStatusPayload): boolean;
 }
 
+/** True for a sink that sends the live status beside the cell (the kernel's). */
+export function hasCellStatus(sink: IOutputSink): sink is ICellStatusSink {
+  return typeof (sink as Partial<ICellStatusSink>).cellStatus === 'function';
+}
+
 /** At most this many updates per second (the last state always gets through). */
 const MIN_INTERVAL_MS = 200;
 
@@ -68,7 +73,7 @@ export class StatusLine {
       this._timer = null;
     }
     this._lastSent = Date.now();
-    if (Private.hasCellStatus(this._sink)) {
+    if (hasCellStatus(this._sink)) {
       const watched = this._sink.cellStatus({ ...this._payload });
       // A display already among the outputs is kept current either way.
       if (!this._shown && (watched || !Private.saysSomething(this._payload))) {
@@ -108,10 +113,6 @@ export class StatusLine {
 }
 
 namespace Private {
-  export function hasCellStatus(sink: IOutputSink): sink is ICellStatusSink {
-    return typeof (sink as Partial<ICellStatusSink>).cellStatus === 'function';
-  }
-
   /** Worth an output where no frontend shows the status: a queued job's reason. */
   export function saysSomething(p: IStatusPayload): boolean {
     return p.phase === 'queued' && !!p.detail;
