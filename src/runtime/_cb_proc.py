@@ -75,19 +75,28 @@ def _running(pid):
 def _group_running(pgid):
     # Only zombies left (e.g. an exited runner not yet reaped) count as gone.
     try:
-        for entry in os.listdir('/proc'):
-            if not entry.isdigit():
-                continue
-            try:
-                with open('/proc/%s/stat' % entry, 'rb') as f:
-                    fields = f.read().split(b') ', 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[2]) == pgid and fields[0] != b'Z':
-                return True
-        return False
+        return bool(group_members(pgid, limit=1))
     except OSError:
         return True
+
+
+def group_members(pgid, but=None, limit=None):
+    """Pids of the live (not zombie) processes of group pgid other than `but`, at most `limit`
+    of them. OSError when /proc cannot be listed."""
+    pids = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry, 'rb') as f:
+                fields = f.read().split(b') ', 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != b'Z' and int(entry) != but:
+            pids.append(int(entry))
+            if limit and len(pids) >= limit:
+                break
+    return pids
 
 
 def reap_group(pgid, grace=1.0):
