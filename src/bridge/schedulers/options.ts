@@ -11,26 +11,16 @@ import type {
 } from '../../shared/config';
 import type { IJobRequest } from '../../shared/magic';
 
-export type ResourceOption =
-  | 'gpus'
-  | 'cpus'
-  | 'mem'
-  | 'time'
-  | 'partition'
-  | 'account'
-  | 'qos'
-  | 'constraint';
+/** Limits: what a direct host's agent enforces itself (src/runtime/_cb_limits.py). */
+export const LIMIT_OPTIONS = ['gpus', 'cpus', 'mem', 'time'] as const;
 
-export const RESOURCE_OPTIONS: ResourceOption[] = [
-  'gpus',
-  'cpus',
-  'mem',
-  'time',
-  'partition',
-  'account',
-  'qos',
-  'constraint'
+/** The options that ask a scheduler for resources (the rest shape the env or the job). */
+export const RESOURCE_OPTIONS = [
+  ...LIMIT_OPTIONS,
+  ...(['partition', 'account', 'qos', 'constraint'] as const)
 ];
+
+export type ResourceOption = (typeof RESOURCE_OPTIONS)[number];
 
 const NO_SCHEDULER =
   'a direct host has no scheduler to hand it to (use a cluster with scheduler slurm, sge or pbs)';
@@ -119,7 +109,7 @@ export function honouredRequest(
     return request;
   }
   const filled: IJobRequest = { ...request };
-  for (const option of ['gpus', 'cpus', 'mem', 'time'] as const) {
+  for (const option of LIMIT_OPTIONS) {
     if (!Private.given(filled[option]) && Private.given(defaults[option])) {
       (filled as { [key: string]: unknown })[option] = defaults[option];
     }
