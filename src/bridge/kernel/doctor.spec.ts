@@ -1,5 +1,5 @@
 import type { IResolvedCluster } from '../../shared/config';
-import { checklist, createDoctor, IAgentFacts } from './doctor';
+import { checklist, createDoctor, formatBytes, IAgentFacts } from './doctor';
 
 const runtime = {
   python: '/w/venv1/bin/python',
@@ -79,6 +79,68 @@ describe('doctor checklist', () => {
     expect(byCheck(direct).gpus).toBe(
       'warn: nvidia-smi failed: driver mismatch'
     );
+  });
+
+  it('says which env kind VENV2 gets and why, where it is built, and what the work dir holds', () => {
+    const facts: IAgentFacts = {
+      venv: { ok: true },
+      schedulers: { sbatch: 'a', squeue: 'b', scancel: 'c', sacct: 'd' },
+      envChoice: {
+        kind: 'conda',
+        envKind: 'auto',
+        why: 'Environment kind: conda, because envKind is "auto" and conda was found at /opt/conda/bin/conda'
+      },
+      diskFree: 50 * 2 ** 30,
+      sizes: {
+        workDir: 3 * 2 ** 30,
+        jobs: 20 * 2 ** 20,
+        sessions: 0,
+        envs: 2.9 * 2 ** 30,
+        runtimes: 512 * 2 ** 10
+      },
+      cleanable: { count: 4, bytes: 300 * 2 ** 20 }
+    };
+    const lines = byCheck(checklist(cluster('slurm'), runtime, facts));
+    expect(lines.env).toBe(
+      'ok: conda, because envKind is "auto" and conda was found at /opt/conda/bin/conda; built on the login node before the job is submitted'
+    );
+    expect(lines['work dir']).toBe(
+      'ok: 3.0 GiB (jobs 20 MiB, sessions 0 B, envs 2.9 GiB, runtimes 512 KiB), 50 GiB free; 4 past retention (300 MiB): %cluster clean c'
+    );
+    const compute: IResolvedCluster = {
+      ...cluster('slurm'),
+      config: { type: 'ssh', scheduler: 'slurm', buildEnvOn: 'compute' }
+    };
+    expect(byCheck(checklist(compute, runtime, facts)).env).toMatch(
+      /built inside the job \(buildEnvOn "compute"\)$/
+    );
+    expect(formatBytes(1023)).toBe('1023 B');
+  });
+
+  it("asks the agent about the cluster's env kind", async () => {
+    const commands: string[] = [];
+    const doctor = createDoctor({
+      prepareCluster: async () => ({
+        ...runtime,
+        workDir: '/w',
+        runtimeDir: '/w/runtime/x',
+        agent: 'python agent.py',
+        transport: {
+          exec: async (command: string) => {
+            commands.push(command);
+            return { stdout: '{}', stderr: '', code: 0 };
+          }
+        } as never
+      })
+    });
+    const venv: IResolvedCluster = {
+      ...cluster(),
+      config: { type: 'ssh', envKind: 'venv' }
+    };
+    await doctor(venv, undefined);
+    expect(commands).toEqual([
+      'python agent.py doctor --workdir /w --env-kind venv'
+    ]);
   });
 
   it('a failed connection fails the first line and skips the rest', async () => {

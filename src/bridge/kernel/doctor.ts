@@ -1,9 +1,10 @@
 /**
  * `%cluster doctor NAME` / `cluster-bridge doctor`: connect and prepare the
  * cluster through the job manager, run the agent's `doctor` there, and turn
- * the facts into a checklist with one verdict per line.
+ * the facts into a checklist with one verdict per line: which env kind VENV2
+ * gets and why, where it is built, and what the work dir holds.
  */
-import type { IResolvedCluster } from '../../shared/config';
+import type { EnvKind, IResolvedCluster } from '../../shared/config';
 import type { IRemoteRuntime } from '../jobs/runtime';
 import type { IPrompter, ITransport } from '../transport/types';
 import { shellQuote } from '../util/quote';
@@ -36,6 +37,37 @@ export interface IAgentFacts {
   } | null;
   cudaVisibleDevices?: string | null;
   diskFree?: number | null;
+  /** The kind VENV2 gets with the cluster's envKind, and the agent's words for why. */
+  envChoice?: { kind: string; envKind: string; why: string };
+  /** Bytes under the work dir and its parts. */
+  sizes?: {
+    workDir: number;
+    jobs: number;
+    sessions: number;
+    envs: number;
+    runtimes: number;
+  };
+  /** What retention would remove now. */
+  cleanable?: { count: number; bytes: number };
+}
+
+/** The env kind a cluster's default env gets: its own manager, else the cluster's envKind. */
+export function envKindOf(cluster: IResolvedCluster): EnvKind {
+  return cluster.config.env?.manager ?? cluster.config.envKind ?? 'auto';
+}
+
+/** Bytes as people read them: 0 B, 512 KiB, 1.5 GiB. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0
+    ? `${n} B`
+    : `${value >= 10 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
 }
 
 const SCHEDULER_COMMANDS: { [kind: string]: string[] } = {
@@ -68,7 +100,7 @@ export function createDoctor(preparer: IClusterPreparer): DoctorFunction {
       detail: `connected and prepared in ${Date.now() - started} ms (work dir ${prepared.workDir})`
     });
     const result = await prepared.transport.exec(
-      `${prepared.agent} doctor --workdir ${shellQuote(prepared.workDir)}`
+      `${prepared.agent} doctor --workdir ${shellQuote(prepared.workDir)} --env-kind ${shellQuote(envKindOf(cluster))}`
     );
     let facts: IAgentFacts;
     try {
@@ -189,15 +221,58 @@ export function checklist(
         : 'no nvidia-smi: no NVIDIA GPUs visible'
     });
   }
-  if (typeof facts.diskFree === 'number' && facts.diskFree < 2 ** 30) {
+  if (facts.envChoice) {
+    const where =
+      kind === 'direct'
+        ? ''
+        : cluster.config.buildEnvOn === 'compute'
+          ? '; built inside the job (buildEnvOn "compute")'
+          : '; built on the login node before the job is submitted';
     lines.push({
-      check: 'disk',
-      verdict: 'warn',
-      detail: `only ${Math.round(facts.diskFree / 2 ** 20)} MiB free in the work dir`
+      check: 'env',
+      verdict: 'ok',
+      detail: facts.envChoice.why.replace(/^Environment kind: /, '') + where
     });
   }
+  lines.push(...Private.diskLines(cluster, facts));
   for (const notice of runtime.notices) {
     lines.push({ check: 'notice', verdict: 'warn', detail: notice });
   }
   return lines;
+}
+
+namespace Private {
+  /** Free space and what the work dir holds; a warning under 1 GiB free. */
+  export function diskLines(
+    cluster: IResolvedCluster,
+    facts: IAgentFacts
+  ): IDoctorLine[] {
+    const lines: IDoctorLine[] = [];
+    const free = facts.diskFree;
+    if (typeof free === 'number' && free < 2 ** 30) {
+      lines.push({
+        check: 'disk',
+        verdict: 'warn',
+        detail: `only ${formatBytes(free)} free in the work dir`
+      });
+    }
+    const sizes = facts.sizes;
+    if (sizes) {
+      const parts = (['jobs', 'sessions', 'envs', 'runtimes'] as const)
+        .map(k => `${k} ${formatBytes(sizes[k])}`)
+        .join(', ');
+      const clean = facts.cleanable?.count
+        ? `; ${facts.cleanable.count} past retention (${formatBytes(facts.cleanable.bytes)}): %cluster clean ${cluster.name}`
+        : '';
+      lines.push({
+        check: 'work dir',
+        verdict: 'ok',
+        detail:
+          `${formatBytes(sizes.workDir)} (${parts})` +
+          (typeof free === 'number' ? `, ${formatBytes(free)} free` : '') +
+          clean
+      });
+    }
+    return lines;
+  }
 }
