@@ -320,6 +320,23 @@ describe('parseCell: %cluster line magics', () => {
     expect(invalid(source)).toMatch(message);
   });
 
+  it('parses %cluster clean [NAME] [--dry-run]', () => {
+    expect(parseCell('%cluster clean')).toEqual({
+      kind: 'line',
+      command: 'clean',
+      args: []
+    });
+    expect(parseCell('%cluster clean --dry-run gpu')).toEqual({
+      kind: 'line',
+      command: 'clean',
+      args: ['gpu'],
+      request: { dryRun: true }
+    });
+    expect(invalid('%cluster clean a b')).toMatch(/%cluster clean \[NAME\]/);
+    expect(invalid('%cluster clean --force')).toMatch(/only --dry-run/);
+    expect(invalid('%cluster clean "a;rm"')).toMatch(/invalid cluster name/);
+  });
+
   it('leaves other percent lines alone', () => {
     expect(parseCell('%clusters\n')).toEqual({
       kind: 'code',

@@ -44,6 +44,7 @@ export type LineCommand =
   | 'attach'
   | 'cancel'
   | 'doctor'
+  | 'clean'
   | 'session'
   | 'sessions'
   | 'restart'
@@ -132,7 +133,7 @@ export const MAGIC_OPTIONS: IMagicOption[] = [
     name: 'env',
     value: 'NAME',
     field: 'env',
-    help: "named environment from the cluster's config"
+    help: "named environment from the cluster's config; venv or conda: the default env as that kind"
   },
   {
     name: 'packages',
@@ -200,6 +201,11 @@ export const LINE_COMMANDS: ILineCommandSpec[] = [
     name: 'doctor',
     args: ['NAME?'],
     help: 'check a cluster: connection, Python, venv, conda, scheduler, GPUs'
+  },
+  {
+    name: 'clean',
+    args: ['NAME?', '--dry-run?'],
+    help: 'remove old job dirs, runtimes and unused envs (--dry-run: list them, with sizes)'
   },
   {
     name: 'session',
@@ -530,6 +536,30 @@ namespace Private {
       const request = parseJobArgs(rest);
       const args = request.cluster ? [request.cluster] : [];
       return { kind: 'line', command: 'session', args, request };
+    }
+    if (spec.name === 'clean') {
+      // `%cluster clean [NAME] [--dry-run]`: the flag rides in request.dryRun.
+      const names = rest.filter(a => a !== '--dry-run');
+      if (names.length > 1 || rest.length - names.length > 1) {
+        throw new MagicError(
+          'wrong arguments: %cluster clean [NAME] [--dry-run]'
+        );
+      }
+      for (const arg of names) {
+        if (arg.startsWith('-')) {
+          throw new MagicError(
+            `%cluster clean takes only --dry-run (got ${show(arg)})`
+          );
+        }
+        checkClusterName(arg);
+      }
+      const dryRun = names.length < rest.length;
+      return {
+        kind: 'line',
+        command: 'clean',
+        args: names,
+        ...(dryRun ? { request: { dryRun } } : {})
+      };
     }
     const required = spec.args.filter(a => !a.endsWith('?')).length;
     if (rest.length < required || rest.length > spec.args.length) {

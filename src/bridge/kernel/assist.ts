@@ -109,6 +109,7 @@ export function complete(
       switch (previous[1]) {
         case 'use':
         case 'doctor':
+        case 'clean':
         case 'session':
         case 'restart':
         case 'stop':

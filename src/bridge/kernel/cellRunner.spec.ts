@@ -529,6 +529,7 @@ describe('CellRunner: completion', () => {
     expect(m('%cluster ')).toEqual([
       'attach',
       'cancel',
+      'clean',
       'doctor',
       'help',
       'jobs',

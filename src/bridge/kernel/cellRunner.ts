@@ -17,6 +17,7 @@ import { isNotebookKey, NOTEBOOK_METADATA_KEY } from '../../shared/sessions';
 import { UnknownClusterError } from '../clusters/registry';
 import type { IOutputSink } from '../jobs/types';
 import { complete, inspect, isComplete } from './assist';
+import { cleanReport } from './clean';
 import { CellStatusHub } from './cellStatus';
 import { serveFrontendComm } from './frontendComm';
 import type {
@@ -316,6 +317,19 @@ export class CellRunner implements IKernelHandler {
           {}
         );
         return { status: doctorVerdict(lines).ready ? 'ok' : 'error' };
+      }
+      case 'clean': {
+        const cluster = clusters.resolve(args[0]);
+        if (!this._services.clean) {
+          throw new Error('clean is not available in this build of the bridge');
+        }
+        const dryRun = !!request?.dryRun;
+        const report = await this._services.clean(cluster, {
+          dryRun,
+          prompter: ctx.prompter
+        });
+        text(cleanReport(cluster.name, report));
+        return { status: report.failed.length ? 'error' : 'ok' };
       }
     }
     throw new Error(`unhandled command ${command}`);

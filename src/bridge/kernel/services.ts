@@ -19,6 +19,8 @@ import type { ISessionInfo } from '../../shared/sessions';
 import type { JobManager } from '../jobs';
 import type { IJobManager, IOutputSink } from '../jobs/types';
 import type { ISessionStartOptions } from '../sessions/manager';
+import type { IPrompter } from '../transport/types';
+import { createClean, type CleanFunction } from './clean';
 import { createDoctor, type DoctorFunction } from './doctor';
 
 /** The part of the cluster registry the kernel uses (ClusterRegistry fits it). */
@@ -64,6 +66,8 @@ export interface IKernelServices {
   jobs: IJobManager;
   sessions?: ISessionService;
   doctor?: DoctorFunction;
+  /** `%cluster clean`: retention applied now (or listed). */
+  clean?: CleanFunction;
   /** The frontend's `gpuCard` setting. */
   setGpuCard?(on: boolean): void;
   /** Closes connections on shutdown; detached jobs keep running. */
@@ -112,13 +116,16 @@ export function createServices(options: IServicesOptions = {}): IRealServices {
     stopNotebook: notebook => load().sessions.stopNotebook(notebook),
     onChange: listener => load().sessions.onChange(listener)
   };
+  const preparer = {
+    prepareCluster: (name: string, prompter?: IPrompter) =>
+      load().prepareCluster(name, prompter)
+  };
   return {
     clusters,
     jobs,
     sessions,
-    doctor: createDoctor({
-      prepareCluster: (name, prompter) => load().prepareCluster(name, prompter)
-    }),
+    doctor: createDoctor(preparer),
+    clean: createClean(preparer),
     setGpuCard: on => {
       load().gpuCard = on;
     },
