@@ -256,6 +256,8 @@ else
   OUT=$("$PY" -E -s -c ${shellQuote(UNPACK)} "$R" 2>&1) || { echo "CB_ERROR cannot unpack the runtime into $R: $OUT" | tr '\\n' ' '; echo; exit 0; }
   echo "CB_RUNTIME uploaded"
 fi
+# Retention (_cb_clean.py) counts a runtime's age from the last connection that used it.
+touch "$R/.used" 2>/dev/null
 V="$W/venv1/$3"
 if [ -f "$V/.complete" ] && [ -x "$V/bin/python" ]; then echo "CB_VENV1 $V/bin/python"; exit 0; fi
 T="$V.tmp.$$"
