@@ -11,6 +11,20 @@ const cluster = (scheduler?: 'slurm' | 'sge' | 'direct'): IResolvedCluster => ({
   source: 'file',
   config: { type: 'ssh', host: 'h', scheduler }
 });
+/** A prepared cluster whose agent answers through `exec`. */
+const preparedWith = (
+  exec: (
+    command: string
+  ) => Promise<{ stdout: string; stderr: string; code: number }>
+) => ({
+  prepareCluster: async () => ({
+    ...runtime,
+    workDir: '/w',
+    runtimeDir: '/w/runtime/x',
+    agent: 'python agent.py',
+    transport: { exec } as never
+  })
+});
 const byCheck = (lines: { check: string; verdict: string; detail: string }[]) =>
   Object.fromEntries(lines.map(l => [l.check, `${l.verdict}: ${l.detail}`]));
 
@@ -119,20 +133,12 @@ describe('doctor checklist', () => {
 
   it("asks the agent about the cluster's env kind", async () => {
     const commands: string[] = [];
-    const doctor = createDoctor({
-      prepareCluster: async () => ({
-        ...runtime,
-        workDir: '/w',
-        runtimeDir: '/w/runtime/x',
-        agent: 'python agent.py',
-        transport: {
-          exec: async (command: string) => {
-            commands.push(command);
-            return { stdout: '{}', stderr: '', code: 0 };
-          }
-        } as never
+    const doctor = createDoctor(
+      preparedWith(async command => {
+        commands.push(command);
+        return { stdout: '{}', stderr: '', code: 0 };
       })
-    });
+    );
     const venv: IResolvedCluster = {
       ...cluster(),
       config: { type: 'ssh', envKind: 'venv' }
@@ -159,21 +165,13 @@ describe('doctor checklist', () => {
   });
 
   it('reports an agent that does not answer JSON', async () => {
-    const doctor = createDoctor({
-      prepareCluster: async () => ({
-        ...runtime,
-        workDir: '/w',
-        runtimeDir: '/w/runtime/x',
-        agent: 'python agent.py',
-        transport: {
-          exec: async () => ({
-            stdout: 'Traceback...',
-            stderr: 'SyntaxError',
-            code: 1
-          })
-        } as never
-      })
-    });
+    const doctor = createDoctor(
+      preparedWith(async () => ({
+        stdout: 'Traceback...',
+        stderr: 'SyntaxError',
+        code: 1
+      }))
+    );
     const lines = await doctor(cluster(), undefined);
     expect(lines.map(l => l.check)).toEqual(['connection', 'agent']);
     expect(lines[1]).toMatchObject({
