@@ -379,6 +379,36 @@ describe('CellRunner: line magics', () => {
     expect(reply.content).toMatchObject({ status: 'error' });
   });
 
+  it('%cluster clean --dry-run asks for a dry run on the named cluster and prints the report', async () => {
+    const clean = jest.fn(async () => ({
+      workDir: '/w',
+      dryRun: true,
+      retention: { jobsDays: 7, runtimesDays: 7, envsDays: 30 },
+      remove: [
+        {
+          kind: 'jobs' as const,
+          name: 'cb-old',
+          bytes: 2048,
+          ageDays: 9,
+          why: 'ended (completed), last written 9.0 days ago'
+        }
+      ],
+      keep: [],
+      sizes: {},
+      freed: 0,
+      failed: []
+    }));
+    const { run } = setup({ clean });
+    const { text, reply } = await run('%cluster clean gpu --dry-run');
+    expect(clean).toHaveBeenCalledWith(
+      expect.objectContaining({ name: 'gpu' }),
+      expect.objectContaining({ dryRun: true })
+    );
+    expect(text).toContain('Dry run: would remove on gpu');
+    expect(text).toContain('cb-old');
+    expect(reply.content).toMatchObject({ status: 'ok' });
+  });
+
   it('%cluster doctor without a doctor says so', async () => {
     const { run } = setup();
     const { reply } = await run('%cluster doctor');
