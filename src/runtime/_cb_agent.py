@@ -29,7 +29,7 @@ import time
 import _cb_json as json  # json without `re`/`enum`: the warm path's imports are its cost
 from _cb_events import EventLog, find_done, has_done, is_disk_full, make_reserve, write_all
 from _cb_job import run_job
-from _cb_jobfiles import hostname, read_json, update_status, work_dir_for
+from _cb_jobfiles import clean_due, hostname, read_json, update_status, work_dir_for
 from _cb_proc import ChildExit, group_alive, pid_alive
 
 try:
@@ -82,9 +82,10 @@ def prepare(jobdir, bundle):
     os.rename(path + '.tmp', path)
     os.close(os.open(os.path.join(jobdir, 'events.jsonl'), os.O_WRONLY | os.O_CREAT, 0o600))
     make_reserve(jobdir)
-    if bundle.get('retention') is not False:
-        import _cb_clean
-        _cb_clean.maybe_auto_clean(work_dir_for(jobdir, bundle=bundle), bundle.get('retention'))
+    work_dir = work_dir_for(jobdir, bundle=bundle)
+    if bundle.get('retention') is not False and clean_due(work_dir):
+        import _cb_clean  # once a day: the usual prepare costs one stat, not this import
+        _cb_clean.maybe_auto_clean(work_dir, bundle.get('retention'))
 
 
 # ---------------------------------------------------------------------------------------------

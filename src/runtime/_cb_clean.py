@@ -14,12 +14,12 @@ import os
 import time
 
 from _cb_events import has_done
-from _cb_jobfiles import RUNTIME_DIR, hostname, read_json
+from _cb_jobfiles import CLEAN_STAMP, RUNTIME_DIR, clean_due, hostname, read_json
 from _cb_proc import pid_alive
 
 DAY = 86400.0
 DEFAULTS = {'jobsDays': 7.0, 'runtimesDays': 7.0, 'envsDays': 30.0}
-AUTO_STAMP = '.last-clean'
+AUTO_STAMP = CLEAN_STAMP
 END_STATES = ('completed', 'failed', 'cancelled')
 # A job with no recorded end on another node: no scheduler lets a job run this many times its
 # retention without a write (SLURM's longest usual limits are days to a few weeks).
@@ -73,11 +73,8 @@ def maybe_auto_clean(work_dir, retention=None, now=None):
     One stat on the usual path; the stamp is moved first, so concurrent jobs start one clean."""
     now = now or time.time()
     stamp = os.path.join(work_dir, AUTO_STAMP)
-    try:
-        if now - os.stat(stamp).st_mtime < DAY:
-            return False
-    except OSError:
-        pass
+    if not clean_due(work_dir, now):
+        return False
     try:
         fd = os.open(stamp, os.O_WRONLY | os.O_CREAT, 0o600)
         os.close(fd)

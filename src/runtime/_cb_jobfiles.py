@@ -8,6 +8,8 @@ import os
 import _cb_json as json
 
 RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
+CLEAN_STAMP = '.last-clean'  # the daily automatic clean's (_cb_clean) stamp in the work dir
+CLEAN_EVERY_S = 86400.0
 
 
 def hostname():
@@ -31,6 +33,16 @@ def work_dir_for(jobdir=None, explicit=None, bundle=None):
     if os.path.basename(runtime) == 'runtime':
         return os.path.dirname(runtime)
     return os.path.join(os.path.expanduser('~'), '.cluster-bridge')
+
+
+def clean_due(work_dir, now=None):
+    """Whether the daily automatic clean is due (one stat)."""
+    import time
+    try:
+        return (now or time.time()) - os.stat(os.path.join(work_dir, CLEAN_STAMP)).st_mtime \
+            >= CLEAN_EVERY_S
+    except OSError:
+        return True
 
 
 def write_json_atomic(path, obj):
