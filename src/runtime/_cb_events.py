@@ -22,7 +22,7 @@ import _cb_json as json
 DONE_MARK = b'"type":"done"'
 RESERVE_NAME = 'events.reserve'
 # Room for the DiskFullError event and the `done` line when nothing else is left.
-RESERVE_SIZE = 64 * 1024
+RESERVE_SIZE = 16 * 1024
 FULL_ERRNOS = (errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC), errno.EFBIG)
 
 
