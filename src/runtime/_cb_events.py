@@ -107,6 +107,8 @@ class EventLog:
                 self._disk_full(e, t, [ev for ev in events if ev.get('type') == 'done'])
                 return
             self._notify()
+            if events[-1].get('type') == 'done':
+                self._drop_reserve()  # the log is complete: its room is no longer needed
 
     def _append(self, data):
         """Whole lines only: when a write fails part way, its cut last line is cut off again
@@ -127,10 +129,7 @@ class EventLog:
     def _disk_full(self, err, t, done):
         """Caller holds the lock. Frees the reserve, says why, then lets the owner stop."""
         self.full = True
-        try:
-            os.unlink(os.path.join(os.path.dirname(self.path), RESERVE_NAME))
-        except OSError:
-            pass
+        self._drop_reserve()
         text = disk_full_text(self.path, err)
         last = [{'type': 'error', 'ename': 'DiskFullError', 'evalue': text,
                  'traceback': ['DiskFullError: ' + text]}] + done
@@ -141,6 +140,12 @@ class EventLog:
             pass  # not even the reserve's room: the follower reports the job lost
         if self.on_full is not None:
             self.on_full()
+
+    def _drop_reserve(self):
+        try:
+            os.unlink(os.path.join(os.path.dirname(self.path), RESERVE_NAME))
+        except OSError:
+            pass
 
     def _notify(self):
         if self.notify_fd is not None:

@@ -14,6 +14,7 @@ import _cb_events  # noqa: E402
 
 class EventLogTest(TempDirCase):
     def test_two_writers_continue_each_others_numbering(self):
+        _cb_events.make_reserve(self.tmp)
         agent = _cb_events.EventLog(self.tmp)
         agent.write([{'type': 'status', 'phase': 'preparing'}])
         runner = _cb_events.EventLog(self.tmp)  # made before the agent's next write, as a held runner
@@ -24,6 +25,7 @@ class EventLogTest(TempDirCase):
         events = read_events(self.tmp)
         self.assertEqual([e['seq'] for e in events], [0, 1, 2, 3, 4])
         self.assertEqual(events[-1]['type'], 'done')
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, _cb_events.RESERVE_NAME)))
         self.assertTrue(_cb_events.has_done(os.path.join(self.tmp, 'events.jsonl')))
 
     def test_values_json_cannot_hold_are_written_as_their_repr_or_null(self):
