@@ -41,17 +41,17 @@ def disk_full_text(path, err):
             % (os.strerror(err.errno) if err.errno else 'No space left on device', path))
 
 
-def make_reserve(jobdir):
-    """Sets RESERVE_SIZE bytes aside in JOBDIR for the last words of a log on a full disk."""
+def make_reserve(jobdir, size=RESERVE_SIZE):
+    """Sets size bytes aside in JOBDIR for the last words of a log on a full disk."""
     path = os.path.join(jobdir, RESERVE_NAME)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         try:
-            os.posix_fallocate(fd, 0, RESERVE_SIZE)
+            os.posix_fallocate(fd, 0, size)
         except (AttributeError, OSError) as e:
             if is_disk_full(e):
                 raise
-            write_all(fd, b'\0' * RESERVE_SIZE)  # NFS and others without fallocate
+            write_all(fd, b'\0' * size)  # NFS and others without fallocate
     except OSError:
         os.close(fd)
         try:
@@ -74,6 +74,7 @@ class EventLog:
         self.lock = _thread.allocate_lock()  # the runner writes from several threads
         self.notify_fd = notify_fd
         self.full = False
+        self.pending = 0
         self.on_full = on_full  # called once, after the DiskFullError event (the runner stops)
 
     def resync(self):
@@ -98,11 +99,12 @@ class EventLog:
             lines = []
             for event in events:
                 lines.append(self._encode(event, t))
+            self.pending = len(events)
             data = ('\n'.join(lines) + '\n').encode('ascii')
             try:
                 self._append(data)
             except OSError as e:
-                if not is_disk_full(e) or self.full:
+                if not is_disk_full(e):
                     raise
                 self._disk_full(e, t, [ev for ev in events if ev.get('type') == 'done'])
                 return
@@ -127,19 +129,33 @@ class EventLog:
             raise
 
     def _disk_full(self, err, t, done):
-        """Caller holds the lock. Frees the reserve, says why, then lets the owner stop."""
+        """Caller holds the lock. Frees the reserve and, the first time this log had more than
+        `done` to write, says why, sets half of the reserve aside again for the other writer's
+        `done` (the cell may still write elsewhere before it stops) and lets the owner stop.
+        Otherwise (the agent after a runner that said why) it writes just the `done` line."""
+        says_why = not self.full and len(done) < self.pending
         self.full = True
         self._drop_reserve()
-        text = disk_full_text(self.path, err)
-        last = [{'type': 'error', 'ename': 'DiskFullError', 'evalue': text,
-                 'traceback': ['DiskFullError: ' + text]}] + done
-        try:
-            self._append(('\n'.join(self._encode(e, t) for e in last) + '\n').encode('ascii'))
-            self._notify()
-        except OSError:
-            pass  # not even the reserve's room: the follower reports the job lost
-        if self.on_full is not None:
-            self.on_full()
+        last = list(done)
+        if says_why:
+            text = disk_full_text(self.path, err)
+            last.insert(0, {'type': 'error', 'ename': 'DiskFullError', 'evalue': text,
+                            'traceback': ['DiskFullError: ' + text]})
+        if last:
+            try:
+                self._append(('\n'.join(self._encode(e, t) for e in last) + '\n')
+                             .encode('ascii'))
+                self._notify()
+            except OSError:
+                pass  # not even the reserve's room: the follower reports the job lost
+        if says_why:
+            if not done:
+                try:
+                    make_reserve(os.path.dirname(self.path), RESERVE_SIZE // 2)
+                except OSError:
+                    pass
+            if self.on_full is not None:
+                self.on_full()
 
     def _drop_reserve(self):
         try:

@@ -64,7 +64,7 @@ class FullDisk(TempDirCase):
         reserve = os.path.join(self.tmp, _cb_events.RESERVE_NAME)
 
         def write(fd, data):
-            if fd == self.log.fd and os.path.exists(reserve):
+            if os.path.exists(reserve):
                 if left[0] <= 0:
                     raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))
                 n = real(fd, bytes(data[:left[0]]))
@@ -80,18 +80,22 @@ class FullDisk(TempDirCase):
         stopped = []
         self.log = _cb_events.EventLog(self.tmp, on_full=lambda: stopped.append(1))
         self.log.write([{'type': 'stream', 'name': 'stdout', 'text': 'first\n'}])
-        left = self.failing_writes(150)
+        self.failing_writes(150)
+        reserve = os.path.join(self.tmp, _cb_events.RESERVE_NAME)
         self.log.write([{'type': 'stream', 'name': 'stdout', 'text': 'x' * 60 + '\n'}
                         for _ in range(5)])
         self.assertEqual(stopped, [1], 'the owner is told once')
         self.log.write([{'type': 'stream', 'name': 'stdout', 'text': 'dropped\n'}])
-        self.log.write([{'type': 'done', 'state': 'failed', 'exitCode': 1}])
+        self.assertTrue(os.path.exists(reserve), 'half the room set aside again for done')
+        agent = _cb_events.EventLog(self.tmp)  # the other writer, with only `done` to write
+        agent.write([{'type': 'done', 'state': 'failed', 'exitCode': 1}])
         with open(os.path.join(self.tmp, 'events.jsonl'), 'rb') as f:
             raw = f.read()
         self.assertTrue(raw.endswith(b'\n'))
         events = [json.loads(line) for line in raw.splitlines()]  # every line whole
         texts = [e.get('text') for e in events if e['type'] == 'stream']
         self.assertEqual(texts, ['first\n', 'x' * 60 + '\n'], 'the whole line that made it stays')
+        self.assertEqual(len(of_type(events, 'error')), 1, 'the reason is said once')
         err = of_type(events, 'error')[0]
         self.assertEqual(err['ename'], 'DiskFullError')
         self.assertIn('Disk quota exceeded', err['evalue'])
