@@ -31,6 +31,16 @@ function liveSessionRows(page: Page, notebook: string) {
   );
 }
 
+// Leave no session behind: shutting the notebook's kernel down stops them.
+test.afterEach(async ({ page }) => {
+  await page
+    .evaluate(async () => {
+      const w = (window as any).jupyterapp?.shell.currentWidget;
+      await w?.sessionContext?.shutdown();
+    })
+    .catch(() => undefined);
+});
+
 async function showJobsPanel(page: Page): Promise<void> {
   await page.evaluate(() =>
     (window as any).jupyterapp.commands.execute('cluster-bridge:show-jobs')
