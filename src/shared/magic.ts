@@ -442,6 +442,28 @@ export function looksLikeJobId(id: unknown): id is string {
  */
 export const CLUSTER_METADATA_KEY = 'cluster_bridge_cluster';
 
+/**
+ * Execute-request metadata key: the count a remote cell shows in its
+ * notebook (`[r3]`), so its traceback names the same cell (`Cell In[3]`).
+ */
+export const COUNT_METADATA_KEY = 'cluster_bridge_count';
+
+/** The cell count an execute request carries, checked; undefined when it carries none. Throws MagicError. */
+export function metadataCount(
+  metadata: { [key: string]: unknown } | undefined
+): number | undefined {
+  const value = metadata?.[COUNT_METADATA_KEY];
+  if (value === undefined) {
+    return undefined;
+  }
+  if (!Number.isSafeInteger(value) || (value as number) < 1) {
+    throw new MagicError(
+      `the request's ${COUNT_METADATA_KEY} metadata is not a positive whole number (${Private.showAny(value)}); nothing was run`
+    );
+  }
+  return value as number;
+}
+
 /** The picked cluster an execute request carries, checked; undefined when it carries none. Throws MagicError. */
 export function metadataCluster(
   metadata: { [key: string]: unknown } | undefined

@@ -633,6 +633,20 @@ describe('CellRunner: the picked cluster in the execute metadata', () => {
     }
   );
 
+  it("labels the remote traceback with the notebook's count, and refuses a bad one", async () => {
+    const s = setup();
+    await runWith(s, '%%cluster\nx', { cluster_bridge_count: 3 });
+    await runWith(s, '%%cluster\ny', {});
+    expect(s.jobs.calls.map(c => c.executionCount)).toEqual([3, 2]);
+    const { errors } = await runWith(s, '%%cluster\nz', {
+      cluster_bridge_count: '3; rm -rf ~'
+    });
+    expect(s.jobs.calls).toHaveLength(2);
+    expect(String(errors[0].content.evalue)).toMatch(
+      /cluster_bridge_count metadata is not a positive whole number/
+    );
+  });
+
   it('says so when it names no known cluster', async () => {
     const s = setup();
     const { errors } = await runWith(s, '%%cluster\nx', {

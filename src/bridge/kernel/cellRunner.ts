@@ -10,6 +10,7 @@ import { COMM_TARGET } from '../../shared/comm';
 import {
   IJobRequest,
   metadataCluster,
+  metadataCount,
   parseCell,
   usage
 } from '../../shared/magic';
@@ -158,7 +159,9 @@ export class CellRunner implements IKernelHandler {
         request: { ...request, cluster: name },
         code,
         lineOffset,
-        executionCount: ctx.executionCount,
+        // The count the notebook shows for a remote cell, else the kernel's.
+        executionCount:
+          metadataCount(ctx.request.metadata) ?? ctx.executionCount,
         // The live status goes beside the cell, not into its outputs.
         sink: this._cellStatus.sinkFor(ctx.request, ctx.sink),
         prompter: ctx.prompter,

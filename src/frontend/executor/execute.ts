@@ -7,6 +7,7 @@
  */
 import type { CodeCell } from '@jupyterlab/cells';
 import type { Kernel, KernelMessage } from '@jupyterlab/services';
+import { COUNT_METADATA_KEY } from '../../shared/magic';
 
 export interface IExecuteOnBridgeOptions {
   /** Source to send: the cell's own, never rewritten. */
@@ -30,9 +31,12 @@ export async function executeOnBridge(
     model.sharedModel.transact(() => model.clearExecution(), false);
     return undefined;
   }
+  const ownCount = options.executionCount;
   const metadata = {
     ...model.metadata,
     ...(options.metadata ?? {}),
+    // So the remote traceback names the cell as its prompt does.
+    ...(ownCount !== undefined ? { [COUNT_METADATA_KEY]: ownCount } : {}),
     cellId: model.sharedModel.getId()
   };
   model.sharedModel.transact(
@@ -64,7 +68,6 @@ export async function executeOnBridge(
     ));
     // The output area renders iopub (incl. update_display_data) and stdin.
     cell.outputArea.future = f;
-    const ownCount = options.executionCount;
     if (ownCount !== undefined) {
       // The result's `Out` number is the cell's own, before the output area sees it.
       f.registerMessageHook(msg => {

@@ -400,6 +400,9 @@ describe('ClusterCellExecutor', () => {
       hook(result);
     }
     expect(result.content.execution_count).toBe(2);
+    expect(kernel.requests.map(r => r.metadata.cluster_bridge_count)).toEqual([
+      1, 2
+    ]);
     kernel.reply(1, { status: 'ok', execution_count: 41 });
     kernel.reply(0, { status: 'ok', execution_count: 40 });
     await Promise.all([runA, runB]);

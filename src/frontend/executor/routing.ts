@@ -7,6 +7,7 @@ import {
   CELL_MAGIC,
   CLUSTER_METADATA_KEY,
   checkClusterName,
+  COUNT_METADATA_KEY,
   LINE_MAGIC,
   MAGIC_OPTIONS,
   isClusterCell,
@@ -66,6 +67,7 @@ export function magicClusterName(source: string): string | null | undefined {
  */
 export const RESERVED_METADATA_KEYS = [
   CLUSTER_METADATA_KEY,
+  COUNT_METADATA_KEY,
   NOTEBOOK_METADATA_KEY
 ];
 
