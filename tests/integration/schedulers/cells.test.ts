@@ -20,22 +20,23 @@ import {
   sshd,
   testBed
 } from '../jobs/helpers';
-import { Kind, service } from './helpers';
+import { gpuCount, Kind, service } from './helpers';
 
 mkCacheDir();
 
 const KINDS: Kind[] = ['slurm', 'sge'];
 
-/** Grid Engine does not bind GPUs itself; sites do it in a prolog, here a setup line. */
+/**
+ * No GPU set-up of our own: SLURM binds its GPU (gres), the test Grid Engine
+ * assigns ids in SGE_HGR_gpu as an RSMAP complex would (scripts/services/sge.sh)
+ * and the job script maps them to CUDA_VISIBLE_DEVICES.
+ */
 const clusterFor = (kind: Kind, workDir: string): IClusterConfig =>
-  sshCluster(sshd(), {
-    scheduler: kind,
-    workDir,
-    defaults:
-      kind === 'sge'
-        ? { setup: ['export CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0}'] }
-        : {}
-  });
+  sshCluster(sshd(), { scheduler: kind, workDir });
+
+/** Prints what the job got: `CVD=<CUDA_VISIBLE_DEVICES> HGR=<SGE_HGR_gpu>`. */
+const PRINT_GPU_IDS =
+  'import os\nprint("CVD=%s HGR=%s" % (os.environ.get("CUDA_VISIBLE_DEVICES", "unset"), os.environ.get("SGE_HGR_gpu", "unset")))';
 
 describe.each(KINDS)('cells through %s', kind => {
   let bed: ITestBed;
@@ -72,9 +73,9 @@ describe.each(KINDS)('cells through %s', kind => {
     const sink = new RecordingSink();
     const outcome = await run(
       [
-        'import os, socket',
+        'import socket',
         'print("hello from", socket.gethostname())',
-        'print("CVD=" + os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))',
+        PRINT_GPU_IDS,
         'import matplotlib.pyplot as plt',
         'plt.plot([1, 4, 9])',
         'plt.show()',
@@ -85,7 +86,12 @@ describe.each(KINDS)('cells through %s', kind => {
     );
     expect(sink.errors()).toEqual([]);
     expect(outcome.status).toBe('ok');
-    expect(sink.text('stdout')).toMatch(/^hello from \S+\nCVD=0\n$/);
+    expect(sink.text('stdout')).toMatch(
+      kind === 'sge'
+        ? /^hello from \S+\nCVD=([01]) HGR=\1\n$/
+        : /^hello from \S+\nCVD=0 HGR=unset\n$/
+    );
+    const cvd = /CVD=(\d)/.exec(sink.text('stdout'))![1];
     const png = sink.displays().find(d => typeof d['image/png'] === 'string');
     expect(
       Buffer.from(String(png!['image/png']), 'base64').subarray(1, 4).toString()
@@ -100,7 +106,7 @@ describe.each(KINDS)('cells through %s', kind => {
       .filter(Boolean)
       .pop();
     expect(gpu).toMatchObject({
-      cudaVisibleDevices: '0',
+      cudaVisibleDevices: cvd,
       devices: [expect.objectContaining({ index: 0 })]
     });
     const card = sink.calls.find(
@@ -108,7 +114,7 @@ describe.each(KINDS)('cells through %s', kind => {
     );
     expect(
       String((card as { data: { [m: string]: unknown } }).data['text/plain'])
-    ).toContain('CUDA_VISIBLE_DEVICES=0');
+    ).toContain(`CUDA_VISIBLE_DEVICES=${cvd}`);
     expect(sink.calls.filter(c => c.kind === 'result')).toEqual([
       { kind: 'result', data: expect.objectContaining({ 'text/plain': '42' }) }
     ]);
@@ -134,7 +140,7 @@ describe.each(KINDS)('cells through %s', kind => {
     const first = new RecordingSink();
     const busy = run(
       'import time\nprint("holding", flush=True)\ntime.sleep(120)',
-      { gpus: 1 },
+      { gpus: gpuCount(kind) },
       first,
       abort.signal
     );
@@ -261,5 +267,59 @@ describe.each(KINDS)('cells through %s', kind => {
     expect(text).toContain(
       kind === 'slurm' ? '#SBATCH --time=00:10:00' : '#$ -l h_rt=00:10:00'
     );
+  });
+});
+
+describe('GPU ids through Grid Engine', () => {
+  let bed: ITestBed;
+  const workDir = `~/.cb-sched-gpus-${process.pid}`;
+
+  beforeAll(() => {
+    expect(gpuCount('sge')).toBe(2);
+    bed = testBed({ sge: clusterFor('sge', workDir) });
+  });
+
+  afterAll(async () => {
+    await bed?.dispose();
+    fs.rmSync(path.join(sshd().home, workDir.slice(2)), {
+      recursive: true,
+      force: true
+    });
+  });
+
+  const run = (gpus: number, sink: RecordingSink, wait = '') =>
+    bed.manager.runCell({
+      request: { cluster: 'sge', gpus },
+      code: PRINT_GPU_IDS + wait,
+      lineOffset: 1,
+      sink
+    });
+
+  it('gives two one-GPU cells at once different GPUs, each in CUDA_VISIBLE_DEVICES', async () => {
+    const sinks = [new RecordingSink(), new RecordingSink()];
+    // Each holds its GPU until both jobs run, so the two really overlap.
+    const meet = `${workDir}/meet`;
+    const hold = [
+      '',
+      'import time',
+      `d = os.path.expanduser(${JSON.stringify(meet)})`,
+      'os.makedirs(d, exist_ok=True)',
+      'open(os.path.join(d, str(os.getpid())), "w").close()',
+      'deadline = time.time() + 60',
+      'while len(os.listdir(d)) < 2 and time.time() < deadline:',
+      '    time.sleep(0.1)'
+    ].join('\n');
+    const outcomes = await Promise.all(sinks.map(s => run(1, s, hold)));
+    expect(outcomes.map(o => o.status)).toEqual(['ok', 'ok']);
+    const lines = sinks.map(s => s.text('stdout').trim()).sort();
+    expect(lines).toEqual(['CVD=0 HGR=0', 'CVD=1 HGR=1']);
+  });
+
+  it('maps a two-GPU cell to a comma-separated CUDA_VISIBLE_DEVICES', async () => {
+    const sink = new RecordingSink();
+    const outcome = await run(2, sink);
+    expect(sink.errors()).toEqual([]);
+    expect(outcome.status).toBe('ok');
+    expect(sink.text('stdout')).toBe('CVD=0,1 HGR=0 1\n');
   });
 });

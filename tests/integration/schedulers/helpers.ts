@@ -64,6 +64,12 @@ export function service(kind: Kind): { [key: string]: string } {
   return env;
 }
 
+/** The GPUs the test service offers (Grid Engine: 2, ids 0 and 1; SLURM: 1). */
+export function gpuCount(kind: Kind): number {
+  const facts = service(kind);
+  return Number(kind === 'slurm' ? facts.SLURM_GPUS : facts.SGE_GPUS) || 1;
+}
+
 /** A transport that counts its exec() calls (to check one scheduler call per poll). */
 export class CountingTransport {
   execs: string[] = [];

@@ -15,6 +15,7 @@ import type { SshTransport } from '../../../src/bridge/transport/ssh';
 import {
   CountingTransport,
   ended,
+  gpuCount,
   JobDirs,
   Kind,
   service,
@@ -82,7 +83,10 @@ describe.each(KINDS)('%s scheduler on the real service', kind => {
 
   it("shows the scheduler's pending reason (and SLURM's expected start) while the GPU is busy", async () => {
     // With time limits, SLURM's backfill can tell when the waiting job will start.
-    const busy = await dirs.spec('sleep 60', { gpus: 1, time: '2' });
+    const busy = await dirs.spec('sleep 60', {
+      gpus: gpuCount(kind),
+      time: '2'
+    });
     const first = await scheduler.submit(transport, busy);
     await watch(
       scheduler,
