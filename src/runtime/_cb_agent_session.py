@@ -100,8 +100,7 @@ def prepare_session(sessiondir, spec):
 
 def find_start_end(chunk):
     """End offset of the first `ready` or `ended` line in chunk, or None (follow's end finder)."""
-    ends = [i for i in (_line_end_of(chunk, 'ready'), _line_end_of(chunk, 'ended')) if i is not None]
-    return min(ends) if ends else None
+    return _end_of_first(chunk, ('ready', 'ended'))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,30 +242,24 @@ def _hex(data):
     return ''.join('%02x' % b for b in bytearray(data))
 
 
-def _line_end_of(chunk, kind):
-    """End offset of the first whole line in chunk that is an event of type `kind`."""
-    mark = ('"type":"%s"' % kind).encode('ascii')
-    start = 0
-    while True:
-        i = chunk.find(mark, start)
-        if i < 0:
-            return None
-        line_start = chunk.rfind(b'\n', 0, i) + 1
-        line_end = chunk.find(b'\n', i) + 1
-        if line_end == 0:
-            return None
-        try:
-            if json.loads(chunk[line_start:line_end].decode('utf-8', 'replace')).get('type') == kind:
-                return line_end
-        except ValueError:
-            pass
-        start = line_end
+def _end_of_first(chunk, kinds):
+    """End offset of the first whole line in chunk that is an event of one of `kinds`."""
+    end = 0
+    for line in chunk.split(b'\n')[:-1]:
+        end += len(line) + 1
+        if any(('"type":"%s"' % kind).encode('ascii') in line for kind in kinds):
+            try:
+                if json.loads(line.decode('utf-8', 'replace')).get('type') in kinds:
+                    return end
+            except ValueError:
+                pass
+    return None
 
 
 def _has_ended(sessiondir):
     try:
         with open(os.path.join(sessiondir, 'events.jsonl'), 'rb') as f:
-            return _line_end_of(f.read(), 'ended') is not None
+            return _end_of_first(f.read(), ('ended',)) is not None
     except OSError:
         return False
 

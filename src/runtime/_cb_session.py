@@ -25,6 +25,7 @@ import _cb_runner as runner
 from _cb_agent_session import STOP_MARK
 from _cb_events import EventLog, write_all
 from _cb_jobfiles import hostname, read_json, write_json_atomic
+from _cb_proc import group_members
 from _cb_session_wire import Connection, RequestError
 
 try:
@@ -162,9 +163,16 @@ class Session(object):
                        'startedAt': self.started, 'endedAt': None, 'reason': None}
         self.write_status()
         _thread.start_new_thread(self.accept, ())
-        _thread.start_new_thread(self.watchdog, ())
+        _thread.start_new_thread(self.guarded, (self.watchdog,))
         self.log.write([{'type': 'ready', 'host': host, 'port': port, 'pid': self.pid,
                          'node': self.node, 'python': self.python}])
+
+    def guarded(self, body):
+        """A thread's body whose failure goes to the session's stderr, not into a cell."""
+        try:
+            body()
+        except Exception:
+            runner._diag('%s failed' % body.__name__)
 
     def write_status(self, **fields):
         with self.status_lock:
@@ -488,7 +496,10 @@ def _end_group_but_me(me):
     if pgid != me:
         return  # not our own group (we never made one): leave the others alone
     for sig, wait in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 1.0)):
-        members = _group_members(pgid, me)
+        try:
+            members = group_members(pgid, but=me)
+        except OSError:
+            return
         if not members:
             return
         for pid in members:
@@ -497,24 +508,8 @@ def _end_group_but_me(me):
             except OSError:
                 pass
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and _group_members(pgid, me):
+        while time.monotonic() < deadline and group_members(pgid, but=me, limit=1):
             time.sleep(0.02)
-
-
-def _group_members(pgid, me):
-    """Live (not zombie) processes of group pgid, other than me."""
-    pids = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            with open('/proc/%s/stat' % entry, 'rb') as f:
-                fields = f.read().split(b') ', 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != b'Z':
-            pids.append(int(entry))
-    return pids
 
 
 def _hms(seconds):

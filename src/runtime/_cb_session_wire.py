@@ -10,6 +10,7 @@ import os
 
 import _cb_json as json
 from _cb_events import find_done
+from _cb_runner import _diag  # to the session's own stderr, never into a cell
 
 try:
     from _operator import _compare_digest as compare_digest  # hmac.compare_digest, minus hashlib
@@ -17,6 +18,7 @@ except ImportError:
     from hmac import compare_digest
 
 MAX_LINE = 256 << 20  # a request line longer than this closes the connection
+HELLO_TIMEOUT = 30.0
 
 
 class RequestError(Exception):
@@ -39,8 +41,10 @@ class Connection(object):
 
     def serve(self):
         try:
+            self.sock.settimeout(HELLO_TIMEOUT)  # a client that never says hello holds no thread
             lines = self.lines()
             first = _parse(next(lines, b''))
+            self.sock.settimeout(None)
             token = first.get('token') if isinstance(first, dict) else None
             if not (isinstance(first, dict) and first.get('op') == 'hello' and isinstance(token, str)
                     and compare_digest(token.encode('utf-8'), self.session.token)):
@@ -111,6 +115,11 @@ class Connection(object):
         except (RequestError, OSError) as e:
             self.send({'op': 'reply', 'id': rid, 'ok': False, 'error': str(e)})
             return
+        except Exception as e:  # a bug of ours: said to the client, never printed into a cell
+            _diag('request %r failed' % (msg,))
+            self.send({'op': 'reply', 'id': rid, 'ok': False,
+                       'error': 'internal error: %s: %s' % (type(e).__name__, e)})
+            return
         reply = {'op': 'reply', 'id': rid, 'ok': True}
         reply.update(extra)
         self.send(reply)
@@ -156,6 +165,8 @@ class Connection(object):
             self.send({'op': 'followed', 'job': job.id})
         except OSError:
             pass
+        except Exception:
+            _diag('following %s failed' % job.id)
         finally:
             os.close(fd)
 

@@ -421,6 +421,8 @@ class SessionCells(SessionCase):
                          repr(self.tmp), 'the session runs in spec.cwd')
         sub = self.cell(client, 'import subprocess\nsubprocess.run(["echo", "from a child"])\nNone')
         self.assertEqual(stream_text(sub), 'from a child\n', 'fd-level output is captured per cell')
+        awaited = self.cell(client, 'import asyncio\nawait asyncio.sleep(0)\nq + 1')
+        self.assertEqual(self.result(awaited), ['4'], 'top-level await')
 
 
 class SessionSignals(SessionCase):
