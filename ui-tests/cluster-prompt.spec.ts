@@ -6,6 +6,7 @@ import { expect, test } from '@playwright/test';
 import * as fs from 'fs';
 import * as path from 'path';
 import {
+  appendCell,
   cellLocator,
   cellOutputText,
   labRoot,
@@ -13,6 +14,7 @@ import {
   runCell,
   saveScreenshot,
   shutdownKernels,
+  waitForOutput,
   writeNotebook
 } from './helpers';
 
@@ -58,6 +60,16 @@ test('remote cells count [r1], [r2] apart from local cells', async ({
   expect(await runCell(page, 1, REMOTE)).toBe(true);
   await expect(prompt(page, 1)).toHaveText('[r3]:');
   await saveScreenshot(page, 'cluster-prompt-numbers');
+
+  // A remote traceback names the cell as its prompt does.
+  const failing = await appendCell(page, '%%cluster local\n\n1 / 0');
+  expect(await runCell(page, failing, REMOTE)).toBe(false);
+  await expect(prompt(page, failing)).toHaveText('[r4]:');
+  await waitForOutput(page, failing, /Cell In\[4\], line 3/);
+  await page.evaluate(i => {
+    const nb = (window as any).jupyterapp.shell.currentWidget.content;
+    nb.model.sharedModel.deleteCell(i);
+  }, failing);
 
   // Saved: plain integers (valid nbformat).
   await page.evaluate(() =>
