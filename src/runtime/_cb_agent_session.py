@@ -38,7 +38,8 @@ def command(cmd, sessiondir, opts, launch, follow, print_json):
         return 0
     if cmd == 'session-start':
         prepare_session(sessiondir, read_spec(_read_stdin()))
-        launch(sessiondir, body=run_session)
+        # A direct host: no scheduler enforces the session's resources, so session-run does.
+        launch(sessiondir, body=lambda d: run_session(d, enforce_limits=True))
         return follow(sessiondir, 0, find_end=find_start_end)
     if cmd == 'session-run':
         return run_session(sessiondir)
@@ -107,13 +108,13 @@ def find_start_end(chunk):
 # session-run: VENV2, then the session in it
 
 
-def run_session(sessiondir):
+def run_session(sessiondir, enforce_limits=False):
     """The session's process: ensures VENV2 (env events in the session log, the env lock), then
     becomes the session (in this interpreter when it is VENV2's, else an exec of VENV2's python:
     the same pid, which status.json and endpoint.json name). Returns an exit status only when
     it fails before `ready`."""
     from _cb_envs import Env, EnvBuildError, EnvCancelled, with_setup
-    from _cb_job import can_fork_runner, same_interpreter
+    from _cb_job import LIMIT_KEYS, can_fork_runner, same_interpreter
     sessiondir = os.path.abspath(sessiondir)
     spec = read_json(os.path.join(sessiondir, 'spec.json'))
     log = EventLog(sessiondir)
@@ -158,11 +159,22 @@ def run_session(sessiondir):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
     _session_environ(os.environ, sessiondir, spec)
-    if can_fork_runner(env.spec, spec) and same_interpreter(info):
+    limits = None
+    request = spec.get('request') or {}
+    if enforce_limits and any(request.get(k) not in (None, '') for k in LIMIT_KEYS):
+        import _cb_limits
+        try:
+            limits = _cb_limits.limit_this_process(request, work_dir, log)
+        except _cb_limits.LimitError as e:
+            return _fail(sessiondir, log, str(e))
+    if can_fork_runner(env.spec, spec) and same_interpreter(info) and \
+            not (limits is not None and limits.needs_exec):
         import _cb_session  # the session takes this folder off sys.path (the cells' view)
         return _cb_session.main([sessiondir])
     argv = with_setup(env.spec['setup'], [info['python'], '-u', '-c', SESSION_BOOT, RUNTIME_DIR,
                                           sessiondir])
+    if limits is not None:
+        argv = limits.wrap(argv)
     try:
         sys.stdout.flush()
         sys.stderr.flush()

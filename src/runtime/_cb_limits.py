@@ -8,6 +8,8 @@ done by the runtime itself for a cell's runner (and a session's process).
   limits.time_limit                               # seconds or None: the caller ends the process
   limits.release()                                # gives the GPUs and cores back
 
+A process that becomes the limited program itself (a session): limit_this_process().
+
 --gpus N: N GPUs that nvidia-smi shows with no compute process and no other live cell's claim.
 Claims are files <work>/gpus/<host>/<index> holding the owner's pid and start time, made under a
 lock, so two cells never get the same GPU; a dead owner's claim is taken over.
@@ -51,6 +53,62 @@ def apply_limits(request, work_dir, owner_pid=None):
     limits = prepare_limits(request, work_dir, owner_pid)
     limits.apply()
     return limits.env, limits.notices, limits.release
+
+
+def limit_this_process(request, work_dir, log=None):
+    """For a process about to become the limited program in place (a session on a direct host:
+    in-process, or an exec of wrap(argv), same pid): claims for this pid (a dead pid's claims are
+    taken over, so nothing needs releasing), the variables put into os.environ, affinity and the
+    rlimit applied here (inherited across exec), the notices written to log, and for --time a
+    watchdog that sends this process SIGTERM at the limit. Raises LimitError."""
+    limits = prepare_limits(request, work_dir)
+    try:
+        limits.apply()
+    except OSError as e:
+        limits.release()
+        raise LimitError('could not apply the limits: %s' % e)
+    os.environ.update(limits.env)
+    if log is not None and limits.notices:
+        log.write([{'type': 'notice', 'text': text} for text in limits.notices])
+    if limits.time_limit is not None:
+        watch_deadline(os.getpid(), limits.time_limit)
+    return limits
+
+
+def watch_deadline(pid, seconds, grace=10.0):
+    """A watchdog process (double-forked, in pid's process group, so stopping the group ends it
+    too): SIGTERM to pid once `seconds` have passed, SIGKILL to its group `grace` s later if it
+    is still there; it leaves as soon as pid is gone."""
+    import time
+    try:
+        import _signal as signal  # the C module: `signal` would import enum
+    except ImportError:
+        import signal
+    first = os.fork()
+    if first:
+        os.waitpid(first, 0)
+        return
+    try:
+        if os.fork():
+            os._exit(0)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        os.closerange(3, 1024)
+        started = claims.start_time(pid)
+        deadline = time.monotonic() + seconds
+        while claims.start_time(pid) == started:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                os.kill(pid, signal.SIGTERM)
+                end = time.monotonic() + grace
+                while claims.start_time(pid) == started and time.monotonic() < end:
+                    time.sleep(0.1)
+                if claims.start_time(pid) == started:
+                    os.killpg(os.getpgid(pid), signal.SIGKILL)
+                break
+            time.sleep(min(left, 1.0))
+    except BaseException:
+        pass
+    os._exit(0)
 
 
 def prepare_limits(request, work_dir, owner_pid=None, cgroup=True):
@@ -117,7 +175,8 @@ class Limits(object):
         method."""
         if self.mem_method != 'cgroup':
             return list(argv)
-        return ['systemd-run', '--user', '--scope', '--quiet', '--collect',
+        from _cb_proc import which
+        return [which('systemd-run') or 'systemd-run', '--user', '--scope', '--quiet', '--collect',
                 '-p', 'MemoryMax=%d' % self.mem_bytes, '-p', 'MemorySwapMax=0', '--'] + list(argv)
 
     def describe(self):

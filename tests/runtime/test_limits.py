@@ -9,6 +9,7 @@ import sys
 import time
 import unittest
 
+from test_session import SessionCase, pid_exists
 from rt_helpers import (AGENT, PYTHON, REPO, RUNTIME, TempDirCase, of_type, read_events,
                         stream_text, wait_for)
 
@@ -226,6 +227,59 @@ class GpuLimit(LimitCase):
         self.assertEqual(stream_text(events), "''\n")
 
 
+class SessionLimits(SessionCase):
+    """A session on a direct host (session-start) gets the same limits as a one-off cell."""
+
+    def setUp(self):
+        SessionCase.setUp(self)
+        self.state = os.path.join(self.tmp, 'gpus.json')
+        with open(self.state, 'w') as f:
+            json.dump({'gpus': [{'index': 0, 'uuid': 'GPU-fake-0'}], 'processes': []}, f)
+
+    def env(self, **extra):
+        env = SessionCase.env(self, CB_FAKE_NVIDIA_SMI_STATE=self.state, **extra)
+        env['PATH'] = FAKE_SMI_BIN + os.pathsep + env['PATH']
+        return env
+
+    def test_cores_memory_and_gpus_hold_for_the_whole_session(self):
+        _, info = self.start(request={'cpus': 1, 'mem': '300M', 'gpus': 1})
+        client = self.client(info)
+        shown = self.cell(client, 'import os\nprint(len(os.sched_getaffinity(0)), '
+                                  'os.environ["OMP_NUM_THREADS"], os.environ["CUDA_VISIBLE_DEVICES"])')
+        self.assertEqual(stream_text(shown), '1 1 0\n')
+        over = self.cell(client, 'x = bytearray(600 << 20)')
+        self.assertEqual([e['ename'] for e in of_type(over, 'error')], ['MemoryError'])
+        self.assertEqual(self.result(self.cell(client, '6 * 7')), ['42'], 'the session lives on')
+        notices = ' '.join(e['text'] for e in of_type(self.session_log(), 'notice'))
+        self.assertIn('RLIMIT_DATA', notices)
+        # The session holds the GPU: a one-off cell asking for one is refused until it stops.
+        job = self.agent('go', self.jobdir('j1'), input=self.bundle('1', request={'gpus': 1}))
+        done = [e for e in parse_lines(job.stdout) if e['type'] == 'done'][0]
+        self.assertEqual(done['state'], 'rejected')
+        self.assertIn('GPU 0 is taken by another cell (pid %d)' % info['status']['pid'],
+                      done['reason'])
+        self.agent('session-stop', self.sdir(), '--grace', '1')
+        job = self.agent('go', self.jobdir('j2'), input=self.bundle('1', request={'gpus': 1}))
+        self.assertEqual([e for e in parse_lines(job.stdout) if e['type'] == 'done'][0]['state'],
+                         'completed')
+
+    def test_the_session_ends_at_its_time_limit(self):
+        _, info = self.start(request={'time': '00:05'}, timeLimit=5)
+        client = self.client(info)
+        events = self.cell(client, 'import time\ntime.sleep(600)')
+        done = self.assertDone(events, 'timeout')
+        self.assertIn('time limit', done['reason'])
+        self.assertTrue(wait_for(lambda: not pid_exists(info['status']['pid']), 30),
+                        'the session process ended')
+
+    def test_a_host_without_gpus_refuses_the_session(self):
+        started, _ = self.start(request={'gpus': 2})
+        ended = [e for e in started if e['type'] == 'ended']
+        self.assertEqual(len(ended), 1, started)
+        self.assertIn('--gpus 2: ', ended[0]['reason'])
+        self.assertIn('has 1 GPU, 0 busy, 1 free', ended[0]['reason'])
+
+
 class Claims(unittest.TestCase):
     def setUp(self):
         import tempfile
@@ -264,8 +318,10 @@ class Claims(unittest.TestCase):
         limits = _cb_limits.Limits(os.getpid())
         limits.mem_bytes, limits.mem_method = 1 << 30, 'cgroup'
         self.assertTrue(limits.needs_exec)
-        self.assertEqual(limits.wrap(['python', 'runner.py']),
-                         ['systemd-run', '--user', '--scope', '--quiet', '--collect',
+        argv = limits.wrap(['python', 'runner.py'])
+        self.assertEqual(os.path.basename(argv[0]), 'systemd-run')
+        self.assertEqual(argv[1:],
+                         ['--user', '--scope', '--quiet', '--collect',
                           '-p', 'MemoryMax=1073741824', '-p', 'MemorySwapMax=0', '--',
                           'python', 'runner.py'])
         limits.mem_method = 'rlimit'
