@@ -362,22 +362,20 @@ describe('ClusterCellExecutor', () => {
     (local.model as any).executionCount = 7;
     const first = fakeCell('%%cluster local\na');
     const second = fakeCell('%%cluster local\nb');
-    const run1 = executor.runCell(options(first, notebook).opts);
-    await flush();
-    // The bridge kernel's count is its own (other notebooks share it).
-    kernel.reply(0, { status: 'ok', execution_count: 40 });
-    await run1;
-    const run2 = executor.runCell(options(second, notebook).opts);
-    await flush();
-    kernel.reply(1, { status: 'ok', execution_count: 41 });
-    await run2;
+    // The bridge kernel's count is its own (other notebooks share it): 40, 41, ...
+    const runToEnd = async (cell: any) => {
+      const run = executor.runCell(options(cell, notebook).opts);
+      await flush();
+      const index = kernel.requests.length - 1;
+      kernel.reply(index, { status: 'ok', execution_count: 40 + index });
+      await run;
+    };
+    await runToEnd(first);
+    await runToEnd(second);
     expect(first.model.executionCount).toBe(1);
     expect(second.model.executionCount).toBe(2);
     // Run again: the next number, never one the notebook shows.
-    const run3 = executor.runCell(options(first, notebook).opts);
-    await flush();
-    kernel.reply(2, { status: 'ok', execution_count: 42 });
-    await run3;
+    await runToEnd(first);
     expect(first.model.executionCount).toBe(3);
     expect(local.model.executionCount).toBe(7);
   });
