@@ -21,6 +21,7 @@ import {
 } from '../tokens';
 import { CommClient, type ICommTransport } from './comm';
 import { notebookKey } from './notebookKey';
+import * as Replies from './replies';
 
 export class BridgeModel implements IClusterBridge {
   constructor(options: BridgeModel.IOptions) {
@@ -113,14 +114,14 @@ export class BridgeModel implements IClusterBridge {
   async refreshClusters(): Promise<ReadonlyArray<IClusterInfo>> {
     const comm = await this._ready();
     const result = await comm.request({ op: 'clusters' });
-    this._applyClusters(Private.clustersOf(result), Private.defaultOf(result));
+    this._applyClusters(Replies.clustersOf(result), Replies.defaultOf(result));
     return this._clusters;
   }
 
   async refreshJobs(): Promise<ReadonlyArray<IJobInfo>> {
     const comm = await this._ready();
     const result = await comm.request({ op: 'jobs' });
-    this._applyJobs(Private.jobsOf(result));
+    this._applyJobs(Replies.jobsOf(result));
     return this._jobs;
   }
 
@@ -134,7 +135,7 @@ export class BridgeModel implements IClusterBridge {
   async refreshSessions(): Promise<ReadonlyArray<ISessionInfo>> {
     const comm = await this._ready();
     const result = await comm.request({ op: 'sessions' });
-    this._applySessions(Private.sessionsOf(result));
+    this._applySessions(Replies.sessionsOf(result));
     return this._remoteSessions;
   }
 
@@ -283,17 +284,17 @@ export class BridgeModel implements IClusterBridge {
           client.request({ op: 'jobs' })
         ]);
         this._applyClusters(
-          Private.clustersOf(clusters),
-          Private.defaultOf(clusters)
+          Replies.clustersOf(clusters),
+          Replies.defaultOf(clusters)
         );
-        this._applyJobs(Private.jobsOf(jobs));
+        this._applyJobs(Replies.jobsOf(jobs));
       } catch (err) {
         console.warn('cluster-bridge: first comm requests failed', err);
       }
       // Apart: a bridge without sessions must not cost the clusters and jobs.
       try {
         this._applySessions(
-          Private.sessionsOf(await client.request({ op: 'sessions' }))
+          Replies.sessionsOf(await client.request({ op: 'sessions' }))
         );
       } catch (err) {
         console.warn('cluster-bridge: sessions request failed', err);
@@ -338,7 +339,7 @@ export class BridgeModel implements IClusterBridge {
     });
     // The cluster list may have changed with the settings.
     const result = await comm.request({ op: 'clusters' });
-    this._applyClusters(Private.clustersOf(result), Private.defaultOf(result));
+    this._applyClusters(Replies.clustersOf(result), Replies.defaultOf(result));
   }
 
   private _onPush(push: CommPush): void {
@@ -459,41 +460,5 @@ namespace Private {
         }
       }
     };
-  }
-
-  /** The `clusters` reply: a bare list or `{ clusters, defaultCluster }`. */
-  export function clustersOf(result: unknown): IClusterInfo[] | null {
-    if (Array.isArray(result)) {
-      return result as IClusterInfo[];
-    }
-    const list = (result as { clusters?: unknown } | null)?.clusters;
-    return Array.isArray(list) ? (list as IClusterInfo[]) : null;
-  }
-
-  export function defaultOf(result: unknown): string | undefined {
-    if (result && typeof result === 'object' && !Array.isArray(result)) {
-      const r = result as { defaultCluster?: unknown; default?: unknown };
-      const value = r.defaultCluster ?? r.default;
-      return typeof value === 'string' ? value : undefined;
-    }
-    return undefined;
-  }
-
-  /** The `jobs` reply: a bare list or `{ jobs }`. */
-  export function jobsOf(result: unknown): IJobInfo[] | null {
-    return listOf<IJobInfo>(result, 'jobs');
-  }
-
-  /** The `sessions` reply: a bare list or `{ sessions }`. */
-  export function sessionsOf(result: unknown): ISessionInfo[] | null {
-    return listOf<ISessionInfo>(result, 'sessions');
-  }
-
-  function listOf<T>(result: unknown, key: string): T[] | null {
-    if (Array.isArray(result)) {
-      return result as T[];
-    }
-    const list = (result as { [key: string]: unknown } | null)?.[key];
-    return Array.isArray(list) ? (list as T[]) : null;
   }
 }
