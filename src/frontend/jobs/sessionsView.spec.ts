@@ -67,6 +67,7 @@ describe('SessionsView', () => {
         resources: '--gpus 1 --time 01:00:00',
         state: 'busy',
         scheduler: 'slurm',
+        schedulerId: '4242',
         node: 'g17',
         memoryBytes: 2 * 1024 ** 3,
         gpus: '0',
@@ -95,6 +96,8 @@ describe('SessionsView', () => {
     ]);
     expect(text(gpu, 'resources')).toBe('--gpus 1 --time 01:00:00');
     expect(text(gpu, 'node')).toBe('node g17');
+    expect(text(gpu, 'scheduler')).toBe('SLURM 4242');
+    expect(text(cpu, 'scheduler')).toBe('');
     expect(text(gpu, 'memory')).toBe('2.0 GiB');
     expect(text(gpu, 'gpus')).toBe('GPU 0');
     expect(text(gpu, 'left')).toBe('59:00 left');

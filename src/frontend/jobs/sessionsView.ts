@@ -5,6 +5,7 @@
  * without rebuilding the rows, so keyboard focus stays on its button.
  */
 import type { IDisposable } from '@lumino/disposable';
+import { schedulerIdText } from '../../shared/jobWording';
 import { isSessionLive, type ISessionInfo } from '../../shared/sessions';
 import { appendElement } from '../renderers/dom';
 import type { IClusterBridge } from '../tokens';
@@ -123,6 +124,7 @@ export class SessionsView implements IDisposable {
     const fact = (name: string, text: string) =>
       appendElement(meta, 'span', `jp-ClusterBridge-session-${name}`, text);
     fact('started', `started ${facts.started}`);
+    fact('scheduler', schedulerIdText(info));
     fact('node', info.node ? `node ${info.node}` : '');
     const idle = fact('idle', facts.idle ? `idle ${facts.idle}` : '');
     fact('memory', facts.memory);
