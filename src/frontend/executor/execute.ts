@@ -154,7 +154,12 @@ namespace Private {
     key: string,
     date: string | undefined
   ): void {
-    const timing = Object.assign({}, model.getMetadata('execution'));
+    // The cell's own `execution` entry came with the file: kept only if it is an object.
+    const current = model.getMetadata('execution');
+    const timing: { [key: string]: unknown } =
+      current && typeof current === 'object' && !Array.isArray(current)
+        ? { ...current }
+        : {};
     timing[key] = date || new Date().toISOString();
     model.setMetadata('execution', timing);
   }

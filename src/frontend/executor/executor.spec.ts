@@ -407,6 +407,22 @@ describe('ClusterCellExecutor', () => {
     expect([a.model.executionCount, b.model.executionCount]).toEqual([1, 2]);
   });
 
+  it("replaces a cell's `execution` metadata that is not an object when it records timing", async () => {
+    const executor = new ClusterCellExecutor({
+      bridge: fakeBridge(kernel),
+      defaultRunCell
+    });
+    const cell = fakeCell('%%cluster local\nx');
+    cell.model.setMetadata('execution', 'abc');
+    const run = executor.runCell(options(cell, notebook, 'python3', true).opts);
+    await flush();
+    kernel.reply(0, { status: 'ok', execution_count: 1 });
+    await run;
+    expect(Object.keys(cell.model.getMetadata('execution'))).toEqual([
+      'shell.execute_reply'
+    ]);
+  });
+
   it('records execution timing like JupyterLab when recordTiming is on', async () => {
     const executor = new ClusterCellExecutor({
       bridge: fakeBridge(kernel),
