@@ -15,6 +15,7 @@ import { randomUUID } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
+import WebSocket from 'ws';
 
 import { writeConnectionFile } from '../tests/integration/kernel/connection';
 import {
@@ -36,6 +37,12 @@ const CELLS = Number(
 const FIRST_SAMPLE = 20;
 /** --heap=DIR: V8 heap snapshots of the kernel at cell 20 and at the last cell, into DIR. */
 const HEAP_DIR = process.argv.find(a => a.startsWith('--heap='))?.slice(7);
+/**
+ * --gc: each sample after a full garbage collection, with the JS heap in use
+ * (through the kernel's inspector): tells a leak (live heap grows) from V8
+ * growing its heap lazily (RSS grows, live heap flat).
+ */
+const AFTER_GC = process.argv.includes('--gc');
 
 /** Runs the cells one by one; at each sample it prints `at N` and waits for a line on stdin. */
 const DRIVER = `
@@ -70,6 +77,8 @@ kc.stop_channels()
 
 interface ISample {
   cell: number;
+  /** JS heap in use after a full GC (--gc only). */
+  heapUsedMiB?: number;
   rssMiB: number;
   kernelChildren: string[];
   connectionsToSshd: number;
@@ -110,7 +119,13 @@ async function main(): Promise<void> {
   await writeConnectionFile(connectionFile, randomUUID());
   const kernel = spawn(
     process.execPath,
-    [path.join(ROOT, 'bin', 'cluster-bridge'), 'kernel', '-f', connectionFile],
+    [
+      ...(AFTER_GC ? ['--inspect=127.0.0.1:0'] : []),
+      path.join(ROOT, 'bin', 'cluster-bridge'),
+      'kernel',
+      '-f',
+      connectionFile
+    ],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: {
@@ -129,9 +144,15 @@ async function main(): Promise<void> {
   let kernelLog = '';
   kernel.stderr!.on('data', d => (kernelLog = (kernelLog + d).slice(-4000)));
   const pid = kernel.pid!;
+  let inspector: Private.Inspector | undefined;
 
-  const sample = (cell: number): ISample => ({
+  const sample = async (cell: number): Promise<ISample> => ({
     cell,
+    ...(await Private.collect(
+      (inspector ??= AFTER_GC
+        ? await Private.Inspector.open(() => kernelLog)
+        : undefined)
+    )),
     rssMiB: rssMiB(pid),
     kernelChildren: childrenOf(pid).map(c => c.command),
     connectionsToSshd: tcpConnections().filter(
@@ -162,13 +183,14 @@ async function main(): Promise<void> {
       if (at) {
         // Idle a moment, as between a person's cells, so the sample is the kernel at rest.
         await new Promise(resolve => setTimeout(resolve, 1000));
-        samples.push(sample(Number(at[1])));
+        samples.push(await sample(Number(at[1])));
         if (HEAP_DIR && [FIRST_SAMPLE, CELLS].includes(Number(at[1]))) {
           kernel.kill('SIGUSR2');
           await new Promise(resolve => setTimeout(resolve, 5000));
         }
+        const x = samples[samples.length - 1];
         process.stderr.write(
-          `cell ${at[1]}: ${JSON.stringify(samples.at(-1))}\n`
+          `cell ${x.cell}: RSS ${x.rssMiB} MiB${x.heapUsedMiB !== undefined ? `, heap ${x.heapUsedMiB} MiB` : ''}, ${x.remoteProcesses.length} remote process(es)\n`
         );
         driver.stdin!.write('\n');
       } else if (line.startsWith('failures ')) {
@@ -181,6 +203,7 @@ async function main(): Promise<void> {
     }
     await Private.exited(kernel, 30_000);
   } finally {
+    inspector?.close();
     if (kernel.exitCode === null) {
       kernel.kill('SIGKILL');
       await Private.exited(kernel, 5000);
@@ -209,8 +232,13 @@ async function main(): Promise<void> {
     [
       `| ${CELLS} cells through one kernel (real sshd, jupyter_client) | at cell ${first.cell} | at cell ${last.cell} |`,
       '|---|---:|---:|',
-      `| kernel RSS (MiB) | ${first.rssMiB} | ${last.rssMiB} (${(growth * 100).toFixed(1)}%) |`,
+      `| kernel RSS (MiB${AFTER_GC ? ', after a full GC' : ''}) | ${first.rssMiB} | ${last.rssMiB} (${(growth * 100).toFixed(1)}%) |`,
       `| kernel RSS along the run (MiB) | | ${samples.map(x => `${x.cell}: ${x.rssMiB}`).join(', ')} |`,
+      ...(AFTER_GC
+        ? [
+            `| JS heap in use after a full GC (MiB) | ${first.heapUsedMiB} | ${last.heapUsedMiB} (${(((last.heapUsedMiB! - first.heapUsedMiB!) / first.heapUsedMiB!) * 100).toFixed(1)}%) |`
+          ]
+        : []),
       `| kernel child processes | ${first.kernelChildren.length} | ${last.kernelChildren.length} |`,
       `| kernel TCP connections to sshd | ${first.connectionsToSshd} | ${last.connectionsToSshd} |`,
       `| processes under the serving sshd (open exec channels, sftp) | ${first.processesUnderSshd.length} | ${last.processesUnderSshd.length} |`,
@@ -239,6 +267,64 @@ main().catch(err => {
 });
 
 namespace Private {
+  /** The kernel's inspector (Chrome DevTools protocol over a WebSocket). */
+  export class Inspector {
+    private constructor(private readonly _ws: WebSocket) {
+      _ws.on('message', data => {
+        const msg = JSON.parse(String(data)) as {
+          id?: number;
+          result?: unknown;
+        };
+        if (msg.id !== undefined) {
+          this._pending.get(msg.id)?.(msg.result);
+          this._pending.delete(msg.id);
+        }
+      });
+    }
+
+    static async open(log: () => string): Promise<Inspector> {
+      const url = /ws:\/\/\S+/.exec(log())?.[0];
+      if (!url) {
+        throw new Error(
+          `no inspector address in the kernel's output: ${log()}`
+        );
+      }
+      const ws = new WebSocket(url);
+      await new Promise((resolve, reject) =>
+        ws.once('open', resolve).once('error', reject)
+      );
+      return new Inspector(ws);
+    }
+
+    call(method: string, params: object = {}): Promise<unknown> {
+      const id = ++this._id;
+      this._ws.send(JSON.stringify({ id, method, params }));
+      return new Promise(resolve => this._pending.set(id, resolve));
+    }
+
+    close(): void {
+      this._ws.close();
+    }
+
+    private _id = 0;
+    private _pending = new Map<number, (result: unknown) => void>();
+  }
+
+  /** A full GC, then the heap in use; nothing without an inspector. */
+  export async function collect(
+    inspector: Inspector | undefined
+  ): Promise<{ heapUsedMiB?: number }> {
+    if (!inspector) {
+      return {};
+    }
+    await inspector.call('HeapProfiler.collectGarbage');
+    const r = (await inspector.call('Runtime.evaluate', {
+      expression: 'process.memoryUsage().heapUsed',
+      returnByValue: true
+    })) as { result: { value: number } };
+    return { heapUsedMiB: Math.round((r.result.value / 2 ** 20) * 10) / 10 };
+  }
+
   /** Cell 20, then every tenth of the run: a leak shows as a slope, V8's warm-up as a plateau. */
   export function sampleAt(cells: number): number[] {
     const at = new Set([FIRST_SAMPLE, cells]);
