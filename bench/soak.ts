@@ -8,7 +8,11 @@
  * test user's processes in the soak's work dir. Goal: RSS flat within 10%
  * from cell 20 to the last, and nothing more left over at the end than at 20.
  *
- *   npx tsc -p bench/tsconfig.json && node bench/build/bench/soak.js [--quick]
+ * Plain RSS grows while V8 lets garbage pile up before a major GC (measured
+ * here: +15% from cell 20 to 200, back down later); --gc measures after a
+ * full GC, where RSS and the live heap are the figures to compare.
+ *
+ *   npx tsc -p bench/tsconfig.json && node bench/build/bench/soak.js [--quick] [--gc] [--cells=N] [--heap=DIR]
  */
 import { type ChildProcess, execFileSync, spawn } from 'child_process';
 import { randomUUID } from 'crypto';
