@@ -7,6 +7,7 @@
 import type { SchedulerKind } from '../../shared/config';
 import type { JobEndState } from '../../shared/events';
 import type { IExecResult, ITransport } from '../transport/types';
+import { withPriority } from '../transport/priority';
 import { shellQuote } from '../util/quote';
 import { JOB_SCRIPT, jobPath, submitShell, uniqueIds } from './script';
 import {
@@ -64,7 +65,8 @@ export abstract class BatchScheduler implements IScheduler {
     }
     if (ask.length > 0) {
       ask.forEach(id => this._checkId(id));
-      const found = await this.queryStates(transport, ask);
+      // Short queries: never behind the channels running cells hold.
+      const found = await this.queryStates(withPriority(transport), ask);
       for (const id of ask) {
         let state = found.get(id) ?? { state: 'unknown' };
         if (
@@ -96,7 +98,8 @@ export abstract class BatchScheduler implements IScheduler {
     _jobDir: string
   ): Promise<void> {
     const result = await transport.exec(
-      this.cancelCommand(this._checkId(schedulerId))
+      this.cancelCommand(this._checkId(schedulerId)),
+      { priority: true }
     );
     this._cancelled.add(schedulerId);
     if (result.code !== 0 && !this.alreadyGone(commandMessage(result))) {
