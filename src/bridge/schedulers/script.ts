@@ -248,7 +248,11 @@ export function submitShell(spec: IJobSpec, submitCommand: string): string {
 
 /** A job directory we are willing to delete: absolute, under a `jobs/` folder, no `..`. */
 export function assertJobDir(dir: string): void {
-  if (!/^\/.*\/jobs\/[^/]+\/?$/.test(dir) || dir.split('/').includes('..')) {
+  // A job's folder, or a session's (a batch session is one held allocation).
+  if (
+    !/^\/.*\/(jobs|sessions)\/[^/]+\/?$/.test(dir) ||
+    dir.split('/').includes('..')
+  ) {
     throw new JobScriptError(
       `refusing to use job directory ${JSON.stringify(dir)}`
     );
