@@ -34,21 +34,20 @@ class Kernel:
         pending = set(msg_ids)
         outs = {m: [] for m in msg_ids}
         replies = {}
+        idle = set()
         done_order = []
         deadline = time.time() + timeout
         while pending and time.time() < deadline:
             try:
-                msg = self.kc.get_iopub_msg(timeout=1)
+                msg = self.kc.get_iopub_msg(timeout=0.2)
             except Exception:
                 msg = None
             if msg is not None:
                 pid = msg['parent_header'].get('msg_id')
                 if pid in outs and msg['msg_type'] not in ('status', 'execute_input'):
                     outs[pid].append({'type': msg['msg_type'], 'content': msg['content']})
-                if (pid in pending and msg['msg_type'] == 'status'
-                        and msg['content']['execution_state'] == 'idle' and pid in replies):
-                    pending.discard(pid)
-                    done_order.append(pid)
+                if pid in outs and msg['msg_type'] == 'status' and msg['content']['execution_state'] == 'idle':
+                    idle.add(pid)
             while True:
                 try:
                     reply = self.kc.get_shell_msg(timeout=0.01)
@@ -57,6 +56,10 @@ class Kernel:
                 pid = reply['parent_header'].get('msg_id')
                 if pid in outs:
                     replies[pid] = reply['content']
+            # Done: its reply and its idle status, whichever came last.
+            for pid in [m for m in msg_ids if m in pending and m in idle and m in replies]:
+                pending.discard(pid)
+                done_order.append(pid)
         return [{'msg_id': m, 'outputs': outs[m], 'reply': replies.get(m)} for m in msg_ids], done_order
 
     def run(self, code, notebook=None, timeout=TIMEOUT):
