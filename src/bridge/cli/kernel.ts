@@ -49,7 +49,9 @@ export async function main(argv: string[]): Promise<number> {
   const log = (text: string) =>
     process.stderr.write(`[cluster-bridge kernel] ${text}\n`);
   const kernelId =
-    /kernel-(.+)\.json$/.exec(path.basename(file))?.[1] ?? newSession().session;
+    // jupyter_server names it kernel-<id>.json; other clients' names stay across restarts too.
+    /kernel-(.+)\.json$/.exec(path.basename(file))?.[1] ??
+    path.basename(file, '.json');
   const server = new KernelServer({ connection, kernelId, log });
   let finish: () => void = () => undefined;
   const finished = new Promise<void>(resolve => (finish = resolve));

@@ -107,13 +107,33 @@ export class SessionManager {
       if (live) {
         return live;
       }
-      const ended = this._table.get(existing.id);
-      cell.sink.stream(
-        'stderr',
-        `[cluster-bridge] The session on ${name} ended (${ended?.reason ?? 'gone'}); starting a new one: variables from before are gone.\n`
-      );
     }
+    this._noticeEnd(notebook, name, cell.sink);
     return this._start(cell);
+  }
+
+  /** The notebook's last session here ended by itself (idle, time limit, gone): say so once. */
+  private _noticeEnd(
+    notebook: string,
+    cluster: string,
+    sink: IOutputSink
+  ): void {
+    const last = this._table
+      .list()
+      .find(r => r.notebook === notebook && r.cluster === cluster);
+    if (
+      !last ||
+      last.state !== 'ended' ||
+      last.endNoticed ||
+      Private.ASKED_ENDS.includes(last.reason ?? '')
+    ) {
+      return;
+    }
+    this._put({ ...last, endNoticed: true });
+    sink.stream(
+      'stderr',
+      `[cluster-bridge] The session on ${cluster} ended (${last.reason ?? 'gone'}); starting a new one: variables from before are gone.\n`
+    );
   }
 
   /** Hooks for the follower of one cell of `live`. */
@@ -641,6 +661,9 @@ export class SessionManager {
 }
 
 namespace Private {
+  /** Ends the user asked for: the next cell needs no notice. */
+  export const ASKED_ENDS = ['stopped', 'restarted', 'its notebook was closed'];
+
   export interface ISessionInfoReply {
     endpoint: {
       host: string;
@@ -688,7 +711,12 @@ namespace Private {
     record: ISessionRecord,
     status?: IRemoteSessionStatus
   ): ISessionInfo {
-    const { remoteDir: _dir, request: _request, ...info } = record;
+    const {
+      remoteDir: _dir,
+      request: _request,
+      endNoticed: _noticed,
+      ...info
+    } = record;
     if (!status) {
       return info;
     }

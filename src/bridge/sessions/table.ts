@@ -17,6 +17,8 @@ export interface ISessionRecord extends ISessionInfo {
   remoteDir: string;
   /** The resource options it started with. */
   request: IJobRequest;
+  /** A cell was told that this session ended by itself (told once). */
+  endNoticed?: boolean;
 }
 
 /** Ended sessions kept in the file beyond this count are dropped, oldest first. */

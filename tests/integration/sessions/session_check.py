@@ -60,10 +60,15 @@ class Kernel:
             for pid in [m for m in msg_ids if m in pending and m in idle and m in replies]:
                 pending.discard(pid)
                 done_order.append(pid)
-        return [{'msg_id': m, 'outputs': outs[m], 'reply': replies.get(m)} for m in msg_ids], done_order
+        return [self.summarize({'msg_id': m, 'outputs': outs[m], 'reply': replies.get(m)})
+                for m in msg_ids], done_order
 
     def run(self, code, notebook=None, timeout=TIMEOUT):
         [result], _ = self.wait([self.send(code, notebook)], timeout)
+        return result
+
+    @staticmethod
+    def summarize(result):
         result['stdout'] = ''.join(o['content']['text'] for o in result['outputs']
                                    if o['type'] == 'stream' and o['content']['name'] == 'stdout')
         result['stderr'] = ''.join(o['content']['text'] for o in result['outputs']
@@ -216,8 +221,6 @@ def scenario_drop(k, cluster):
     # Kill the sshd processes serving the bridge's connections (the test user's sessions).
     subprocess.run(['pkill', '-KILL', '-f', os.environ['CB_SSHD_CHILD_PATTERN']], check=False)
     [result], _ = k.wait([msg_id])
-    result['stdout'] = ''.join(o['content']['text'] for o in result['outputs']
-                               if o['type'] == 'stream' and o['content']['name'] == 'stdout')
     r['cell'] = result
     r['after'] = k.run(head + 'print(kept)')
     return r
