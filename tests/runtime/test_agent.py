@@ -186,6 +186,25 @@ class AgentCommands(TempDirCase):
         self.assertDone(events, 'cancelled')
         self.assertGroupsGone(st['pgid'], st['runnerPgid'])
 
+    def test_cancel_never_signals_a_job_recorded_on_another_node(self):
+        # Round-robin login nodes: the job's pids here would be other processes.
+        jobdir, proc, st = self._start_go('c-node', 'import time\n'
+                                          'print("ready", flush=True)\ntime.sleep(300)')
+        path = os.path.join(jobdir, 'status.json')
+        with open(path, 'w') as f:
+            json.dump(dict(st, node='login-other-7'), f)
+        out = self.agent('cancel', jobdir, '--grace', '0.5')
+        self.assertEqual(out.returncode, 3, out.stderr)
+        result = json.loads(out.stdout.decode())
+        self.assertEqual(result['otherNode'], 'login-other-7')
+        self.assertFalse(result['ok'])
+        self.assertIsNone(proc.poll(), 'the job was not signalled')
+        with open(path, 'w') as f:
+            json.dump(st, f)
+        self.assertEqual(self.agent('cancel', jobdir, '--grace', '5').returncode, 0)
+        proc.communicate(timeout=30)
+        self.assertGroupsGone(st['pgid'], st['runnerPgid'])
+
     def test_cancel_escalates_when_sigint_is_ignored(self):
         jobdir, proc, st = self._start_go('c2', 'import signal, subprocess, time\n'
                                           'signal.signal(signal.SIGINT, signal.SIG_IGN)\n'
