@@ -102,8 +102,11 @@ describe('the status of a cell no frontend watches', () => {
       phase: 'done',
       endState: 'completed'
     });
+    // The status display (the GPU card of --gpus is a display of its own).
     const statusCalls = waiter.calls.filter(
-      c => c.kind !== 'stream' && c.kind !== 'result' && c.kind !== 'error'
+      c =>
+        (c.kind === 'display' || c.kind === 'update') &&
+        c.displayId?.startsWith('cb-status-')
     );
     expect(statusCalls.map(c => c.kind)).toEqual([
       'display',
