@@ -256,6 +256,11 @@ def cancel(jobdir, grace=5.0):
     groups = [g for g in (pgid, runner_pgid) if g]
     if not groups or status.get('state') in ('completed', 'failed', 'cancelled'):
         return {'ok': True, 'state': status.get('state') or 'unknown', 'signalled': False}
+    if status.get('session'):
+        # Its pgid is the session's: signals would end every cell and the namespace.
+        return {'ok': False, 'session': status['session'],
+                'error': 'the job is a cell of session %s: interrupt it through the session'
+                % status['session']}
     if status.get('node') and status['node'] != hostname():
         # Its pids mean other processes here: never signal them (round-robin login nodes).
         return {'ok': False, 'otherNode': status['node'], 'here': hostname(),

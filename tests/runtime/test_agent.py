@@ -205,6 +205,25 @@ class AgentCommands(TempDirCase):
         proc.communicate(timeout=30)
         self.assertGroupsGone(st['pgid'], st['runnerPgid'])
 
+    def test_cancel_never_signals_a_session_cell(self):
+        # A session cell's pgid is the session's: signalling it would end the namespace.
+        jobdir, proc, st = self._start_go('c-sess', 'import time\n'
+                                          'print("ready", flush=True)\ntime.sleep(300)')
+        path = os.path.join(jobdir, 'status.json')
+        with open(path, 'w') as f:
+            json.dump(dict(st, session='s-test-1'), f)
+        out = self.agent('cancel', jobdir, '--grace', '0.5')
+        self.assertEqual(out.returncode, 1, out.stderr)
+        result = json.loads(out.stdout.decode())
+        self.assertFalse(result['ok'])
+        self.assertIn('session s-test-1', result['error'])
+        self.assertIsNone(proc.poll(), 'the session group was not signalled')
+        with open(path, 'w') as f:
+            json.dump(st, f)
+        self.assertEqual(self.agent('cancel', jobdir, '--grace', '5').returncode, 0)
+        proc.communicate(timeout=30)
+        self.assertGroupsGone(st['pgid'], st['runnerPgid'])
+
     def test_cancel_escalates_when_sigint_is_ignored(self):
         jobdir, proc, st = self._start_go('c2', 'import signal, subprocess, time\n'
                                           'signal.signal(signal.SIGINT, signal.SIG_IGN)\n'

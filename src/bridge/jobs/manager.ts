@@ -266,7 +266,7 @@ export class JobManager implements IJobManager {
           ? `waiting for ${ahead} cell${ahead === 1 ? '' : 's'} ahead in the session`
           : undefined
     });
-    ctx.session = this.sessions.hooks(live, job.id);
+    ctx.session = this.sessions.hooks(record, job.id);
     const outcome = await this._follow(ctx, signal);
     if (job.endState === 'timeout' || job.endState === 'lost') {
       // The session's process or allocation is over: the next cell starts a new one.
@@ -378,6 +378,11 @@ export class JobManager implements IJobManager {
       status,
       prompter
     };
+    const session = job.session ? this.sessions.get(job.session) : undefined;
+    if (session) {
+      // A session cell: its cancel (from the jobs panel) interrupts it in the session.
+      ctx.session = this.sessions.hooks(session, job.id);
+    }
     // Replay the whole log: the cell that attaches shows every output.
     // Interrupting an attach detaches: the job was not started by this cell.
     return this._follow(ctx, signal, undefined, 'detach');
@@ -390,6 +395,11 @@ export class JobManager implements IJobManager {
       return;
     }
     const job = this._records.get(jobId);
+    if (job.session) {
+      // A session cell: interrupt it in the session, which lives on.
+      await this.sessions.interrupt(job.session, job.id);
+      return;
+    }
     const open = await this._connector.open(
       this.registry.resolve(job.cluster),
       prompter

@@ -137,8 +137,7 @@ export class SessionManager {
   }
 
   /** Hooks for the follower of one cell of `live`. */
-  hooks(live: ILiveSession, jobId: string): ISessionHooks {
-    const { record } = live;
+  hooks(record: ISessionRecord, jobId: string): ISessionHooks {
     return {
       openStream: (offset, onData) => {
         const client = this._clients.get(record.id);
@@ -146,16 +145,26 @@ export class SessionManager {
           ? client.follow(jobId, offset, onData)
           : null;
       },
-      interrupt: async () => {
-        const client = await this._client(record);
-        await client.request('interrupt', { job: jobId });
-      },
+      interrupt: () => this.interrupt(record.id, jobId),
       stuckNotice:
         `[cluster-bridge] The interrupt has not stopped the cell after ${INTERRUPT_NOTICE_MS / 1000} s ` +
         `(code inside a C extension may not see it). Interrupt again, or end the session with ` +
         `%cluster restart ${record.cluster} (its variables are lost).\n`,
       interruptNoticeMs: INTERRUPT_NOTICE_MS
     };
+  }
+
+  /**
+   * KeyboardInterrupt in one cell of a session (never a signal to the
+   * session's process group: that would end the session).
+   */
+  async interrupt(sessionId: string, jobId: string): Promise<void> {
+    const record = this._table.get(sessionId);
+    if (!record || record.state === 'ended') {
+      return; // the session, and so the cell, is over
+    }
+    const client = await this._client(record);
+    await client.request('interrupt', { job: jobId });
   }
 
   /** Sessions of this table, live ones with what the session says about itself. */

@@ -247,7 +247,7 @@ describe.each([
     expect(table).toMatch(
       new RegExp(`${kind} ${allocation.slice(1, -1)}|${name}`)
     );
-    expect(table).toMatch(/\d+m|\d+s/); // time left
+    expect(table).toMatch(/\s0:[0-5]\d\s+s-/); // time left, before the session id
     // A cell still running at the end: a clear error that names the time limit.
     expect(r.over.reply.status).toBe('error');
     expect(JSON.stringify(r.over.outputs)).toMatch(/ends in|time limit/);
