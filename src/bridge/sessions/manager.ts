@@ -5,6 +5,8 @@
  * connection or a new kernel process (the table on disk + `session-info`),
  * hands cells to it over one tunnel (SessionClient), and stops, restarts
  * and lists sessions. Following a cell's log stays the JobFollower's job.
+ * Over 500 lines on purpose: the table, the open tunnels and the
+ * connect/reattach rules are one state; the agent calls are in remote.ts.
  */
 import { randomBytes } from 'crypto';
 
@@ -15,7 +17,6 @@ import { agentCommand } from '../schedulers/direct';
 import type { IScheduler } from '../schedulers/types';
 import { envHash, envSpecFor } from '../jobs/bundle';
 import {
-  errorMessage,
   firstLine,
   type IOpenCluster,
   type ISessionHooks
@@ -24,6 +25,7 @@ import type { StatusLine } from '../jobs/status';
 import type { IOutputSink } from '../jobs/types';
 import type { IPrompter } from '../transport/types';
 import { SessionClient, type IRemoteSessionStatus } from './client';
+import { sessionInfo, startDirect, submitBatch, waitReady } from './remote';
 import {
   conflictingOptions,
   resourcesOf,
@@ -350,10 +352,32 @@ export class SessionManager {
     });
     try {
       if (kind === 'direct') {
-        await this._startDirect(open, record, spec, status, signal);
+        await startDirect(
+          open,
+          record,
+          spec,
+          status,
+          r => this._put(r),
+          signal
+        );
       } else {
-        await this._submitBatch(open, record, spec, status);
-        await this._waitReady(open, record, status, signal);
+        await submitBatch(
+          open,
+          record,
+          spec,
+          status,
+          this._scheduler(record),
+          r => this._put(r)
+        );
+        await waitReady(
+          open,
+          record,
+          status,
+          this._scheduler(record),
+          r => this._put(r),
+          this._options.pollMs ?? 500,
+          signal
+        );
       }
       const client = await this._connect(open, record);
       return { record: this._table.get(id) ?? record, client };
@@ -372,143 +396,6 @@ export class SessionManager {
     }
   }
 
-  /** `session-start` streams the session log (env building...) until `ready` or `ended`. */
-  private async _startDirect(
-    open: IOpenCluster,
-    record: ISessionRecord,
-    spec: object,
-    status: StatusLine,
-    signal?: AbortSignal
-  ): Promise<void> {
-    let ended: string | null = null;
-    let ready = false;
-    let partial = '';
-    const handle = open.transport.stream(
-      agentCommand(open.agent, 'session-start', record.remoteDir),
-      {
-        stdin: JSON.stringify(spec),
-        signal,
-        onStdout: chunk => {
-          const lines = (partial + chunk.toString('utf8')).split('\n');
-          partial = lines.pop() ?? '';
-          for (const line of lines) {
-            const event = Private.parseEvent(line);
-            if (event?.type === 'env' && typeof event.text === 'string') {
-              status.set({
-                phase: 'preparing',
-                detail: event.text.slice(0, 200)
-              });
-            } else if (event?.type === 'ready') {
-              ready = true;
-              this._put({
-                ...record,
-                node: String(event.node ?? '') || undefined
-              });
-            } else if (event?.type === 'ended') {
-              ended = String(event.reason ?? 'ended');
-            }
-          }
-        }
-      }
-    );
-    const result = await handle.done;
-    if (!ready) {
-      throw new Error(
-        `the session on ${record.cluster} did not start: ${ended ?? (result.stderr.trim() || `exit ${result.code}`)}`
-      );
-    }
-  }
-
-  private async _submitBatch(
-    open: IOpenCluster,
-    record: ISessionRecord,
-    spec: object,
-    status: StatusLine
-  ): Promise<void> {
-    const prepared = await open.transport.exec(
-      agentCommand(open.agent, 'session-prepare', record.remoteDir),
-      { stdin: JSON.stringify(spec) }
-    );
-    if (prepared.code !== 0) {
-      throw new Error(
-        `preparing the session on ${record.cluster} failed: ${prepared.stderr.trim() || `exit ${prepared.code}`}`
-      );
-    }
-    const scheduler = this._options.scheduler(
-      record.scheduler as SchedulerKind
-    );
-    const { schedulerId } = await scheduler.submit(open.transport, {
-      id: record.id,
-      jobDir: record.remoteDir,
-      command: agentCommand(open.agent, 'session-run', record.remoteDir),
-      agent: open.agent,
-      request: { ...record.request, name: record.request.name ?? `cb-session` },
-      defaults: open.cluster.config.defaults ?? {}
-    });
-    this._put({ ...record, schedulerId, state: 'queued' });
-    record.schedulerId = schedulerId;
-    status.set({ phase: 'queued', schedulerId, detail: 'session submitted' });
-  }
-
-  /** A batch session: the allocation's pending reason live, until the session listens. */
-  private async _waitReady(
-    open: IOpenCluster,
-    record: ISessionRecord,
-    status: StatusLine,
-    signal?: AbortSignal
-  ): Promise<void> {
-    const scheduler = this._options.scheduler(
-      record.scheduler as SchedulerKind
-    );
-    const pollMs = this._options.pollMs ?? 500;
-    for (;;) {
-      if (signal?.aborted) {
-        throw new Error(
-          'interrupted while the session waited for its allocation'
-        );
-      }
-      const info = await this._info(open, record);
-      if (info.status?.state === 'ended') {
-        throw new Error(
-          String(info.status.reason ?? 'the session ended before it was ready')
-        );
-      }
-      if (info.endpoint) {
-        return;
-      }
-      const states = await scheduler.states(open.transport, [
-        record.schedulerId ?? ''
-      ]);
-      const state = states.get(record.schedulerId ?? '');
-      if (state?.state === 'pending') {
-        status.set({ phase: 'queued', detail: state.reason });
-        if (state.reason !== record.reason) {
-          record.reason = state.reason;
-          this._put({ ...record, state: 'queued' });
-        }
-      } else if (state?.state === 'running') {
-        status.set({
-          phase: 'starting',
-          node: state.node,
-          detail: 'starting the session'
-        });
-        if (record.state !== 'starting') {
-          record.state = 'starting';
-          this._put({ ...record, reason: undefined, node: state.node });
-        }
-      } else if (state?.state === 'ended') {
-        const again = await this._info(open, record);
-        if (again.endpoint) {
-          return;
-        }
-        throw new Error(
-          `the session's ${scheduler.kind} job ${record.schedulerId} ended before the session was ready: ${state.reason ?? state.end}`
-        );
-      }
-      await new Promise(resolve => setTimeout(resolve, pollMs));
-    }
-  }
-
   /** A tunnel to a record's session when it still lives; null (and the record ended) when not. */
   private async _reattach(
     record: ISessionRecord,
@@ -518,7 +405,7 @@ export class SessionManager {
     if (client && !client.closed) {
       return { record, client };
     }
-    const info = await this._info(cell.open, record);
+    const info = await sessionInfo(cell.open, record);
     if (!info.status || info.status.state === 'ended' || info.alive === false) {
       this._end(
         record,
@@ -527,7 +414,15 @@ export class SessionManager {
       return null;
     }
     if (!info.endpoint) {
-      await this._waitReady(cell.open, record, cell.status, cell.signal);
+      await waitReady(
+        cell.open,
+        record,
+        cell.status,
+        this._scheduler(record),
+        r => this._put(r),
+        this._options.pollMs ?? 500,
+        cell.signal
+      );
     }
     return { record, client: await this._connect(cell.open, record) };
   }
@@ -539,7 +434,7 @@ export class SessionManager {
       return client;
     }
     const open = await this._options.open(record.cluster);
-    const info = await this._info(open, record);
+    const info = await sessionInfo(open, record);
     if (!info.status || info.status.state === 'ended' || info.alive === false) {
       this._end(
         record,
@@ -557,7 +452,7 @@ export class SessionManager {
     let pending = this._connecting.get(record.id);
     if (!pending) {
       pending = (async () => {
-        const info = await this._info(open, record);
+        const info = await sessionInfo(open, record);
         if (!info.endpoint || !info.token) {
           throw new Error(`the session on ${record.cluster} is not listening`);
         }
@@ -608,28 +503,6 @@ export class SessionManager {
     return pending;
   }
 
-  /** `session-info`: endpoint, token (never logged, never stored), status, liveness. */
-  private async _info(
-    open: IOpenCluster,
-    record: ISessionRecord
-  ): Promise<Private.ISessionInfoReply> {
-    const result = await open.transport.exec(
-      agentCommand(open.agent, 'session-info', record.remoteDir)
-    );
-    if (result.code !== 0) {
-      throw new Error(
-        `asking the session on ${record.cluster} failed: ${result.stderr.trim() || `exit ${result.code}`}`
-      );
-    }
-    try {
-      return JSON.parse(result.stdout) as Private.ISessionInfoReply;
-    } catch (err) {
-      throw new Error(
-        `the agent's session-info was not JSON: ${errorMessage(err)}`
-      );
-    }
-  }
-
   /** Counts a cell (for the sessions list) and marks the session busy. */
   noteCell(id: string): void {
     const record = this._table.get(id);
@@ -663,6 +536,10 @@ export class SessionManager {
     }
   }
 
+  private _scheduler(record: ISessionRecord): IScheduler {
+    return this._options.scheduler(record.scheduler as SchedulerKind);
+  }
+
   private _table: SessionTable;
   private _clients = new Map<string, SessionClient>();
   private _connecting = new Map<string, Promise<SessionClient>>();
@@ -673,31 +550,8 @@ namespace Private {
   /** Ends the user asked for: the next cell needs no notice. */
   export const ASKED_ENDS = ['stopped', 'restarted', 'its notebook was closed'];
 
-  export interface ISessionInfoReply {
-    endpoint: {
-      host: string;
-      port: number;
-      pid?: number;
-      node?: string;
-    } | null;
-    token?: string;
-    status?: { state?: string; reason?: string; node?: string } | null;
-    alive?: boolean | null;
-  }
-
   export function newSessionId(now = Date.now()): string {
     return `s-${now.toString(36)}-${randomBytes(3).toString('hex')}`;
-  }
-
-  export function parseEvent(line: string): { [key: string]: unknown } | null {
-    if (!line.trim()) {
-      return null;
-    }
-    try {
-      return JSON.parse(line) as { [key: string]: unknown };
-    } catch {
-      return null;
-    }
   }
 
   export function conflictText(
