@@ -99,7 +99,7 @@ export async function submitBatch(
   });
   put({ ...record, schedulerId, state: 'queued' });
   record.schedulerId = schedulerId;
-  status.set({ phase: 'queued', schedulerId, detail: 'session submitted' });
+  status.set({ phase: 'queued', schedulerId });
 }
 
 /** A batch session: the allocation's pending reason live, until the session listens. */
