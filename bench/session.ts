@@ -87,6 +87,9 @@ const p90 = (xs: number[]) =>
   ];
 const round = (x: number) => Math.round(x * 100) / 100;
 
+const progress = (what: string): void =>
+  void process.stderr.write(`[bench/session] ${what}\n`);
+
 async function cell(
   m: JobManager,
   cluster: string,
@@ -255,18 +258,21 @@ async function main(): Promise<void> {
       lineOffset: 1,
       sink: new Sink()
     });
+    progress('set up');
     const firstSsh = await timeCells(m, 'ssh', 'x = 0', 1);
     const firstLocal = await timeCells(m, 'local', 'x = 0', 1);
     for (let i = 0; i < 3; i++) {
       await cell(m, 'ssh', 'x += 1');
       await cell(m, 'local', 'x += 1');
     }
+    progress('first cells');
     const warmSsh = await timeCells(m, 'ssh', 'x += 1', RUNS);
     const warmLocal = await timeCells(m, 'local', 'x += 1', RUNS);
     const count = await cell(m, 'ssh', 'x');
     if (Number(count.value) !== 3 + RUNS) {
       throw new Error(`the session lost state: x = ${count.value}`);
     }
+    progress('warm cells');
     const client = await ssh2Client(sshd);
     for (let i = 0; i < 3; i++) {
       await ssh2Exec(client, 'true');
@@ -278,7 +284,9 @@ async function main(): Promise<void> {
       floor.push(performance.now() - t0);
     }
     client.end();
+    progress('floor');
     const ipp = await ipyparallel(RUNS);
+    progress('ipyparallel');
     const pid = Number((await cell(m, 'ssh', 'import os\nos.getpid()')).value);
     await new Promise(resolve => setTimeout(resolve, 1000));
     const rssKb = Number(
@@ -340,7 +348,7 @@ async function main(): Promise<void> {
         const sink = new Sink();
         const t0 = performance.now();
         const outcome = await m.runCell({
-          request: { cluster: 'slurm' },
+          request: { cluster: 'slurm', time: '00:05:00' },
           code: 'print(1)',
           lineOffset: 1,
           sink,
@@ -352,7 +360,9 @@ async function main(): Promise<void> {
           );
         }
         sessionFirst.push(sink.firstOutputAt - t0);
+        progress(`slurm session ${i}`);
         floors.push(await sbatchFloor(slurm, dir));
+        progress(`sbatch ${i}`);
       }
       for (const s of m.sessions.known()) {
         if (s.state !== 'ended') {
