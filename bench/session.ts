@@ -361,6 +361,12 @@ async function main(): Promise<void> {
         }
         sessionFirst.push(sink.firstOutputAt - t0);
         progress(`slurm session ${i}`);
+        // The allocation goes back before the floor's job needs the node.
+        for (const s of m.sessions.known()) {
+          if (s.state !== 'ended' && s.cluster === 'slurm') {
+            await m.sessions.stop(s.id);
+          }
+        }
         floors.push(await sbatchFloor(slurm, dir));
         progress(`sbatch ${i}`);
       }

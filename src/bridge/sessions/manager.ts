@@ -375,7 +375,7 @@ export class SessionManager {
           status,
           this._scheduler(record),
           r => this._put(r),
-          this._options.pollMs ?? 500,
+          this._options.pollMs ?? 200,
           signal
         );
       }
@@ -420,7 +420,7 @@ export class SessionManager {
         cell.status,
         this._scheduler(record),
         r => this._put(r),
-        this._options.pollMs ?? 500,
+        this._options.pollMs ?? 200,
         cell.signal
       );
     }
