@@ -299,8 +299,14 @@ def job_status(jobdir):
     status = read_json(os.path.join(jobdir, 'status.json'))
     out = dict(status or {})
     out['exists'] = os.path.isdir(jobdir)
-    if status and status.get('pid') and status.get('node') == hostname():
+    out['here'] = hostname()
+    if status and status.get('pid') and status.get('node') == out['here']:
         out['alive'] = pid_alive(status['pid'])
+    try:
+        # The job's heartbeat (status.json touched every 30 s while it runs).
+        out['beatAge'] = max(0.0, time.time() - os.stat(os.path.join(jobdir, 'status.json')).st_mtime)
+    except OSError:
+        out['beatAge'] = None
     path = os.path.join(jobdir, 'events.jsonl')
     try:
         out['eventsSize'] = os.path.getsize(path)

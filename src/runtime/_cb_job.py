@@ -20,7 +20,8 @@ try:
 except ImportError:
     import signal
 
-SIGUSR2 = getattr(signal, 'SIGUSR2', None)  # Grid Engine's -notify; treated as SIGTERM
+SIGUSR2 = getattr(signal, 'SIGUSR2', None)
+HEARTBEAT_S = 30.0  # status.json's mtime while the job runs (bridge: NODE_SILENT_S)  # Grid Engine's -notify; treated as SIGTERM
 LIMIT_KEYS = ('gpus', 'cpus', 'mem', 'time')  # what _cb_limits enforces on a direct host
 TIME_LIMIT_STEPS = ((signal.SIGINT, 5.0), (signal.SIGTERM, 2.0), (signal.SIGKILL, None))
 
@@ -163,6 +164,7 @@ def run_job(jobdir, notify_fd=None, enforce_limits=False):
                   **({'limits': limits.describe()} if limits is not None else {}))
     if limits is not None and limits.time_limit is not None:
         start_time_limit(state, limits.time_limit)
+    start_heartbeat(jobdir)
     if early is not None:
         early.release()  # after every event of ours: the runner's numbering continues from them
     if state['cancelled']:
@@ -200,6 +202,31 @@ def run_job(jobdir, notify_fd=None, enforce_limits=False):
     else:
         end_state = 'failed'
     return finish(end_state, exit_code, reason, runner_started)
+
+
+def heartbeat_seconds():
+    try:
+        return max(0.05, float(os.environ.get('CB_HEARTBEAT_S') or HEARTBEAT_S))
+    except ValueError:
+        return HEARTBEAT_S
+
+
+def start_heartbeat(jobdir):
+    """Touches status.json while the runner runs: from another login node the job's pids mean
+    nothing, so its mtime is how the bridge tells a silent job from a dead node."""
+    import _thread
+    path = os.path.join(jobdir, 'status.json')
+    every = heartbeat_seconds()
+
+    def beat():
+        while True:
+            time.sleep(every)
+            try:
+                os.utime(path, None)
+            except OSError:
+                pass
+
+    _thread.start_new_thread(beat, ())
 
 
 def take_limits(request, work_dir):

@@ -155,9 +155,9 @@ class AgentCommands(TempDirCase):
         self.assertEqual(of_type(events, 'error')[0]['ename'], 'ZeroDivisionError')
         self.assertEqual(self.assertDone(events, 'failed')['exitCode'], 1)
 
-    def _start_go(self, name, code):
+    def _start_go(self, name, code, **env):
         jobdir = self.jobdir(name)
-        proc = subprocess.Popen([PYTHON, '-u', AGENT, 'go', jobdir], env=self.env(),
+        proc = subprocess.Popen([PYTHON, '-u', AGENT, 'go', jobdir], env=self.env(**env),
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
         proc.stdin.write(self.bundle(code))
@@ -204,6 +204,22 @@ class AgentCommands(TempDirCase):
         self.assertEqual(self.agent('cancel', jobdir, '--grace', '5').returncode, 0)
         proc.communicate(timeout=30)
         self.assertGroupsGone(st['pgid'], st['runnerPgid'])
+
+    def test_a_running_job_beats_and_status_says_how_long_ago(self):
+        # From another login node the pids mean nothing: status.json's mtime says the node lives.
+        jobdir, proc, st = self._start_go('beat', 'import time\n'
+                                          'print("ready", flush=True)\ntime.sleep(300)',
+                                          CB_HEARTBEAT_S='0.2')
+        path = os.path.join(jobdir, 'status.json')
+        old = time.time() - 600
+        os.utime(path, (old, old))
+        self.assertTrue(wait_for(lambda: time.time() - os.stat(path).st_mtime < 5, 10),
+                        'the heartbeat touched status.json')
+        info = json.loads(self.agent('status', jobdir).stdout.decode())
+        self.assertLess(info['beatAge'], 5)
+        self.assertEqual(info['here'], info['node'])
+        self.assertEqual(self.agent('cancel', jobdir, '--grace', '5').returncode, 0)
+        proc.communicate(timeout=30)
 
     def test_cancel_never_signals_a_session_cell(self):
         # A session cell's pgid is the session's: signalling it would end the namespace.

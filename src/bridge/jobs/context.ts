@@ -59,6 +59,8 @@ export interface ITiming {
   endedGraceMs: number;
   /** Direct jobs: how often to check that the process is alive (first check after this too). */
   directProbeMs: number;
+  /** A running job on another login node whose heartbeat is this old is lost (its node is down). */
+  nodeSilentMs: number;
   /** How long to keep trying to reconnect after a dropped connection. */
   reconnectMs: number;
 }
@@ -67,6 +69,7 @@ export const DEFAULT_TIMING: ITiming = {
   cancelWaitMs: (CANCEL_GRACE_S + 10) * 1000,
   endedGraceMs: 3000,
   directProbeMs: 5000,
+  nodeSilentMs: 120000,
   reconnectMs: 60000
 };
 

@@ -56,6 +56,7 @@ function setup(
     cancelWaitMs: 5000,
     endedGraceMs: 50,
     directProbeMs: 60000,
+    nodeSilentMs: 120000,
     reconnectMs: 1000,
     ...timing
   };
@@ -239,6 +240,38 @@ describe('JobFollower', () => {
     expect(stream.closed).toBe(true);
     expect(job.endState).toBe('cancelled');
     expect(job.detail).toBe('the job did not confirm the cancel in time');
+  });
+
+  it('ends a running job whose other login node stopped beating, never one that beats', async () => {
+    const { transport, follower, job } = setup(
+      {},
+      { directProbeMs: 20, nodeSilentMs: 60000 }
+    );
+    let beatAge = 5;
+    transport.answer = command =>
+      / status /.test(command)
+        ? {
+            stdout: JSON.stringify({
+              state: 'running',
+              pid: 42,
+              node: 'login-2',
+              here: 'login-1',
+              beatAge,
+              done: false
+            })
+          }
+        : {};
+    const outcome = follower.run({ offset: 0 });
+    await transport.nextStream(0);
+    // A job that beats is alive however long it is silent.
+    await new Promise(resolve => setTimeout(resolve, 150));
+    expect(job.endState).toBeUndefined();
+    beatAge = 300;
+    expect((await outcome).status).toBe('error');
+    expect(job.endState).toBe('lost');
+    expect(job.detail).toMatch(
+      /node login-2 has not been heard from for 300 s \(this login node is login-1\)/
+    );
   });
 
   it("ends a direct job whose process died silently (the agent's status, twice)", async () => {

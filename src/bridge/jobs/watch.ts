@@ -23,7 +23,10 @@ export interface IWatchHooks {
 
 export class JobWatcher {
   constructor(
-    private readonly _timing: Pick<ITiming, 'endedGraceMs' | 'directProbeMs'>
+    private readonly _timing: Pick<
+      ITiming,
+      'endedGraceMs' | 'directProbeMs' | 'nodeSilentMs'
+    >
   ) {}
 
   /** Starts watching; returns the function that stops it. */
@@ -62,6 +65,7 @@ export class JobWatcher {
   private _watchDirect(ctx: IJobContext, hooks: IWatchHooks): () => void {
     let stopped = false;
     let misses = 0;
+    let silent = 0;
     let timer: ReturnType<typeof setTimeout> | null = null;
     const tick = async () => {
       timer = null;
@@ -73,6 +77,18 @@ export class JobWatcher {
         const info = Private.parseStatus(result.stdout);
         if (info && info.pid) {
           ctx.job.schedulerId = String(info.pid);
+        }
+        if (info && Private.nodeSilent(info, this._timing.nodeSilentMs)) {
+          if (++silent >= 2) {
+            hooks.end(
+              'lost',
+              `the job's node ${info.node} has not been heard from for ${Math.round(info.beatAge ?? 0)} s ` +
+                `(this login node is ${info.here}); it may be down. If the job still runs: %cluster attach ${ctx.job.id}`
+            );
+            return;
+          }
+        } else {
+          silent = 0;
         }
         if (info && info.alive === false && ++misses >= 2) {
           hooks.end(
@@ -148,13 +164,35 @@ namespace Private {
     }
   }
 
-  export function parseStatus(text: string): {
+  export interface IAgentStatus {
     alive?: boolean;
     pid?: number;
     state?: string;
     exitCode?: number | null;
     reason?: string;
-  } | null {
+    /** The job's node, and the node the agent answered from. */
+    node?: string;
+    here?: string;
+    /** Seconds since status.json was touched (a running job beats every 30 s). */
+    beatAge?: number | null;
+    done?: boolean;
+  }
+
+  /** Running on another node, which stopped beating: its pids cannot be asked from here. */
+  export function nodeSilent(info: IAgentStatus, silentMs: number): boolean {
+    return (
+      info.alive === undefined &&
+      info.state === 'running' &&
+      !info.done &&
+      !!info.node &&
+      !!info.here &&
+      info.node !== info.here &&
+      typeof info.beatAge === 'number' &&
+      info.beatAge * 1000 > silentMs
+    );
+  }
+
+  export function parseStatus(text: string): IAgentStatus | null {
     try {
       const data = JSON.parse(text.trim().split('\n').pop() ?? '');
       return data && typeof data === 'object' ? data : null;
