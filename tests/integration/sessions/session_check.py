@@ -184,6 +184,10 @@ def scenario_reattach(k, cluster):
     r['after_restart'] = k.run(head + 'print(kept)')
     jobs = k.run('%cluster jobs')
     r['jobs'] = jobs
+    # The cell that ran while the kernel was gone: attach replays its log, every line once.
+    table = '\n'.join(jobs['displays'])
+    job_id = [line.split()[0] for line in table.splitlines() if line.endswith('import time')][0]
+    r['attach'] = k.run('%cluster attach ' + job_id)
     r['running_msg_id'] = running
     return r
 

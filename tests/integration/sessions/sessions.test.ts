@@ -144,10 +144,14 @@ describe('sessions on the local cluster', () => {
     expect(order.indexOf(4)).toBeLessThan(order.indexOf(0));
   }, 320000);
 
-  it('survives the kernel process dying: the next cell finds the namespace', async () => {
+  it('survives the kernel process dying: the next cell finds the namespace, attach replays the lost cell', async () => {
     const r = await scenario('reattach', 'local');
     ok(r.set);
     expect(ok(r.after_restart).stdout).toBe('still here\n');
+    // The cell the dead kernel was following: attached, every line once, in order.
+    expect(ok(r.attach).stdout).toBe(
+      Array.from({ length: 40 }, (_, i) => `line ${i}\n`).join('')
+    );
   }, 320000);
 
   it('stops the kernel\u2019s sessions when the kernel is shut down on purpose', async () => {
