@@ -15,7 +15,6 @@
  *
  *   npx tsc -p bench/tsconfig.json && node bench/build/bench/scheduler.js [--quick]
  */
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -28,6 +27,7 @@ import { TransportPool } from '../src/bridge/transport/pool';
 import type { ITransport } from '../src/bridge/transport/types';
 import { packageRoot } from '../src/bridge/util/paths';
 import { shellQuote } from '../src/bridge/util/quote';
+import { serviceFacts } from './support';
 
 const ROOT = packageRoot();
 const QUICK = process.argv.includes('--quick');
@@ -60,24 +60,7 @@ class FirstOutputSink implements IOutputSink {
   }
 }
 
-function facts(name: string): { [key: string]: string } {
-  execFileSync(
-    'bash',
-    [path.join(ROOT, 'scripts', 'services', `${name}.sh`), 'start'],
-    {
-      stdio: 'ignore'
-    }
-  );
-  const env: { [key: string]: string } = {};
-  const file = path.join(ROOT, '.cache', 'services', `${name}.env`);
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq > 0) {
-      env[line.slice(0, eq)] = line.slice(eq + 1);
-    }
-  }
-  return env;
-}
+const facts = serviceFacts;
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 const median = (xs: number[]) =>

@@ -24,6 +24,7 @@ import { createJobManager, JobManager } from '../src/bridge/jobs';
 import type { IOutputSink } from '../src/bridge/jobs/types';
 import { TransportPool } from '../src/bridge/transport/pool';
 import { packageRoot } from '../src/bridge/util/paths';
+import { serviceFacts } from './support';
 
 const ROOT = packageRoot();
 const QUICK = process.argv.includes('--quick');
@@ -60,24 +61,7 @@ class Sink implements IOutputSink {
   }
 }
 
-function facts(name: string): { [key: string]: string } {
-  execFileSync(
-    'bash',
-    [path.join(ROOT, 'scripts', 'services', `${name}.sh`), 'start'],
-    {
-      stdio: 'ignore'
-    }
-  );
-  const env: { [key: string]: string } = {};
-  const file = path.join(ROOT, '.cache', 'services', `${name}.env`);
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq > 0) {
-      env[line.slice(0, eq)] = line.slice(eq + 1);
-    }
-  }
-  return env;
-}
+const facts = serviceFacts;
 
 const median = (xs: number[]) =>
   [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

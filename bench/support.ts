@@ -17,14 +17,18 @@ import { packageRoot } from '../src/bridge/util/paths';
 
 export const ROOT = packageRoot();
 
-/** KEY=VALUE facts of the test sshd (scripts/services/sshd.sh), started when it is not running. */
-export function sshdService(): { [key: string]: string } {
-  execFileSync('bash', [path.join(ROOT, 'scripts/services/sshd.sh'), 'start'], {
-    stdio: 'ignore'
-  });
+/** KEY=VALUE facts of a test service (scripts/services/NAME.sh), started when it is not running. */
+export function serviceFacts(name: string): { [key: string]: string } {
+  execFileSync(
+    'bash',
+    [path.join(ROOT, 'scripts/services', `${name}.sh`), 'start'],
+    {
+      stdio: 'ignore'
+    }
+  );
   const facts: { [key: string]: string } = {};
   const text = fs.readFileSync(
-    path.join(ROOT, '.cache/services/sshd.env'),
+    path.join(ROOT, '.cache/services', `${name}.env`),
     'utf8'
   );
   for (const line of text.split('\n')) {
@@ -34,6 +38,11 @@ export function sshdService(): { [key: string]: string } {
     }
   }
   return facts;
+}
+
+/** KEY=VALUE facts of the test sshd. */
+export function sshdService(): { [key: string]: string } {
+  return serviceFacts('sshd');
 }
 
 /** The test user on the test sshd as a cluster, working in `workDir`. */
