@@ -254,7 +254,6 @@ export class JobManager implements IJobManager {
       markFailed(job, status, this._records, detail);
       throw new Error(detail);
     }
-    this.sessions.noteCell(record.id);
     status.set({
       phase: ahead > 0 ? 'queued' : 'running',
       schedulerId: record.schedulerId,

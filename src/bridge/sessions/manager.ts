@@ -342,8 +342,7 @@ export class SessionManager {
       state: kind === 'direct' ? 'starting' : 'queued',
       scheduler: kind,
       startedAt: Date.now(),
-      remoteDir,
-      cells: 0
+      remoteDir
     };
     this._put(record);
     status.set({
@@ -501,14 +500,6 @@ export class SessionManager {
       );
     }
     return pending;
-  }
-
-  /** Counts a cell (for the sessions list) and marks the session busy. */
-  noteCell(id: string): void {
-    const record = this._table.get(id);
-    if (record && record.state !== 'ended') {
-      this._put({ ...record, cells: (record.cells ?? 0) + 1 });
-    }
   }
 
   private _end(record: ISessionRecord, reason: string): ISessionRecord {
