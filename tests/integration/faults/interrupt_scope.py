@@ -23,7 +23,8 @@ def send_cell(kc, code, notebook, cell_id):
 
 
 def cell(name, seconds):
-    return ('%%%%cluster local\nimport time\nprint("%s start", flush=True)\ntime.sleep(%d)\n'
+    # --fresh: one-off processes that run side by side (cells of one notebook's session queue).
+    return ('%%%%cluster local --fresh\nimport time\nprint("%s start", flush=True)\ntime.sleep(%d)\n'
             'print("%s done")\n' % (name, seconds, name))
 
 
