@@ -37,7 +37,8 @@ export const executorPlugin: JupyterFrontEndPlugin<INotebookCellExecutor> = {
       interruptRemoteCells(
         bridge,
         executor.running(notebook.model),
-        notebook.path
+        // The notebook as its execute requests name it (server root + path).
+        notebook.path ? bridge.notebookKey(notebook.path) : undefined
       ).catch(err =>
         console.warn('cluster-bridge: interrupt of remote cells failed', err)
       );
