@@ -97,7 +97,13 @@ export class SessionManager {
   async ensure(cell: ISessionCell): Promise<ILiveSession> {
     const { open, notebook, request } = cell;
     const name = open.cluster.name;
-    const existing = this._table.find(notebook, name);
+    let existing = this._table.find(notebook, name);
+    const stopping = existing && this._stopping.get(existing.id);
+    if (stopping) {
+      // Stopped meanwhile (the notebook's kernel restarted): the cell goes to a new session.
+      await stopping.catch(() => undefined);
+      existing = this._table.find(notebook, name);
+    }
     if (existing) {
       const differ = conflictingOptions(existing.request, request);
       if (differ.length > 0) {
@@ -232,6 +238,21 @@ export class SessionManager {
     if (record.state === 'ended') {
       return record;
     }
+    let stopping = this._stopping.get(id);
+    if (!stopping) {
+      stopping = this._stopRemote(record, reason);
+      this._stopping.set(id, stopping);
+      const forget = () => this._stopping.delete(id);
+      stopping.then(forget, forget);
+    }
+    return stopping;
+  }
+
+  private async _stopRemote(
+    record: ISessionRecord,
+    reason: string
+  ): Promise<ISessionRecord> {
+    const id = record.id;
     const open = await this._options.open(record.cluster);
     const client = this._clients.get(id);
     this._clients.delete(id);
@@ -533,6 +554,7 @@ export class SessionManager {
 
   private _table: SessionTable;
   private _clients = new Map<string, SessionClient>();
+  private _stopping = new Map<string, Promise<ISessionRecord>>();
   private _connecting = new Map<string, Promise<SessionClient>>();
   private _listeners = new Set<() => void>();
 }
