@@ -30,6 +30,7 @@ import type { IOutputSink } from '../src/bridge/jobs/types';
 import { TransportPool } from '../src/bridge/transport/pool';
 import { packageRoot } from '../src/bridge/util/paths';
 import { shellQuote } from '../src/bridge/util/quote';
+import { median, p90, ssh2Client } from './support';
 
 const ROOT = packageRoot();
 const QUICK = process.argv.includes('--quick');
@@ -92,12 +93,6 @@ async function timeRuns(n: number, fn: () => Promise<void>): Promise<number[]> {
   return times;
 }
 
-const median = (xs: number[]) =>
-  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const p90 = (xs: number[]) =>
-  [...xs].sort((a, b) => a - b)[
-    Math.min(xs.length - 1, Math.floor(xs.length * 0.9))
-  ];
 const round = (x: number) => Math.round(x * 100) / 100;
 
 function manager(
@@ -137,28 +132,6 @@ async function cell(
     throw new Error(`cell failed on ${cluster}: ${sink.errors.join('; ')}`);
   }
   return sink;
-}
-
-/** ssh2 client of our own: the floor is the library with no bridge code around it. */
-function ssh2Client(facts: { [key: string]: string }): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const client = new Client();
-    client
-      .on('ready', () => resolve(client))
-      .on('error', reject)
-      .connect({
-        host: facts.SSHD_HOST,
-        port: Number(facts.SSHD_PORT),
-        username: facts.SSHD_USER,
-        privateKey: fs.readFileSync(facts.SSHD_KEY)
-      });
-    // TCP_NODELAY, as our transport does (field notes: 48 ms -> 3.4 ms per exec).
-    client.on('ready', () =>
-      (
-        client as unknown as { _sock?: { setNoDelay?: (b: boolean) => void } }
-      )._sock?.setNoDelay?.(true)
-    );
-  });
 }
 
 function ssh2Exec(client: Client, command: string): Promise<number> {

@@ -19,12 +19,17 @@ import * as path from 'path';
 import { Client } from 'ssh2';
 
 import type { IClusterConfig } from '../src/shared/config';
-import { ClusterRegistry } from '../src/bridge/clusters';
-import { createJobManager, JobManager } from '../src/bridge/jobs';
+import type { JobManager } from '../src/bridge/jobs';
 import type { IOutputSink } from '../src/bridge/jobs/types';
-import { TransportPool } from '../src/bridge/transport/pool';
 import { packageRoot } from '../src/bridge/util/paths';
-import { serviceFacts } from './support';
+import {
+  benchManager,
+  median,
+  p90,
+  serviceFacts,
+  ssh2Client,
+  sshdCluster
+} from './support';
 
 const ROOT = packageRoot();
 const QUICK = process.argv.includes('--quick');
@@ -63,12 +68,6 @@ class Sink implements IOutputSink {
 
 const facts = serviceFacts;
 
-const median = (xs: number[]) =>
-  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const p90 = (xs: number[]) =>
-  [...xs].sort((a, b) => a - b)[
-    Math.min(xs.length - 1, Math.floor(xs.length * 0.9))
-  ];
 const round = (x: number) => Math.round(x * 100) / 100;
 
 const progress = (what: string): void =>
@@ -106,26 +105,6 @@ async function timeCells(
     times.push(performance.now() - t0);
   }
   return times;
-}
-
-function ssh2Client(f: { [key: string]: string }): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const client = new Client();
-    client
-      .on('ready', () => {
-        (
-          client as unknown as { _sock?: { setNoDelay?: (b: boolean) => void } }
-        )._sock?.setNoDelay?.(true);
-        resolve(client);
-      })
-      .on('error', reject)
-      .connect({
-        host: f.SSHD_HOST,
-        port: Number(f.SSHD_PORT),
-        username: f.SSHD_USER,
-        privateKey: fs.readFileSync(f.SSHD_KEY)
-      });
-  });
 }
 
 function ssh2Exec(client: Client, command: string): Promise<void> {
@@ -206,27 +185,13 @@ async function main(): Promise<void> {
   const sshd = facts('sshd');
   const dir = fs.mkdtempSync(path.join(ROOT, '.cache', 'bench-session-'));
   const remoteWork = `~/.cb-bench-session-${process.pid}`;
-  const ssh: IClusterConfig = {
-    type: 'ssh',
-    host: sshd.SSHD_HOST,
-    port: Number(sshd.SSHD_PORT),
-    user: sshd.SSHD_USER,
-    identityFile: sshd.SSHD_KEY,
-    knownHostsFile: sshd.SSHD_KNOWN_HOSTS,
-    workDir: remoteWork
-  };
+  const ssh = sshdCluster(sshd, remoteWork);
   const clusters: { [name: string]: IClusterConfig } = {
     ssh,
     local: { type: 'local', workDir: path.join(dir, 'work') },
     slurm: { ...ssh, scheduler: 'slurm' }
   };
-  const configFile = path.join(dir, 'clusters.json');
-  fs.writeFileSync(configFile, JSON.stringify({ clusters }));
-  const m = createJobManager({
-    registry: new ClusterRegistry({ sshConfigPath: null, configFile }),
-    pool: new TransportPool({ ssh: { agent: null } }),
-    stateDir: path.join(dir, 'state')
-  });
+  const m = benchManager(dir, clusters);
   const rows: IRow[] = [];
   try {
     // Set up the hosts (runtime, VENV1, VENV2) with a one-off cell, then time a session's first cell.

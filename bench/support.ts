@@ -7,6 +7,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { Client } from 'ssh2';
 
 import type { IClusterConfig } from '../src/shared/config';
 import { ClusterRegistry } from '../src/bridge/clusters';
@@ -196,4 +197,33 @@ export function writeResult(name: string, data: object): string {
     ) + '\n'
   );
   return file;
+}
+
+export const median = (xs: number[]): number =>
+  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+export const p90 = (xs: number[]): number =>
+  [...xs].sort((a, b) => a - b)[
+    Math.min(xs.length - 1, Math.floor(xs.length * 0.9))
+  ];
+
+/** ssh2 client of our own: the floor is the library with no bridge code around it. */
+export function ssh2Client(facts: { [key: string]: string }): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const client = new Client();
+    client
+      .on('ready', () => {
+        // TCP_NODELAY, as our transport does (field notes: 48 ms -> 3.4 ms per exec).
+        (
+          client as unknown as { _sock?: { setNoDelay?: (b: boolean) => void } }
+        )._sock?.setNoDelay?.(true);
+        resolve(client);
+      })
+      .on('error', reject)
+      .connect({
+        host: facts.SSHD_HOST,
+        port: Number(facts.SSHD_PORT),
+        username: facts.SSHD_USER,
+        privateKey: fs.readFileSync(facts.SSHD_KEY)
+      });
+  });
 }
