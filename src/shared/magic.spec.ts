@@ -386,3 +386,105 @@ describe('usage', () => {
     }
   });
 });
+
+describe('parseCell: data, distributed and sweep options', () => {
+  it('parses --in, --out and --sync', () => {
+    expect(
+      cluster('%%cluster local --in a,b --out=c --sync src/\nc = a').request
+    ).toEqual({
+      cluster: 'local',
+      inVars: ['a', 'b'],
+      outVars: ['c'],
+      sync: 'src'
+    });
+    expect(cluster('%%cluster --sync ./\n').request.sync).toBe('.');
+  });
+
+  it.each([
+    ['%%cluster --in 1a\n', /"1a" is not a Python variable name/],
+    ['%%cluster --in a,a\n', /"a" is named twice/],
+    ['%%cluster --out class\n', /not a Python variable name/],
+    ['%%cluster --in ,\n', /at least one variable name/],
+    ['%%cluster --sync /etc\n', /relative to the notebook/],
+    ['%%cluster --sync ~/x\n', /relative to the notebook/],
+    ['%%cluster --out b --detach\n', /--out cannot be combined with --detach/],
+    ['%%cluster --in a --dry-run\n', /--in cannot be combined with --dry-run/]
+  ])('rejects %s', (source, message) => {
+    expect(invalid(source)).toMatch(message);
+  });
+
+  it('parses a distributed launch', () => {
+    expect(
+      cluster(
+        '%%cluster slurm --nodes 2 --gpus-per-node 4 --tasks-per-node=2 --launch torchrun\n'
+      ).request
+    ).toEqual({
+      cluster: 'slurm',
+      nodes: 2,
+      gpusPerNode: 4,
+      tasksPerNode: 2,
+      launch: 'torchrun'
+    });
+  });
+
+  it.each([
+    ['%%cluster --nodes 0\n', /--nodes must be at least 1/],
+    ['%%cluster --launch ray\n', /"ray" is not one of torchrun, srun, mpirun/],
+    ['%%cluster --gpus 1 --gpus-per-node 2\n', /either --gpus/],
+    [
+      '%%cluster --nodes 2 --out x\n',
+      /--out cannot be combined with a distributed/
+    ]
+  ])('rejects %s', (source, message) => {
+    expect(invalid(source)).toMatch(message);
+  });
+
+  it('parses --array lists and ranges', () => {
+    expect(cluster('%%cluster --array seed=0-3\n').request.array).toEqual({
+      name: 'seed',
+      values: [0, 1, 2, 3]
+    });
+    expect(
+      cluster('%%cluster --array lr=0.1,1e-3,-2,adam --max-parallel 2\n')
+        .request
+    ).toEqual({
+      array: { name: 'lr', values: [0.1, 0.001, -2, 'adam'] },
+      maxParallel: 2
+    });
+  });
+
+  it.each([
+    ['%%cluster --array seed\n', /NAME=v1,v2/],
+    ['%%cluster --array 1x=1,2\n', /not a Python variable name/],
+    ['%%cluster --array s=5-1\n', /is empty/],
+    ['%%cluster --array s=0-5000\n', /at most 1000 elements/],
+    ['%%cluster --array s=a,,b\n', /empty value/],
+    ['%%cluster --max-parallel 2\n', /give --array too/],
+    ['%%cluster --array s=1,2 --nodes 2\n', /cannot be combined with --nodes/]
+  ])('rejects %s', (source, message) => {
+    expect(invalid(source)).toMatch(message);
+  });
+});
+
+describe('parseCell: data and array line magics', () => {
+  it.each([
+    ['%cluster push gpu a,b', 'push', ['gpu', 'a', 'b']],
+    ['%cluster pull gpu c', 'pull', ['gpu', 'c']],
+    ['%cluster put gpu data.npy', 'put', ['gpu', 'data.npy']],
+    ['%cluster put gpu "my dir" in/', 'put', ['gpu', 'my dir', 'in/']],
+    ['%cluster get gpu out/x.pt x.pt', 'get', ['gpu', 'out/x.pt', 'x.pt']],
+    ['%cluster rerun cb-1a 3', 'rerun', ['cb-1a', '3']]
+  ])('%s', (source, command, args) => {
+    expect(parseCell(source)).toEqual({ kind: 'line', command, args });
+  });
+
+  it.each([
+    ['%cluster push gpu', /%cluster push NAME a,b/],
+    ['%cluster pull gpu 1x', /not a Python variable name/],
+    ['%cluster put gpu', /%cluster put NAME LOCAL \[REMOTE\]/],
+    ['%cluster get gpu --all', /invalid path/],
+    ['%cluster rerun cb-1 seven', /ELEMENT is an element's index/]
+  ])('rejects %s', (source, message) => {
+    expect(invalid(source)).toMatch(message);
+  });
+});

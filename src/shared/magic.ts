@@ -35,7 +35,40 @@ export interface IJobRequest {
   name?: string;
   /** A one-off process with its own resources, outside the notebook's session. */
   fresh?: boolean;
+  /** Names of the notebook kernel's variables put into the remote namespace before the cell. */
+  inVars?: string[];
+  /** Names of remote variables set in the notebook kernel after the cell ends without error. */
+  outVars?: string[];
+  /** A folder, relative to the notebook's folder, mirrored to the remote before the cell (its cwd). */
+  sync?: string;
+  /** Nodes of a distributed launch (default 1). */
+  nodes?: number;
+  /** GPUs on each node of a distributed launch. */
+  gpusPerNode?: number;
+  /** Ranks on each node (default: --gpus-per-node, else 1). */
+  tasksPerNode?: number;
+  /** How the ranks are started. */
+  launch?: LaunchKind;
+  /** A parameter sweep: one job per value, the value bound to `name`. */
+  array?: IArraySpec;
+  /** At most this many array elements run at once. */
+  maxParallel?: number;
 }
+
+/** How the ranks of a distributed cell are started. */
+export type LaunchKind = 'torchrun' | 'srun' | 'mpirun';
+
+export const LAUNCH_KINDS: LaunchKind[] = ['torchrun', 'srun', 'mpirun'];
+
+/** `--array name=v1,v2` or `--array name=0-15`: a Python name and its values, in order. */
+export interface IArraySpec {
+  name: string;
+  /** Whole numbers and decimals become numbers; anything else stays a string. */
+  values: (string | number)[];
+}
+
+/** The most elements one `--array` may have (SLURM's default MaxArraySize is 1001). */
+export const MAX_ARRAY_ELEMENTS = 1000;
 
 export type LineCommand =
   | 'list'
@@ -49,6 +82,11 @@ export type LineCommand =
   | 'sessions'
   | 'restart'
   | 'stop'
+  | 'push'
+  | 'pull'
+  | 'put'
+  | 'get'
+  | 'rerun'
   | 'help';
 
 export type ParsedCell =
@@ -168,6 +206,61 @@ export const MAGIC_OPTIONS: IMagicOption[] = [
     name: 'fresh',
     field: 'fresh',
     help: "a one-off process with its own resources, outside the notebook's session"
+  },
+  {
+    name: 'in',
+    value: 'a,b',
+    field: 'inVars',
+    help: "the notebook kernel's variables to set remotely before the cell"
+  },
+  {
+    name: 'out',
+    value: 'c,d',
+    field: 'outVars',
+    help: 'remote variables to set in the notebook kernel after the cell'
+  },
+  {
+    name: 'sync',
+    value: 'DIR',
+    field: 'sync',
+    help: 'mirror DIR (relative to the notebook) to the remote; the cell runs in it'
+  },
+  {
+    name: 'nodes',
+    value: 'N',
+    field: 'nodes',
+    help: 'nodes of a distributed launch (integer >= 1)'
+  },
+  {
+    name: 'gpus-per-node',
+    value: 'G',
+    field: 'gpusPerNode',
+    help: 'GPUs on each node of a distributed launch'
+  },
+  {
+    name: 'tasks-per-node',
+    value: 'T',
+    field: 'tasksPerNode',
+    help: 'ranks on each node (default: --gpus-per-node, else 1)'
+  },
+  {
+    name: 'launch',
+    value: 'HOW',
+    field: 'launch',
+    help: 'start the ranks with torchrun, srun or mpirun',
+    choices: LAUNCH_KINDS
+  },
+  {
+    name: 'array',
+    value: 'NAME=VALUES',
+    field: 'array',
+    help: 'one job per value: seed=0-15 or lr=0.1,0.01; the value is bound to NAME'
+  },
+  {
+    name: 'max-parallel',
+    value: 'N',
+    field: 'maxParallel',
+    help: 'at most N array elements at once'
   }
 ];
 
@@ -226,6 +319,31 @@ export const LINE_COMMANDS: ILineCommandSpec[] = [
     name: 'stop',
     args: ['NAME?'],
     help: "stop this notebook's session on NAME and free its resources"
+  },
+  {
+    name: 'push',
+    args: ['NAME', 'a,b'],
+    help: "set the notebook kernel's variables a, b in the session on NAME"
+  },
+  {
+    name: 'pull',
+    args: ['NAME', 'c,d'],
+    help: "set the session's variables c, d on NAME in the notebook kernel"
+  },
+  {
+    name: 'put',
+    args: ['NAME', 'LOCAL', 'REMOTE?'],
+    help: 'copy a local file or folder to NAME (resumable; REMOTE: relative to the work dir)'
+  },
+  {
+    name: 'get',
+    args: ['NAME', 'REMOTE', 'LOCAL?'],
+    help: 'copy a remote file or folder from NAME (resumable)'
+  },
+  {
+    name: 'rerun',
+    args: ['ID', 'ELEMENT'],
+    help: 'run one element of an array job again (its index, as the summary shows)'
   },
   { name: 'help', args: [], help: 'show this help' }
 ];
@@ -392,6 +510,7 @@ export function parseJobArgs(tokens: string[]): IJobRequest {
       value
     );
   }
+  Private.checkCombination(request);
   return request;
 }
 
@@ -583,6 +702,47 @@ namespace Private {
         ...(dryRun ? { request: { dryRun } } : {})
       };
     }
+    if (spec.name === 'push' || spec.name === 'pull') {
+      if (rest.length !== 2) {
+        throw new MagicError(
+          `wrong number of arguments: %cluster ${spec.name} NAME a,b`
+        );
+      }
+      checkClusterName(rest[0]);
+      return {
+        kind: 'line',
+        command: spec.name,
+        args: [rest[0], ...varNames(spec.name, rest[1])]
+      };
+    }
+    if (spec.name === 'put' || spec.name === 'get') {
+      const form =
+        spec.name === 'put'
+          ? '%cluster put NAME LOCAL [REMOTE]'
+          : '%cluster get NAME REMOTE [LOCAL]';
+      if (rest.length < 2 || rest.length > 3) {
+        throw new MagicError(`wrong number of arguments: ${form}`);
+      }
+      checkClusterName(rest[0]);
+      for (const path of rest.slice(1)) {
+        transferPath(path);
+      }
+      return { kind: 'line', command: spec.name, args: rest };
+    }
+    if (spec.name === 'rerun') {
+      if (rest.length !== 2) {
+        throw new MagicError(
+          'wrong number of arguments: %cluster rerun ID ELEMENT'
+        );
+      }
+      checkJobId(rest[0]);
+      if (!/^\d{1,6}$/.test(rest[1])) {
+        throw new MagicError(
+          `%cluster rerun: ELEMENT is an element's index (0, 1, ...), got ${show(rest[1])}`
+        );
+      }
+      return { kind: 'line', command: 'rerun', args: rest };
+    }
     const required = spec.args.filter(a => !a.endsWith('?')).length;
     if (rest.length < required || rest.length > spec.args.length) {
       const form = `%cluster ${spec.name}${spec.args.length ? ' ' + spec.args.join(' ') : ''}`;
@@ -630,6 +790,26 @@ namespace Private {
         return value;
       case 'packages':
         return packages(value);
+      case 'in':
+      case 'out':
+        return varNames(`option --${opt.name}`, value);
+      case 'sync':
+        return syncDir(value);
+      case 'nodes':
+      case 'tasks-per-node':
+      case 'max-parallel':
+        return integer(opt.name, value, 1);
+      case 'gpus-per-node':
+        return integer(opt.name, value, 0);
+      case 'launch':
+        if (!(LAUNCH_KINDS as string[]).includes(value)) {
+          throw new MagicError(
+            `option --launch: ${show(value)} is not one of ${LAUNCH_KINDS.join(', ')}`
+          );
+        }
+        return value;
+      case 'array':
+        return arraySpec(value);
       case 'env':
         if (
           !/^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/.test(value) ||
@@ -655,6 +835,141 @@ namespace Private {
         }
         return value;
     }
+  }
+
+  /** Options that cannot be honoured together: refused here, never ignored later. */
+  export function checkCombination(r: IJobRequest): void {
+    const refuse = (message: string): never => {
+      throw new MagicError(message);
+    };
+    if (r.maxParallel !== undefined && !r.array) {
+      refuse('option --max-parallel limits an --array; give --array too');
+    }
+    if (r.gpus !== undefined && r.gpusPerNode !== undefined) {
+      refuse(
+        'give either --gpus (one process) or --gpus-per-node (a distributed launch), not both'
+      );
+    }
+    const distributed =
+      r.nodes !== undefined ||
+      r.gpusPerNode !== undefined ||
+      r.tasksPerNode !== undefined ||
+      r.launch !== undefined;
+    if (r.array && distributed) {
+      refuse(
+        'option --array runs one process per value: it cannot be combined with --nodes, --gpus-per-node, --tasks-per-node or --launch'
+      );
+    }
+    if (r.outVars && (r.detach || r.dryRun || r.array || distributed)) {
+      const other = r.detach
+        ? '--detach'
+        : r.dryRun
+          ? '--dry-run'
+          : r.array
+            ? '--array'
+            : 'a distributed launch';
+      refuse(
+        `option --out cannot be combined with ${other}: the values would have no single cell to come back to`
+      );
+    }
+    if (r.inVars && r.dryRun) {
+      refuse('option --in cannot be combined with --dry-run (nothing is sent)');
+    }
+  }
+
+  const PYTHON_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+  const PYTHON_KEYWORDS = new Set(
+    (
+      'False None True and as assert async await break class continue def del elif else ' +
+      'except finally for from global if import in is lambda nonlocal not or pass raise ' +
+      'return try while with yield'
+    ).split(' ')
+  );
+
+  /** `a,b` -> ['a', 'b']: Python names, each once. */
+  export function varNames(what: string, value: string): string[] {
+    const names = value
+      .split(',')
+      .map(n => n.trim())
+      .filter(n => n !== '');
+    if (names.length === 0) {
+      throw new MagicError(`${what} needs at least one variable name`);
+    }
+    for (const n of names) {
+      if (!PYTHON_NAME.test(n) || PYTHON_KEYWORDS.has(n) || n.length > 128) {
+        throw new MagicError(
+          `${what}: ${show(n)} is not a Python variable name`
+        );
+      }
+    }
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice) {
+      throw new MagicError(`${what}: ${show(twice)} is named twice`);
+    }
+    return names;
+  }
+
+  /** A relative folder: never absolute, no control characters (the bridge resolves and checks it). */
+  function syncDir(value: string): string {
+    if (value.startsWith('/') || value.startsWith('~') || value.length > 1024) {
+      throw new MagicError(
+        `option --sync: give a folder relative to the notebook's folder, got ${show(value)}`
+      );
+    }
+    return value.replace(/\/+$/, '') || '.';
+  }
+
+  /** A path of %cluster put/get: not empty, no control characters, not an option. */
+  export function transferPath(value: string): string {
+    if (value === '' || CONTROL.test(value) || value.startsWith('-')) {
+      throw new MagicError(`invalid path ${show(value)}`);
+    }
+    return value;
+  }
+
+  /** `name=v1,v2,...` or `name=A-B` (whole numbers, both ends included). */
+  function arraySpec(value: string): IArraySpec {
+    const eq = value.indexOf('=');
+    const form = 'option --array expects NAME=v1,v2,... or NAME=0-15';
+    if (eq <= 0) {
+      throw new MagicError(`${form}, got ${show(value)}`);
+    }
+    const name = value.slice(0, eq);
+    varNames('option --array', name);
+    const list = value.slice(eq + 1);
+    const range = /^(-?\d{1,9})-(-?\d{1,9})$/.exec(list);
+    let values: (string | number)[];
+    if (range) {
+      const [a, b] = [parseInt(range[1], 10), parseInt(range[2], 10)];
+      if (b < a) {
+        throw new MagicError(
+          `option --array: the range ${show(list)} is empty (the end is below the start)`
+        );
+      }
+      if (b - a + 1 > MAX_ARRAY_ELEMENTS) {
+        throw new MagicError(
+          `option --array: at most ${MAX_ARRAY_ELEMENTS} elements, the range has ${b - a + 1}`
+        );
+      }
+      values = Array.from({ length: b - a + 1 }, (_, i) => a + i);
+    } else {
+      const items = list.split(',').map(v => v.trim());
+      if (items.length === 0 || items.some(v => v === '')) {
+        throw new MagicError(`${form}: empty value in ${show(list)}`);
+      }
+      if (items.length > MAX_ARRAY_ELEMENTS) {
+        throw new MagicError(
+          `option --array: at most ${MAX_ARRAY_ELEMENTS} elements, got ${items.length}`
+        );
+      }
+      values = items.map(v =>
+        /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(v) &&
+        Number.isFinite(Number(v))
+          ? Number(v)
+          : v
+      );
+    }
+    return { name, values };
   }
 
   function integer(name: string, value: string, min: number): number {

@@ -549,7 +549,7 @@ describe('CellRunner: completion', () => {
     s.jobs.list = [JOB];
     const m = (code: string, pos = code.length) =>
       s.session.complete(code, pos).matches;
-    expect(m('%%cluster --g')).toEqual(['--gpus']);
+    expect(m('%%cluster --g')).toEqual(['--gpus', '--gpus-per-node']);
     expect(m('%%cluster --gpus 1 --')).not.toContain('--gpus');
     expect(m('%%cluster --scheduler s')).toEqual(['sge', 'slurm']);
     expect(m('%%cluster gpu --env ')).toEqual(['torch']);
@@ -561,9 +561,14 @@ describe('CellRunner: completion', () => {
       'cancel',
       'clean',
       'doctor',
+      'get',
       'help',
       'jobs',
       'list',
+      'pull',
+      'push',
+      'put',
+      'rerun',
       'restart',
       'session',
       'sessions',
