@@ -37,3 +37,69 @@ export interface IGpuPayload {
   /** Seconds the cell ran on the remote. */
   duration?: number;
 }
+
+/** Other ranks' output of a distributed cell (rank 0's is inline), kept current in place. */
+export const RANKS_MIME = 'application/vnd.cluster-bridge.ranks+json';
+
+/** One output of a rank or an array element (nbformat-like, bounded by the bridge). */
+export type ISubOutput =
+  | { type: 'stream'; name: 'stdout' | 'stderr'; text: string }
+  | { type: 'display'; data: { [mime: string]: unknown } }
+  | {
+      type: 'error';
+      ename: string;
+      evalue: string;
+      traceback: string[];
+    };
+
+export interface IRankInfo {
+  rank: number;
+  localRank: number;
+  node: string;
+  /** running, done, error (this rank raised), cancelled. */
+  state: 'running' | 'done' | 'error' | 'cancelled';
+  outputs: ISubOutput[];
+  /** Outputs dropped at the front to keep the payload bounded. */
+  dropped?: number;
+}
+
+export interface IRanksPayload {
+  jobId: string;
+  /** Total ranks (nodes x tasks per node). */
+  worldSize: number;
+  nodes: string[];
+  /** Every rank but 0, in rank order. */
+  ranks: IRankInfo[];
+  /** The first rank that failed, when one did. */
+  failedRank?: number;
+}
+
+/** An array job's summary table and its elements' outputs, kept current in place. */
+export const ARRAY_MIME = 'application/vnd.cluster-bridge.array+json';
+
+export interface IArrayElement {
+  index: number;
+  /** The value bound to the array's name in this element. */
+  value: string | number;
+  state: 'pending' | 'running' | 'done' | 'error' | 'cancelled' | 'lost';
+  /** Seconds it ran (once it ran). */
+  seconds?: number;
+  /** text/plain of the last expression's value, cut to one line. */
+  last?: string;
+  /** One line: the exception (`ValueError: bad lr`) when it failed. */
+  error?: string;
+  schedulerId?: string;
+  outputs: ISubOutput[];
+  dropped?: number;
+}
+
+export interface IArrayPayload {
+  jobId: string;
+  cluster: string;
+  /** The Python name each element's value is bound to. */
+  name: string;
+  maxParallel?: number;
+  elements: IArrayElement[];
+  /** The line magic that re-runs element K: this text with {index} replaced. */
+  rerun: string;
+}
