@@ -4,6 +4,7 @@
  * The kernel also pushes `{ event: 'clusters' | 'jobs' | 'cellStatus', ... }` updates unasked.
  */
 import type { IClusterInfo, IClustersFile } from './config';
+import type { IVarsLocalStep } from './data';
 import type { IDoctorLine } from './doctor';
 import type { IJobInfo } from './jobs';
 import type { IStatusPayload } from './mime';
@@ -25,6 +26,8 @@ export type CommRequest =
     }
   /** The notebook's own kernel was shut down on purpose: stop its sessions. */
   | { id: string; op: 'notebookClosed'; notebook: string }
+  /** `--in`/push: a private folder and the code that writes `names` into it (src/shared/data.ts). */
+  | { id: string; op: 'varsExport'; names: string[]; notebook: string }
   | {
       id: string;
       op: 'settings';
@@ -51,6 +54,7 @@ export interface ICommResults {
   sessions: ISessionInfo[];
   session: ISessionInfo | null;
   notebookClosed: null;
+  varsExport: IVarsLocalStep;
   settings: IClustersResult;
 }
 
