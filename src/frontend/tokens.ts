@@ -8,6 +8,7 @@ import type { ISignal } from '@lumino/signaling';
 import { Token } from '@lumino/coreutils';
 import type { CommPush, CommResult } from '../shared/comm';
 import type { IClusterInfo, IClustersFile } from '../shared/config';
+import type { IVarsLocalStep } from '../shared/data';
 import type { IJobInfo } from '../shared/jobs';
 import type { ISessionInfo } from '../shared/sessions';
 
@@ -104,6 +105,11 @@ export interface IClusterBridge extends IDisposable {
    * (server root + path: unique across the user's Jupyter servers).
    */
   notebookKey(path: string): string;
+  /**
+   * `--in`/push: a private folder on the server host and the code that
+   * writes the notebook kernel's `names` there (comm `varsExport` op).
+   */
+  varsExport(names: string[], notebook: string): Promise<IVarsLocalStep>;
   /** The doctor checklist of the cluster. */
   testCluster(cluster: string): Promise<CommResult<'test'>>;
   /** Store new settings and send them to the bridge (comm `settings` op). */

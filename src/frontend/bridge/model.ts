@@ -162,6 +162,14 @@ export class BridgeModel implements IClusterBridge {
     return notebookKey(path, this._serverRoot);
   }
 
+  async varsExport(
+    names: string[],
+    notebook: string
+  ): Promise<CommResult<'varsExport'>> {
+    const comm = await this._ready();
+    return comm.request({ op: 'varsExport', names, notebook });
+  }
+
   async testCluster(cluster: string): Promise<CommResult<'test'>> {
     const comm = await this._ready();
     const result = await comm.request({ op: 'test', cluster });
