@@ -18,6 +18,14 @@ import { executeOnBridge, showRefusal } from './execute';
 import { KernelSettingsSync } from './kernelsync';
 import { RemoteCounter } from './prompts';
 import { refusal, remoteRunMetadata, routeCell } from './routing';
+import {
+  appendVarsError,
+  cellVars,
+  showVarsError,
+  varsAfterCell,
+  varsBeforeCell
+} from './vars';
+import { VarsOrder } from './varsOrder';
 
 type RunCell = (
   options: INotebookCellExecutor.IRunCellOptions
@@ -53,6 +61,20 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
       sessionContext?.kernelPreference.name;
     const source = cell.model.sharedModel.getSource();
     const onBridge = kernelName === BRIDGE_KERNEL_NAME;
+    // Cells that move variables use two kernels in turn: later cells wait (varsOrder.ts).
+    const holds = !onBridge && cellVars(source) !== null;
+    return this._varsOrder.run(options.notebook, cell as CodeCell, holds, () =>
+      this._route(options, source, kernelName, onBridge)
+    );
+  }
+
+  private _route(
+    options: INotebookCellExecutor.IRunCellOptions,
+    source: string,
+    kernelName: string | undefined,
+    onBridge: boolean
+  ): Promise<boolean> {
+    const cell = options.cell;
     if (!onBridge && routeCell(source, kernelName) === 'default') {
       return this._defaultRunCell(options);
     }
@@ -112,12 +134,7 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
     source: string,
     kernelName: string | undefined
   ): Promise<boolean> {
-    const {
-      notebook,
-      notebookConfig,
-      onCellExecuted,
-      onCellExecutionScheduled
-    } = options;
+    const { notebook, onCellExecuted, onCellExecutionScheduled } = options;
     const cell = options.cell as CodeCell;
     onCellExecutionScheduled({ cell });
     const entry: Private.IEntry = {
@@ -135,23 +152,20 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
       this._bridge.notebookKey(options.sessionContext?.path ?? '')
     );
     try {
-      const kernel = await this._bridge.ensureStarted();
-      const reply = await executeOnBridge(cell, {
-        code: source,
-        kernel,
-        recordTiming: notebookConfig.recordTiming,
-        metadata: { ...identity, ...picked },
+      const outcome = await this._execute(cell, source, options, {
+        identity,
+        picked,
         // The notebook's own remote sequence: [r1], [r2] (prompts.ts).
-        executionCount: this._remoteCounts.next(notebook, kernelName)
+        executionCount: () => this._remoteCounts.next(notebook, kernelName)
       });
-      if (cell.isDisposed) {
+      if (outcome === 'gone') {
         return false;
       }
-      if (!reply || reply.content.status === 'ok') {
+      if (outcome === 'ok') {
         onCellExecuted({ cell, success: true });
         return true;
       }
-      failure = Private.kernelError(reply.content as Private.IErrorContent);
+      failure = Private.kernelError(outcome);
     } catch (reason) {
       if (
         cell.isDisposed ||
@@ -172,11 +186,60 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
     throw failure;
   }
 
+  /**
+   * The `--in` export in the notebook's kernel, the cell on the bridge, the
+   * `--out` import: 'ok', the error the cell ends with, or 'gone' (disposed).
+   */
+  private async _execute(
+    cell: CodeCell,
+    source: string,
+    options: INotebookCellExecutor.IRunCellOptions,
+    run: Private.IRunMetadata
+  ): Promise<'ok' | 'gone' | Private.IErrorContent> {
+    const local = options.sessionContext?.session?.kernel;
+    const kernel = await this._bridge.ensureStarted();
+    const vars = await varsBeforeCell(source, {
+      bridge: this._bridge,
+      local,
+      notebook: run.identity[NOTEBOOK_METADATA_KEY] ?? ''
+    });
+    if (cell.isDisposed) {
+      return 'gone';
+    }
+    if ('error' in vars) {
+      showVarsError(cell, vars.error);
+      return vars.error;
+    }
+    const reply = await executeOnBridge(cell, {
+      code: source,
+      kernel,
+      recordTiming: options.notebookConfig.recordTiming,
+      metadata: { ...run.identity, ...run.picked, ...vars.metadata },
+      executionCount: run.executionCount()
+    });
+    if (cell.isDisposed) {
+      return 'gone';
+    }
+    if (reply && reply.content.status !== 'ok') {
+      return reply.content as Private.IErrorContent;
+    }
+    const loadError = await varsAfterCell(reply, local);
+    if (cell.isDisposed) {
+      return 'gone';
+    }
+    if (loadError) {
+      appendVarsError(cell, loadError);
+      return loadError;
+    }
+    return 'ok';
+  }
+
   private _bridge: IClusterBridge;
   private _defaultRunCell: RunCell;
   private _kernelSync = new KernelSettingsSync();
   private _remoteCounts = new RemoteCounter();
   private _running = new Set<Private.IEntry>();
+  private _varsOrder = new VarsOrder();
   private _changed = new Signal<this, void>(this);
 }
 
@@ -191,6 +254,13 @@ export namespace ClusterCellExecutor {
 namespace Private {
   export interface IEntry extends IRemoteExecution {
     cell: CodeCell;
+  }
+
+  export interface IRunMetadata {
+    identity: { [key: string]: string };
+    picked: { [key: string]: string };
+    /** Taken when the cell is sent: a cell stopped before keeps no number. */
+    executionCount: () => number;
   }
 
   /** Execute metadata naming the notebook, so its cells share one session. */
