@@ -171,6 +171,9 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
         cell.isDisposed ||
         String((reason as Error)?.message).startsWith('Canceled')
       ) {
+        if (!cell.isDisposed) {
+          cell.model.executionState = 'idle';
+        }
         return false;
       }
       Private.showFailure(cell, reason);
@@ -197,6 +200,10 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
     run: Private.IRunMetadata
   ): Promise<'ok' | 'gone' | Private.IErrorContent> {
     const local = options.sessionContext?.session?.kernel;
+    if (local && cellVars(source)?.inNames.length) {
+      // The export may queue behind the notebook's kernel: show [*] meanwhile.
+      cell.model.executionState = 'running';
+    }
     const kernel = await this._bridge.ensureStarted();
     const vars = await varsBeforeCell(source, {
       bridge: this._bridge,

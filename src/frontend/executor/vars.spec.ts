@@ -15,7 +15,10 @@ type Reply = { content: any; metadata?: any };
 
 class FakeKernel {
   requests: { content: any; metadata: any }[] = [];
-  private pending: ((reply: Reply) => void)[] = [];
+  private pending: {
+    resolve: (reply: Reply) => void;
+    reject: (err: Error) => void;
+  }[] = [];
 
   constructor(
     readonly name: string,
@@ -26,8 +29,12 @@ class FakeKernel {
     this.requests.push({ content, metadata });
     this.log.push(`${this.name}:${content.code}`);
     let resolve!: (reply: Reply) => void;
-    const done = new Promise<Reply>(r => (resolve = r));
-    this.pending.push(resolve);
+    let reject!: (err: Error) => void;
+    const done = new Promise<Reply>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.pending.push({ resolve, reject });
     return {
       done: done.then(r => ({
         content: r.content,
@@ -45,7 +52,18 @@ class FakeKernel {
     if (!next) {
       throw new Error(`${this.name}: nothing to answer`);
     }
-    next({ content, metadata });
+    next.resolve({ content, metadata });
+  }
+
+  /** What a restart does to the requests in flight (JupyterLab's wording). */
+  cancel() {
+    this.pending
+      .shift()
+      ?.reject(
+        new Error(
+          'Canceled future for execute_request message before replies were done'
+        )
+      );
   }
 
   get waiting(): number {
@@ -323,6 +341,8 @@ describe('ClusterCellExecutor with --in/--out', () => {
     } = run('%%cluster local --in a --out b\nb = a * 2');
     await until(() => local.waiting === 1);
     expect(remote.requests).toHaveLength(0);
+    // Queued behind the notebook's kernel: the prompt says so.
+    expect(c.model.executionState).toBe('running');
     local.answer({ status: 'ok' });
     await until(() => remote.waiting === 1);
     expect(remote.requests[0].metadata).toMatchObject({
@@ -371,6 +391,16 @@ describe('ClusterCellExecutor with --in/--out', () => {
     expect(c.model.executionState).toBe('idle');
     // Stopped before it was sent: no [r1] taken.
     expect(c.model.executionCount).toBeNull();
+  });
+
+  it('ends quietly, sending nothing, when the notebook kernel restarts during the export', async () => {
+    const { cell: c, promise, events } = run('%cluster push local a');
+    await until(() => local.waiting === 1);
+    local.cancel();
+    await expect(promise).resolves.toBe(false);
+    expect(remote.requests).toHaveLength(0);
+    expect(events).toEqual(['scheduled']);
+    expect(c.model.executionState).toBe('idle');
   });
 
   it('fails the cell when its --out values do not load, below its outputs', async () => {
