@@ -1138,6 +1138,8 @@ class Cell:
                 last = _ast.Expression(tree.body.pop().value)
             body = compile(tree, filename, 'exec', flags=flags, dont_inherit=True)
             last_code = compile(last, filename, 'eval', flags=flags, dont_inherit=True) if last else None
+            if self.bundle.get('varsIn'):
+                _vars().receive(self.bundle, ns)
             self._eval(body, ns)
             if last_code is not None:
                 value = self._eval(last_code, ns)
@@ -1152,6 +1154,8 @@ class Cell:
                         if md:
                             event['metadata'] = md
                         self.emit_output(event)
+            if self.bundle.get('varsOut'):
+                _vars().send(self.bundle, ns)
             return 0
         except SystemExit as e:
             status = e.code
@@ -1211,6 +1215,21 @@ class Cell:
             sampler.stop()
         self.streams.flush()
         self.throttle.close()
+
+
+def _vars():
+    """The --in/--out codec, imported only by cells that move variables."""
+    module = sys.modules.get('_cb_vars')
+    if module is None:
+        # The runtime folder is off sys.path while cells run: load it by its path.
+        import importlib.util
+        path = os.path.join(os.path.dirname(RUNNER_FILE), '_cb_vars.py')
+        spec = importlib.util.spec_from_file_location('_cb_vars', path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules['_cb_vars'] = module
+        HIDDEN_FILES.add(path)
+    return module
 
 
 def capture_output(streams):

@@ -1,0 +1,303 @@
+"""Variables in and out (`--in`/`--out`, `%cluster push/pull`): one codec for both sides.
+
+Runs in the notebook's own kernel (its source embedded in the code the bridge hands the frontend,
+executed in a private namespace) and in the remote runner/session. A folder holds one file per
+value and manifest.json (src/shared/data.ts IVarsManifest), written last: a folder without a
+manifest is an export that did not finish.
+
+Formats: numpy arrays as .npy (no pickle; object arrays go by pickle), pandas objects and
+everything else picklable by pickle. Code (functions, classes, modules) is refused: a pickle holds
+it by reference, and the other side's Python may differ. Decoding goes through an allow-list
+(numpy, pandas, builtin data types) unless the caller trusts the folder.
+
+Standard library only, Python 3.6 syntax; numpy and pandas are imported only when present.
+"""
+import io
+import json
+import os
+import pickle
+import re
+import sys
+import types
+
+MANIFEST = 'manifest.json'
+FORMATS = ('npy', 'pandas', 'pickle', 'json')
+NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
+CODE_TYPES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType,
+              type, types.CodeType)
+
+# Builtin and standard-library data types a result may be made of.
+SAFE_GLOBALS = {
+    'builtins': {'list', 'dict', 'tuple', 'set', 'frozenset', 'bytearray', 'bytes', 'str', 'int',
+                 'float', 'complex', 'bool', 'slice', 'range'},
+    'collections': {'OrderedDict', 'deque', 'Counter'},
+    'datetime': {'date', 'datetime', 'time', 'timedelta', 'timezone'},
+    'decimal': {'Decimal'},
+    'fractions': {'Fraction'},
+    'uuid': {'UUID'},
+}
+NUMPY_MODULES = ('numpy', 'numpy.core.multiarray', 'numpy._core.multiarray', 'numpy.core.numeric',
+                 'numpy._core.numeric', 'numpy.dtypes')
+NUMPY_FUNCTIONS = {'_reconstruct', 'scalar', '_frombuffer'}
+PANDAS_MODULE = re.compile(r'^pandas\.(core|_libs)(\.[A-Za-z0-9_]+)*$')
+PANDAS_FUNCTION = re.compile(r'^(_new_[A-Za-z]+|_?[A-Za-z_]*unpickle[A-Za-z_]*)$')
+
+
+class RefusedGlobal(pickle.UnpicklingError):
+    """A pickle names something outside the allow-list."""
+
+
+def versions():
+    """What decides whether a folder can be decoded here."""
+    found = {'python': '%d.%d.%d' % sys.version_info[:3], 'pickleProtocol': pickle.HIGHEST_PROTOCOL}
+    for lib in ('numpy', 'pandas'):
+        try:
+            found[lib] = __import__(lib).__version__
+        except Exception:
+            pass
+    return found
+
+
+def skew(manifest, here):
+    """Why `manifest` (made elsewhere) cannot be decoded by `here` (versions()); None when it can."""
+    protocol = int(manifest.get('pickleProtocol') or 0)
+    needs_pickle = any(v.get('format') != 'npy' for v in manifest.get('vars', []))
+    if needs_pickle and protocol > int(here.get('pickleProtocol') or 0):
+        return ('pickle protocol %d (Python %s) cannot be read by Python %s (protocol %s at most); '
+                'use an env with Python 3.8 or newer' % (protocol, manifest.get('python'),
+                                                         here.get('python'),
+                                                         here.get('pickleProtocol')))
+    for lib, theirs in sorted((manifest.get('libraries') or {}).items()):
+        mine = here.get(lib)
+        if mine is None:
+            return ('the values need %s %s, which is not installed on the other side (Python %s); '
+                    'add it to the env (--packages %s or --env with it)' % (
+                        lib, theirs, here.get('python'), lib))
+        if _major(mine) != _major(theirs):
+            return ('%s %s sent, %s %s on the other side: a %s %s pickle does not load on %s %s; '
+                    'use --env with a matching %s (%s.x) or convert the value (e.g. to a list)' % (
+                        lib, theirs, lib, mine, lib, _major(theirs), lib, _major(mine), lib,
+                        _major(mine)))
+    return None
+
+
+def dump(namespace, names, folder, protocol=None):
+    """Encodes namespace[name] for each name into `folder` (existing, private). On any failure,
+    nothing stays in the folder and the error says which name and why."""
+    names = list(names)
+    missing = [n for n in names if not isinstance(n, str) or n not in namespace]
+    if missing:
+        raise NameError('name %s is not defined (nothing was sent)' % ', '.join(
+            repr(n) for n in missing))
+    for name in names:
+        if isinstance(namespace[name], CODE_TYPES):
+            raise TypeError('%s is %s: send data, not code (define it on the other side; '
+                            'nothing was sent)' % (name, _type_name(namespace[name])))
+    if protocol is None:
+        protocol = min(pickle.HIGHEST_PROTOCOL, 5)
+    entries, libraries, written = [], {}, []
+    try:
+        for i, name in enumerate(names):
+            value = namespace[name]
+            try:
+                entry, libs = _encode(value, folder, '%03d-%s' % (i, name), protocol, written)
+            except (pickle.PicklingError, TypeError, AttributeError) as e:
+                raise TypeError('cannot send %s (%s): %s; nothing was sent' % (
+                    name, _type_name(value), e))
+            entry.update(name=name, type=_type_name(value))
+            entries.append(entry)
+            libraries.update(libs)
+        manifest = {'python': '%d.%d.%d' % sys.version_info[:3], 'libraries': libraries,
+                    'pickleProtocol': protocol, 'vars': entries}
+        _write(os.path.join(folder, MANIFEST), json.dumps(manifest).encode('utf-8'), written)
+    except BaseException:
+        for path in written:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        raise
+    return manifest
+
+
+def load(folder, trust=False, here=None):
+    """{name: value} of a folder, all decoded before anything is returned. trust: any pickle
+    (the sender is the user's own notebook, or the cluster is trusted)."""
+    try:
+        with open(os.path.join(folder, MANIFEST), 'rb') as f:
+            manifest = json.loads(f.read().decode('utf-8'))
+    except (OSError, ValueError) as e:
+        raise RuntimeError('the values were not received (no readable %s in %s: %s)' % (
+            MANIFEST, folder, e))
+    problem = skew(manifest, here or versions())
+    if problem:
+        raise RuntimeError(problem)
+    values = {}
+    for entry in manifest.get('vars', []):
+        name, fmt, file = entry.get('name'), entry.get('format'), entry.get('file')
+        if not (isinstance(name, str) and NAME.match(name)) or fmt not in FORMATS or \
+                not isinstance(file, str) or os.path.basename(file) != file:
+            raise RuntimeError('%s lists a malformed value: %r' % (MANIFEST, entry))
+        path = os.path.join(folder, file)
+        try:
+            values[name] = _decode(fmt, path, trust)
+        except RefusedGlobal as e:
+            raise pickle.UnpicklingError(
+                '%s was refused: %s. Results are decoded with an allow-list (numpy, pandas, '
+                'builtin data); set "trustPickle": true in the cluster\'s config to accept any '
+                'pickle from it' % (name, e))
+    return values
+
+
+def export(namespace, names, folder, protocol=None):
+    """The notebook kernel's --in step (see the bridge's vars code)."""
+    dump(namespace, names, folder, protocol)
+
+
+def import_into(namespace, folder, trust=False):
+    """The notebook kernel's --out step: every name at once, or none; the folder is removed."""
+    try:
+        values = load(folder, trust)
+        namespace.update(values)
+        return sorted(values)
+    finally:
+        _remove_tree(folder)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _encode(value, folder, stem, protocol, written):
+    numpy = sys.modules.get('numpy')
+    libs = {}
+    if numpy is not None and type(value) is numpy.ndarray and not value.dtype.hasobject:
+        path = os.path.join(folder, stem + '.npy')
+        written.append(path)
+        with open(path, 'wb') as f:
+            numpy.save(f, value, allow_pickle=False)
+        return {'format': 'npy', 'file': os.path.basename(path), 'bytes': os.path.getsize(path)}, \
+            {'numpy': numpy.__version__}
+    path = os.path.join(folder, stem + '.pkl')
+    written.append(path)
+    used = set()
+    with open(path, 'wb') as f:
+        _RecordingPickler(f, protocol, used).dump(value)
+    root = type(value).__module__.split('.')[0]
+    used.add(root)
+    for lib in ('numpy', 'pandas'):
+        if lib in used and lib in sys.modules:
+            libs[lib] = sys.modules[lib].__version__
+    fmt = 'pandas' if root == 'pandas' else 'pickle'
+    return {'format': fmt, 'file': os.path.basename(path), 'bytes': os.path.getsize(path)}, libs
+
+
+class _RecordingPickler(pickle.Pickler):
+    """Notes the top-level packages of the objects it reduces (which libraries the other side
+    needs). reducer_override exists from Python 3.8; before, the value's own type decides."""
+
+    def __init__(self, f, protocol, used):
+        pickle.Pickler.__init__(self, f, protocol)
+        self._used = used
+
+    def reducer_override(self, obj):
+        self._used.add(type(obj).__module__.split('.')[0])
+        # Library functions travel by name (numpy's reconstructors); the user's own code cannot.
+        if isinstance(obj, (types.FunctionType, type)) and (
+                getattr(obj, '__module__', None) == '__main__' or obj.__name__ == '<lambda>'):
+            raise TypeError('%s inside the value: send data, not code' % _type_name(obj))
+        return NotImplemented
+
+
+def _decode(fmt, path, trust):
+    if fmt == 'npy':
+        import numpy
+        return numpy.load(path, allow_pickle=False)
+    if fmt == 'json':
+        with open(path, 'rb') as f:
+            return json.loads(f.read().decode('utf-8'))
+    with open(path, 'rb') as f:
+        if trust:
+            return pickle.load(f)
+        return _AllowListUnpickler(f).load()
+
+
+class _AllowListUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if _allowed(module, name):
+            return pickle.Unpickler.find_class(self, module, name)
+        raise RefusedGlobal('the pickle asks for %s.%s, which is not a known data type' % (
+            module, name))
+
+
+def _allowed(module, name):
+    if name in SAFE_GLOBALS.get(module, ()):
+        return True
+    if module in NUMPY_MODULES:
+        if name in NUMPY_FUNCTIONS:
+            return True
+        try:
+            numpy = __import__('numpy')
+            obj = getattr(sys.modules[module] if module in sys.modules else __import__(
+                module, fromlist=['_']), name)
+        except Exception:
+            return False
+        return isinstance(obj, type) and (issubclass(obj, (numpy.ndarray, numpy.generic,
+                                                           numpy.dtype)))
+    if PANDAS_MODULE.match(module) and not module.startswith('pandas.core.computation'):
+        if PANDAS_FUNCTION.match(name):
+            return True
+        try:
+            obj = getattr(__import__(module, fromlist=['_']), name)
+        except Exception:
+            return False
+        return isinstance(obj, type)
+    return False
+
+
+def _write(path, data, written):
+    written.append(path)
+    with open(path, 'wb') as f:
+        f.write(data)
+
+
+def _remove_tree(folder):
+    import shutil
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _type_name(value):
+    if isinstance(value, type):
+        return 'a class (%s)' % value.__name__
+    if isinstance(value, types.ModuleType):
+        return 'a module (%s)' % value.__name__
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
+        return 'a function (%s)' % getattr(value, '__name__', '?')
+    t = type(value)
+    module = t.__module__
+    return t.__name__ if module == 'builtins' else '%s.%s' % (module, t.__name__)
+
+
+def _major(version):
+    return str(version).split('.')[0]
+
+
+def receive(bundle, namespace):
+    """The runner's step before a cell: the bundle's `varsIn` folder into the namespace (all or
+    none), then the folder is removed. The values come from the user's own notebook: trusted."""
+    folder = bundle.get('varsIn')
+    if not folder:
+        return
+    try:
+        namespace.update(load(folder, trust=True))
+    finally:
+        _remove_tree(folder)
+
+
+def send(bundle, namespace):
+    """The runner's step after a cell that ended without error: `varsOut` {names, dir, protocol}."""
+    out = bundle.get('varsOut')
+    if not out:
+        return
+    folder = out['dir']
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    dump(namespace, out.get('names') or [], folder, out.get('protocol') or 4)
