@@ -15,6 +15,7 @@ import {
   tokenize,
   type IToken
 } from '../../shared/magic';
+import { VARS_IN_METADATA_KEY, VARS_OUT_METADATA_KEY } from '../../shared/data';
 import { NOTEBOOK_METADATA_KEY } from '../../shared/sessions';
 import type { PickedCluster } from '../pickedCluster';
 import { BRIDGE_KERNEL_NAME } from '../tokens';
@@ -68,7 +69,10 @@ export function magicClusterName(source: string): string | null | undefined {
 export const RESERVED_METADATA_KEYS = [
   CLUSTER_METADATA_KEY,
   COUNT_METADATA_KEY,
-  NOTEBOOK_METADATA_KEY
+  NOTEBOOK_METADATA_KEY,
+  // A folder named here would be read and sent to the cluster.
+  VARS_IN_METADATA_KEY,
+  VARS_OUT_METADATA_KEY
 ];
 
 /**

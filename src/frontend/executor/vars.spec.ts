@@ -2,6 +2,7 @@ import { NotebookModel } from '@jupyterlab/notebook';
 import { VARS_IN_METADATA_KEY, VARS_OUT_METADATA_KEY } from '../../shared/data';
 import type { IClusterBridge } from '../tokens';
 import { ClusterCellExecutor } from './executor';
+import { refusal } from './routing';
 import { cellVars, runSilently, varsAfterCell, varsBeforeCell } from './vars';
 import { VarsOrder } from './varsOrder';
 
@@ -119,6 +120,19 @@ describe('cellVars', () => {
     expect(cellVars('print(1)')).toBeNull();
     expect(cellVars('%%cluster local --in\nx')).toBeNull();
   });
+});
+
+describe('cell metadata', () => {
+  it.each([VARS_IN_METADATA_KEY, VARS_OUT_METADATA_KEY])(
+    'refuses a cell that carries %s itself (a notebook could name any folder to send)',
+    key => {
+      for (const kernel of ['python3', 'cluster-bridge']) {
+        expect(
+          refusal('%%cluster local\nx', kernel, { kind: 'default' }, [key])
+        ).toMatch(/Nothing was run/);
+      }
+    }
+  );
 });
 
 describe('varsBeforeCell / varsAfterCell', () => {
