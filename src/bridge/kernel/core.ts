@@ -296,6 +296,7 @@ export class KernelCore {
               })
             };
       this._reply(channel, msg, 'execute_reply', content, {
+        ...(outcome.metadata ?? {}),
         status: content.status as string,
         started: msg.header.date
       });

@@ -33,6 +33,8 @@ export interface IExecuteError {
 
 export interface IExecuteOutcome {
   status: 'ok' | 'error' | 'aborted';
+  /** Extra execute_reply metadata (the `--out` step, src/shared/data.ts). */
+  metadata?: JSONObject;
 }
 
 export interface ICompleteResult {

@@ -165,6 +165,13 @@ export class SshTransport implements ITransport {
     return execReadFile(this, file);
   }
 
+  /** The connection's SFTP channel for streamed transfers (fastPut/fastGet); undefined without SFTP. */
+  async sftpChannel(): Promise<SFTPWrapper | undefined> {
+    return this._options.sftp === false
+      ? undefined
+      : (await this._sftp())?.session;
+  }
+
   /** The connection's SFTP channel (opened once, holding one session slot); undefined without SFTP. */
   private async _sftp(): Promise<
     { session: SFTPWrapper; conn: IConnection } | undefined
