@@ -40,6 +40,7 @@ except ImportError:
 
 SESSION_COMMANDS = ('session-start', 'session-prepare', 'session-run', 'session-info',
                     'session-stop')  # in _cb_agent_session, imported only for them
+ARRAY_COMMANDS = ('array-element', 'array-follow')  # in _cb_array, likewise
 
 
 class AgentError(Exception):
@@ -356,12 +357,22 @@ def parse_args(argv):
             i += 1
         else:
             raise AgentError('unexpected argument %r' % arg)
-    needs_job = ('prepare', 'run', 'launch', 'follow', 'go', 'cancel', 'status') + SESSION_COMMANDS
+    needs_job = ('prepare', 'run', 'launch', 'follow', 'go', 'cancel', 'status') + \
+        SESSION_COMMANDS + ARRAY_COMMANDS
     if opts['command'] in needs_job and not opts['jobdir']:
         raise AgentError('%s needs a JOBDIR' % opts['command'])
     if opts['command'] not in needs_job + ('doctor', 'clean', 'env-ensure'):
         raise AgentError('unknown command %r' % opts['command'])
     return opts
+
+
+def array_body(jobdir):
+    """run_direct for an array job's launch on a direct host, else None (run_job)."""
+    bundle = read_json(os.path.join(jobdir, 'bundle.json')) or {}
+    if not isinstance((bundle.get('request') or {}).get('array'), dict):
+        return None
+    import _cb_array
+    return _cb_array.run_direct
 
 
 def opts_dir(argv):
@@ -384,8 +395,14 @@ def main(argv):
         if cmd == 'run':
             return run_job(jobdir)
         if cmd == 'launch':
-            print_json({'pid': launch(jobdir)})
+            print_json({'pid': launch(jobdir, body=array_body(jobdir))})
             return 0
+        if cmd in ARRAY_COMMANDS:
+            import _cb_array
+            try:
+                return _cb_array.command(cmd, jobdir)
+            except _cb_array.ArrayError as e:
+                raise AgentError(str(e))
         if cmd == 'follow':
             return follow(jobdir, opts['offset'])
         if cmd == 'go':

@@ -1138,6 +1138,9 @@ class Cell:
                 last = _ast.Expression(tree.body.pop().value)
             body = compile(tree, filename, 'exec', flags=flags, dont_inherit=True)
             last_code = compile(last, filename, 'eval', flags=flags, dont_inherit=True) if last else None
+            element = self.bundle.get('arrayElement')
+            if element:
+                ns[element['name']] = element['value']  # an --array element's value
             if self.bundle.get('varsIn'):
                 _vars().receive(self.bundle, ns)
             self._eval(body, ns)

@@ -1,0 +1,144 @@
+"""Array jobs (_cb_array): the element's index from each scheduler's variable, the value bound
+in the cell, a direct host's launcher (max-parallel, failures, cancel) and the multiplexed
+follow."""
+import json
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+from rt_helpers import (AGENT, PYTHON, TempDirCase, group_exists, of_type, read_events,
+                        stream_text, wait_for)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), 'src', 'runtime'))
+
+import _cb_array  # noqa: E402
+
+CELL = ('import time\nt0 = time.time()\ntime.sleep(0.4)\n'
+        'print("%r %s %.3f %.3f" % (lr, type(lr).__name__, t0, time.time()))\nlr * 2')
+
+
+def follow_lines(data):
+    out = {}
+    for line in data.decode('utf-8').splitlines():
+        k, _, event = line.partition('\t')
+        out.setdefault(int(k), []).append(json.loads(event))
+    return out
+
+
+class ElementIndex(unittest.TestCase):
+    def test_each_schedulers_variable_and_its_first_index(self):
+        self.assertEqual(_cb_array.element_index({'SLURM_ARRAY_TASK_ID': '2'}, 4), 2)
+        self.assertEqual(_cb_array.element_index({'SGE_TASK_ID': '1'}, 4), 0)
+        self.assertEqual(_cb_array.element_index({'SGE_TASK_ID': 'undefined',
+                                                  'PBS_ARRAY_INDEX': '3'}, 4), 3)
+        self.assertEqual(_cb_array.element_index({'CB_ARRAY_INDEX': '0'}, 1), 0)
+
+    def test_missing_or_outside_is_a_clear_error(self):
+        with self.assertRaisesRegex(_cb_array.ArrayError, 'no array index'):
+            _cb_array.element_index({}, 4)
+        with self.assertRaisesRegex(_cb_array.ArrayError, 'outside the array'):
+            _cb_array.element_index({'SLURM_ARRAY_TASK_ID': '4'}, 4)
+        with self.assertRaisesRegex(_cb_array.ArrayError, 'not an array index'):
+            _cb_array.element_index({'SGE_TASK_ID': 'x'}, 4)
+
+
+class ArrayJobs(TempDirCase):
+    def prepare(self, name, code, values, max_parallel=None):
+        jobdir = self.jobdir(name)
+        request = {'array': {'name': 'lr', 'values': values}}
+        if max_parallel:
+            request['maxParallel'] = max_parallel
+        out = self.agent('prepare', jobdir, input=self.bundle(code, request=request))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return jobdir
+
+    def element_events(self, jobdir, k):
+        return read_events(_cb_array.element_dir(jobdir, k))
+
+    def test_element_binds_its_value_as_a_python_value(self):
+        jobdir = self.prepare('e1', CELL, [0.1, 3, 'adam'])
+        for var, text in (('SLURM_ARRAY_TASK_ID', '0'), ('SGE_TASK_ID', '2'),
+                          ('PBS_ARRAY_INDEX', '2')):
+            env = self.env(**{var: text})
+            out = self.agent('array-element', jobdir, env=env)
+            self.assertEqual(out.returncode, 0, out.stderr)
+        first = self.element_events(jobdir, 0)
+        self.assertTrue(stream_text(first).startswith('0.1 float '), stream_text(first))
+        self.assertEqual(of_type(first, 'result')[0]['data']['text/plain'], '0.2')
+        second = self.element_events(jobdir, 1)
+        self.assertTrue(stream_text(second).startswith('3 int '), stream_text(second))
+        self.assertEqual(of_type(second, 'result')[0]['data']['text/plain'], '6')
+        self.assertDone(second, 'completed')
+        third = self.element_events(jobdir, 2)
+        self.assertTrue(stream_text(third).startswith("'adam' str "), stream_text(third))
+
+    def test_direct_launch_runs_every_element_at_most_p_at_once(self):
+        jobdir = self.prepare('d1', CELL, [1, 2, 3, 4, 5], max_parallel=2)
+        out = self.agent('launch', jobdir)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        fol = self.agent('array-follow', jobdir, timeout=120)
+        self.assertEqual(fol.returncode, 0, fol.stderr)
+        by_k = follow_lines(fol.stdout)
+        self.assertEqual(sorted(by_k), [0, 1, 2, 3, 4])
+        spans = []
+        for k, events in by_k.items():
+            self.assertEqual(events[-1]['type'], 'done', k)
+            self.assertEqual(events[-1]['state'], 'completed')
+            words = stream_text(events).split()
+            self.assertEqual(words[:2], [str(k + 1), 'int'])
+            spans.append((float(words[2]), float(words[3])))
+        most = max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
+        self.assertEqual(most, 2, 'at most 2 at once, and 2 did overlap: %r' % spans)
+
+    def test_one_failing_element_fails_the_launcher_and_others_complete(self):
+        jobdir = self.prepare('d2', 'if lr == 2:\n    raise ValueError("bad lr")\nlr', [1, 2, 3])
+        out = self.agent('launch', jobdir)
+        pid = json.loads(out.stdout.decode())['pid']
+        fol = self.agent('array-follow', jobdir, timeout=120)
+        by_k = follow_lines(fol.stdout)
+        self.assertEqual([by_k[k][-1]['state'] for k in range(3)],
+                         ['completed', 'failed', 'completed'])
+        self.assertEqual(of_type(by_k[1], 'error')[0]['evalue'], 'bad lr')
+        self.assertTrue(wait_for(lambda: not group_exists(pid), 10))
+        with open(os.path.join(jobdir, 'status.json')) as f:
+            self.assertEqual(json.load(f)['state'], 'failed')
+
+    def test_cancel_ends_running_and_unstarted_elements_with_no_orphans(self):
+        code = ('import os, subprocess, time\np = subprocess.Popen(["sleep", "300"])\n'
+                'open(os.path.join(%r, "sleep-%%d" %% lr), "w").write(str(p.pid))\n'
+                'time.sleep(300)' % self.tmp)
+        jobdir = self.prepare('d3', code, [1, 2, 3, 4], max_parallel=2)
+        out = self.agent('launch', jobdir)
+        pid = json.loads(out.stdout.decode())['pid']
+        self.assertTrue(wait_for(lambda: all(
+            os.path.exists(os.path.join(self.tmp, 'sleep-%d' % v)) for v in (1, 2)), 60))
+        pgids = []
+        for k in (0, 1):
+            with open(os.path.join(_cb_array.element_dir(jobdir, k), 'status.json')) as f:
+                pgids.append(json.load(f)['runnerPgid'])
+        cancelled = self.agent('cancel', jobdir, '--grace', '5')
+        self.assertEqual(cancelled.returncode, 0, cancelled.stderr)
+        fol = self.agent('array-follow', jobdir, timeout=60)
+        by_k = follow_lines(fol.stdout)
+        self.assertEqual([by_k[k][-1]['state'] for k in range(4)], ['cancelled'] * 4)
+        self.assertEqual(of_type(by_k[2], 'status'), [], 'element 2 never started')
+        self.assertGroupsGone(pid, *pgids)
+        for value in (1, 2):
+            with open(os.path.join(self.tmp, 'sleep-%d' % value)) as f:
+                sleep = int(f.read())
+            self.assertTrue(wait_for(lambda: not os.path.exists('/proc/%d' % sleep), 10),
+                            'the sleep of element %d is gone' % value)
+
+    def test_follow_of_a_job_that_is_no_array_is_a_clear_error(self):
+        jobdir = self.jobdir('n1')
+        self.agent('prepare', jobdir, input=self.bundle('1'))
+        out = self.agent('array-follow', jobdir)
+        self.assertEqual(out.returncode, 2)
+        self.assertIn(b'is not an array job', out.stderr)
+
+
+if __name__ == '__main__':
+    unittest.main()
