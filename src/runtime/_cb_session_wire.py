@@ -106,6 +106,9 @@ class Connection(object):
                 extra = {'was': session.interrupt(msg.get('job'))}
             elif op == 'status':
                 extra = {'status': session.status_reply()}
+            elif op == 'versions':  # what --in values may be (_cb_vars.skew), asked before sending
+                import _cb_runner
+                extra = {'versions': _cb_runner._vars().versions()}
             elif op == 'stop':
                 self.send({'op': 'reply', 'id': rid, 'ok': True})
                 session.end('stopped', 'cancelled', 'the session was stopped')

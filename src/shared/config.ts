@@ -83,6 +83,12 @@ export interface IClusterConfig {
   buildEnvOn?: 'login' | 'compute';
   /** What the work dir keeps; `false` turns the daily automatic clean off. */
   retention?: IRetention | false;
+  /**
+   * `--out`/pull: load any pickle this cluster sends back. Default false:
+   * only numpy, pandas and builtin data types (a compromised or shared
+   * account cannot run code in the notebook's kernel).
+   */
+  trustPickle?: boolean;
 }
 
 export type EnvKind = 'auto' | 'conda' | 'venv';

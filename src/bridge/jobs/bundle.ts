@@ -27,6 +27,10 @@ export interface IJobBundle {
   workDir: string;
   /** The cluster's retention for the agent's daily clean; false: no automatic clean. */
   retention?: IRetention | false;
+  /** `--in`: remote folder of values set before the cell (_cb_vars.receive). */
+  varsIn?: string;
+  /** `--out`: names written into `dir` after the cell ends without error (_cb_vars.send). */
+  varsOut?: { names: string[]; dir: string; protocol: number };
 }
 
 /** A fresh job id: sortable by time, unique, safe as a directory name. */

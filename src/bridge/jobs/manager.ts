@@ -54,6 +54,13 @@ import {
   type ISessionStartOptions
 } from '../sessions/manager';
 import { SessionTable, type ISessionRecord } from '../sessions/table';
+import { CellVars } from '../data/varsCell';
+import { varsFolders } from '../data/varsLocal';
+import {
+  probeVersions,
+  sessionVersions,
+  type IPythonVersions
+} from '../data/varsVersions';
 
 export interface IJobManagerOptions {
   registry: ClusterRegistry;
@@ -175,8 +182,19 @@ export class JobManager implements IJobManager {
       status,
       prompter: options.prompter
     };
+    const vars =
+      options.vars &&
+      new CellVars(open, jobId, options.vars, this._varsFolders);
     if (options.notebook !== undefined && !request.fresh && !request.detach) {
-      return this._runInSession(ctx, bundle, options.notebook, signal);
+      return this._runInSession(ctx, bundle, options.notebook, signal, vars);
+    }
+    if (vars) {
+      try {
+        await vars.send(bundle, () => this._venv2Versions(ctx, bundle));
+      } catch (err) {
+        showFailed(status, err);
+        throw err;
+      }
     }
     this._records.put(ctx.job);
 
@@ -184,7 +202,7 @@ export class JobManager implements IJobManager {
       status.set({ phase: 'starting', detail: undefined });
       const { first, venv2Key } = fastPath(ctx, bundle, this._venv2);
       ctx.venv2Key = venv2Key;
-      return this._follow(ctx, signal, first);
+      return Private.received(vars, await this._follow(ctx, signal, first));
     }
     status.set({ phase: 'submitted', detail: undefined });
     const rejected = await submitJob(ctx, spec, bundle, this._records, signal);
@@ -199,7 +217,7 @@ export class JobManager implements IJobManager {
       sink.stream('stdout', detachedNotice(ctx));
       return { status: 'ok', job: { ...ctx.job } };
     }
-    return this._follow(ctx, signal);
+    return Private.received(vars, await this._follow(ctx, signal));
   }
 
   /** A cell of the notebook's session: ensure the session, hand it the cell, follow its log. */
@@ -207,7 +225,8 @@ export class JobManager implements IJobManager {
     ctx: IJobContext,
     bundle: IJobBundle,
     notebook: string,
-    signal?: AbortSignal
+    signal?: AbortSignal,
+    vars?: CellVars
   ): Promise<IRunOutcome> {
     const { status, sink, job } = ctx;
     let live: ILiveSession;
@@ -221,6 +240,8 @@ export class JobManager implements IJobManager {
         sink,
         signal
       });
+      const { client } = live;
+      await vars?.send(bundle, () => sessionVersions(client));
     } catch (err) {
       if (signal?.aborted) {
         status.set({
@@ -271,7 +292,7 @@ export class JobManager implements IJobManager {
       // The session's process or allocation is over: the next cell starts a new one.
       this.sessions.markEnded(record.id, job.detail ?? job.endState);
     }
-    return outcome;
+    return Private.received(vars, outcome);
   }
 
   /** `%cluster session NAME [options]`: the notebook's session, started now if there is none. */
@@ -500,7 +521,20 @@ export class JobManager implements IJobManager {
     }
   }
 
+  /** A one-off cell's VENV2 versions when a cell taught us its python; else the runner checks. */
+  private async _venv2Versions(
+    ctx: IJobContext,
+    bundle: IJobBundle
+  ): Promise<IPythonVersions | undefined> {
+    const key = Venv2Cache.key(ctx.runtime.workDir, bundle.envHash);
+    const python = this._venv2.get(ctx.transport, key);
+    return python
+      ? probeVersions(ctx.transport, python, ctx.agent.runtimeDir)
+      : undefined;
+  }
+
   private _records: JobRecords;
+  private _varsFolders = varsFolders();
   private _connector: ClusterConnector;
   private _timing: ITiming;
   private _watcher: JobWatcher;
@@ -513,6 +547,14 @@ export class JobManager implements IJobManager {
 }
 
 namespace Private {
+  /** The `--out` step of a finished cell, when it asked for one. */
+  export function received(
+    vars: CellVars | undefined,
+    outcome: IRunOutcome
+  ): Promise<IRunOutcome> | IRunOutcome {
+    return vars ? vars.receive(outcome) : outcome;
+  }
+
   /** For a restart asked without a cell (the jobs panel): nothing to show. */
   export const NO_OUTPUT: IOutputSink = {
     stream: () => undefined,

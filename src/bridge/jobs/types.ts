@@ -4,6 +4,7 @@
  */
 import type { IJobRequest } from '../../shared/magic';
 import type { IJobInfo } from '../../shared/jobs';
+import type { IVarsLocalStep } from '../../shared/data';
 import type { MimeBundle } from '../../shared/events';
 import type { IPrompter } from '../transport/types';
 
@@ -42,12 +43,22 @@ export interface IRunCellOptions {
    * Absent: a one-off process (as with --fresh).
    */
   notebook?: string;
+  /** `--in`/`--out` (src/bridge/data/varsCell.ts). */
+  vars?: IVarsAsk;
+}
+
+/** A cell's variables to move: checked local folder of `--in` values, `--out` names. */
+export interface IVarsAsk {
+  inDir?: string;
+  out?: string[];
 }
 
 export interface IRunOutcome {
   /** ok: ran to completion without error; error: the cell raised or the job failed. */
   status: 'ok' | 'error' | 'aborted';
   job?: IJobInfo;
+  /** `--out`: what the notebook's kernel runs to load the values. */
+  varsOut?: IVarsLocalStep;
 }
 
 export interface IJobManager {

@@ -32,6 +32,7 @@ import type {
 } from './handler';
 import type { IKernelServices, ISessionService } from './services';
 import { clusterTable, jobTable, sessionTable } from './textTables';
+import { varsAsk, varsLineCell, varsReplyMetadata } from './varsCommands';
 
 /** How long a shutdown waits for this kernel's sessions to stop. */
 const SHUTDOWN_STOP_MS = 4000;
@@ -155,7 +156,9 @@ export class CellRunner implements IKernelHandler {
       );
     }
     try {
+      const vars = varsAsk(request, ctx.request.metadata);
       const outcome = await jobs.runCell({
+        vars,
         request: { ...request, cluster: name },
         code,
         lineOffset,
@@ -168,7 +171,7 @@ export class CellRunner implements IKernelHandler {
         signal: ctx.signal,
         notebook: this._services.sessions ? this._notebookOf(ctx) : undefined
       });
-      return { status: outcome.status };
+      return { status: outcome.status, metadata: varsReplyMetadata(outcome) };
     } catch (err) {
       if (ctx.signal.aborted) {
         return { status: 'aborted' };
@@ -261,6 +264,12 @@ export class CellRunner implements IKernelHandler {
   ): Promise<IExecuteOutcome> {
     if (['session', 'sessions', 'restart', 'stop'].includes(command)) {
       return this._sessionCommand(ctx, command, args, request);
+    }
+    if (command === 'push' || command === 'pull') {
+      const cell = varsLineCell(command, args, this._services.sessions, () =>
+        this._notebookOf(ctx)
+      );
+      return this._run(ctx, cell.request, cell.code, 0);
     }
     const { clusters, jobs } = this._services;
     const text = (t: string) =>

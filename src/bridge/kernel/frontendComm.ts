@@ -9,6 +9,7 @@ import {
   CommResult
 } from '../../shared/comm';
 import { UnknownClusterError } from '../clusters/registry';
+import { checkNames, exportStep, varsFolders } from '../data/varsLocal';
 import type { IComm } from './handler';
 import { isNotebookKey } from '../../shared/sessions';
 import type { IKernelServices, ISessionService } from './services';
@@ -139,6 +140,16 @@ async function answer(
       }
       await sessionService(services).stopNotebook(request.notebook);
       return null;
+    case 'varsExport': {
+      if (!isNotebookKey(request.notebook)) {
+        throw new Error('varsExport: not a notebook path');
+      }
+      const names = Array.isArray(request.names)
+        ? request.names.map(String)
+        : [];
+      checkNames(names);
+      return exportStep(names, await varsFolders().create());
+    }
     case 'settings':
       clusters.setSettings(request.clusters, request.defaultCluster);
       if (typeof request.gpuCard === 'boolean') {

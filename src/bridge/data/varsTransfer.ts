@@ -1,0 +1,159 @@
+/**
+ * Moving a folder of values between the Jupyter server host and a cluster:
+ * SFTP fastPut/fastGet (many requests in flight, no whole-file buffer in
+ * Node) over the connection's SFTP channel; on the `local` cluster a hard
+ * link (a copy across file systems). The manifest goes last both ways, so a
+ * folder with a manifest is complete.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { SFTPWrapper, TransferOptions } from 'ssh2';
+
+import type { IVarsManifest } from '../../shared/data';
+import type { IOpenCluster } from '../jobs/context';
+import type { ITransport } from '../transport/types';
+import { shellQuote } from '../util/quote';
+import { readManifest } from './varsLocal';
+
+/** Tuned in bench/vars.ts: OpenSSH's sftp-server takes requests up to 256 KiB. */
+export const TRANSFER: TransferOptions = {
+  concurrency: 32,
+  chunkSize: 128 * 1024
+};
+
+/** A transport that can hand out its SFTP channel (SshTransport). */
+interface ISftpCapable {
+  sftpChannel(): Promise<SFTPWrapper | undefined>;
+}
+
+/** Sends the folder's files, then its manifest, into a new remoteDir (0700). */
+export async function uploadVars(
+  open: IOpenCluster,
+  localDir: string,
+  manifest: IVarsManifest,
+  remoteDir: string
+): Promise<void> {
+  const { transport } = open;
+  await makeRemoteDir(transport, remoteDir);
+  const files = [...manifest.vars.map(v => v.file), 'manifest.json'];
+  const sftp = await Private.sftpOf(open);
+  try {
+    for (const file of files) {
+      const from = path.join(localDir, file);
+      const to = `${remoteDir}/${file}`;
+      if (sftp) {
+        await Private.call(cb => sftp.fastPut(from, to, TRANSFER, cb));
+      } else if (Private.isLocal(open)) {
+        await Private.linkOrCopy(from, to);
+      } else {
+        // No SFTP subsystem: one exec per file through the transport.
+        await transport.writeFile(to, await fs.promises.readFile(from));
+      }
+    }
+  } catch (err) {
+    const full = await Private.diskFull(transport, remoteDir);
+    await removeRemote(transport, remoteDir);
+    throw new Error(
+      full
+        ? `the disk of ${open.cluster.name} is full (${full}): the values were not sent; free space in ${remoteDir}'s file system`
+        : `sending the values to ${open.cluster.name} failed: ${(err as Error).message}; nothing was set`
+    );
+  }
+}
+
+/**
+ * Fetches a folder the remote wrote after a cell into localDir: the manifest
+ * first (it names the files), written last here. Returns the manifest.
+ */
+export async function downloadVars(
+  open: IOpenCluster,
+  remoteDir: string,
+  localDir: string
+): Promise<IVarsManifest> {
+  const { transport } = open;
+  const manifestText = await transport.readFile(`${remoteDir}/manifest.json`);
+  const staged = path.join(localDir, 'manifest.json.part');
+  await fs.promises.writeFile(staged, manifestText, { mode: 0o600 });
+  // Names are checked before any of them becomes a local path.
+  const manifest = readManifest(localDir, 'manifest.json.part');
+  const sftp = await Private.sftpOf(open);
+  for (const v of manifest.vars) {
+    const from = `${remoteDir}/${v.file}`;
+    const to = path.join(localDir, v.file);
+    if (sftp) {
+      await Private.call(cb => sftp.fastGet(from, to, TRANSFER, cb));
+    } else if (Private.isLocal(open)) {
+      await Private.linkOrCopy(from, to);
+    } else {
+      await fs.promises.writeFile(to, await transport.readFile(from), {
+        mode: 0o600
+      });
+    }
+  }
+  await fs.promises.rename(staged, path.join(localDir, 'manifest.json'));
+  return manifest;
+}
+
+export async function makeRemoteDir(
+  transport: ITransport,
+  remoteDir: string
+): Promise<void> {
+  const made = await transport.exec(`mkdir -p -m 700 ${shellQuote(remoteDir)}`);
+  if (made.code !== 0) {
+    throw new Error(
+      `cannot make ${remoteDir} on ${transport.cluster}: ${made.stderr.trim()}`
+    );
+  }
+}
+
+export async function removeRemote(
+  transport: ITransport,
+  remoteDir: string
+): Promise<void> {
+  await transport
+    .exec(`rm -rf ${shellQuote(remoteDir)}`)
+    .catch(() => undefined);
+}
+
+namespace Private {
+  export function isLocal(open: IOpenCluster): boolean {
+    return open.cluster.config.type === 'local';
+  }
+
+  export async function sftpOf(
+    open: IOpenCluster
+  ): Promise<SFTPWrapper | undefined> {
+    const t = open.transport as Partial<ISftpCapable>;
+    return typeof t.sftpChannel === 'function' ? t.sftpChannel() : undefined;
+  }
+
+  export async function linkOrCopy(from: string, to: string): Promise<void> {
+    try {
+      await fs.promises.link(from, to);
+    } catch {
+      await fs.promises.copyFile(from, to);
+    }
+  }
+
+  /** "12 KiB free" when the file system of dir is (nearly) full, else undefined. */
+  export async function diskFull(
+    transport: ITransport,
+    dir: string
+  ): Promise<string | undefined> {
+    const df = await transport
+      .exec(`df -Pk ${shellQuote(path.posix.dirname(dir))} | tail -n 1`)
+      .catch(() => undefined);
+    const free = Number(df?.stdout.trim().split(/\s+/)[3]);
+    return Number.isFinite(free) && free < 1024
+      ? `${free} KiB free`
+      : undefined;
+  }
+
+  export function call(
+    start: (cb: (err: Error | null | undefined) => void) => void
+  ): Promise<void> {
+    return new Promise((resolve, reject) =>
+      start(err => (err ? reject(err) : resolve()))
+    );
+  }
+}
