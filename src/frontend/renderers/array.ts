@@ -21,7 +21,7 @@ import { droppedText, registryFor, SubOutputList } from './subOutputs';
 
 /**
  * Re-runs an element: given its command and the output's node, says what was
- * done ("Inserted below and run").
+ * done ("Inserted … below and started it").
  */
 export type ArrayRerun = (
   command: string,

@@ -35,7 +35,8 @@ export function createArrayRerun(
       throw new Error('the new cell below could not be made');
     }
     cell.model.sharedModel.setSource(command);
-    await app.commands.execute('notebook:run-cell', args);
-    return `Inserted \`${command}\` below and ran it`;
+    // Not awaited: the run lasts as long as the element; the new cell shows it.
+    void app.commands.execute('notebook:run-cell', args);
+    return `Inserted \`${command}\` below and started it`;
   };
 }
