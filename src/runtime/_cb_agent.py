@@ -15,6 +15,7 @@ Usage: <venv1>/bin/python -u agent.py COMMAND [JOBDIR] [options]   (see docs/arc
   clean [--workdir DIR] [--dry-run] [--auto] [--jobs-days N] [--runtimes-days N] [--envs-days N]
                               retention: old job dirs, runtimes, envs     prints JSON
   env-ensure [--workdir DIR]  {"env", "envHash"} on stdin: VENV2 ready here   prints env event lines
+  sync-apply SYNCDIR          a project folder's delta on stdin (_cb_sync.py) prints JSON
 
 Runs on Python 3.6+ with the standard library only: no f-strings, no 3.7+ APIs. It imports its
 siblings (_cb_*.py in this folder, which the agent.py stub puts on sys.path, so `python -I`
@@ -357,7 +358,7 @@ def parse_args(argv):
             i += 1
         else:
             raise AgentError('unexpected argument %r' % arg)
-    needs_job = ('prepare', 'run', 'launch', 'follow', 'go', 'cancel', 'status') + \
+    needs_job = ('prepare', 'run', 'launch', 'follow', 'go', 'cancel', 'status', 'sync-apply') + \
         SESSION_COMMANDS + ARRAY_COMMANDS
     if opts['command'] in needs_job and not opts['jobdir']:
         raise AgentError('%s needs a JOBDIR' % opts['command'])
@@ -434,6 +435,9 @@ def main(argv):
             import _cb_clean
             print_json(_cb_clean.clean(work_dir_for(explicit=opts['workdir']), opts))
             return 0
+        if cmd == 'sync-apply':
+            import _cb_sync
+            return _cb_sync.command(jobdir, print_json)
         if cmd == 'env-ensure':
             from _cb_envs import ensure_here
             return ensure_here(work_dir_for(explicit=opts['workdir']), read_stdin_bundle())

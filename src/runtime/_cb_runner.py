@@ -1141,6 +1141,8 @@ class Cell:
             element = self.bundle.get('arrayElement')
             if element:
                 ns[element['name']] = element['value']  # an --array element's value
+            if self.bundle.get('syncDir'):
+                enter_sync_dir(self.bundle['syncDir'])
             if self.bundle.get('varsIn'):
                 _vars().receive(self.bundle, ns)
             self._eval(body, ns)
@@ -1252,6 +1254,17 @@ def capture_output(streams):
     install_hooks()
     import atexit
     atexit.register(streams.flush)  # registered first, so it runs after the cell's own
+
+
+def enter_sync_dir(path):
+    """--sync: the cell runs in the project's mirror, first on sys.path (`import mymodule`)."""
+    os.chdir(path)
+    if sys.path[:1] != [path]:
+        if path in sys.path:
+            sys.path.remove(path)
+        sys.path.insert(0, path)
+    import importlib
+    importlib.invalidate_caches()  # a session: files synced since its last cell must be found
 
 
 def change_dir(cwd):
