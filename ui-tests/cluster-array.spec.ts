@@ -103,7 +103,7 @@ test('array summary: the table, a row expanding, Re-run inserting its command be
     '0',
     '0',
     'done',
-    '0:03',
+    '3.0 s',
     '0.25',
     '',
     ''

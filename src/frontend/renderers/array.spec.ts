@@ -80,7 +80,7 @@ describe('arraySummary and arrayRows', () => {
       value: '0.1',
       state: 'done',
       stateText: 'done',
-      time: '0:04',
+      time: '4.2 s',
       last: 'loss=0.31',
       error: '',
       failed: false,
@@ -89,7 +89,7 @@ describe('arraySummary and arrayRows', () => {
     expect(rows[1]).toMatchObject({
       value: 'bad',
       stateText: 'failed',
-      time: '0:00',
+      time: '0.8 s',
       error: 'ValueError: could not convert string to float: bad',
       failed: true,
       rerun: '%cluster rerun 20261205-cd34 1'
@@ -205,7 +205,7 @@ describe('ArrayRenderer', () => {
       '0',
       '0.1',
       'done',
-      '0:04',
+      '4.2 s',
       'loss=0.31',
       '',
       ''
@@ -215,7 +215,7 @@ describe('ArrayRenderer', () => {
       '1',
       'bad',
       'failed',
-      '0:00',
+      '0.8 s',
       '',
       'ValueError: could not convert string to float: bad',
       'Re-run'

@@ -26,7 +26,7 @@ export interface IArrayRowView {
   value: string;
   state: ElementState;
   stateText: string;
-  /** "0:04", or '' before it ran. */
+  /** "4.2 s", "1:05", or '' before it ran. */
   time: string;
   last: string;
   error: string;
@@ -90,7 +90,7 @@ export function arrayRows(p: IArrayPayload): IArrayRowView[] {
     value: String(e.value),
     state: e.state,
     stateText: ELEMENT_STATE_WORDS[e.state],
-    time: typeof e.seconds === 'number' ? formatDuration(e.seconds * 1000) : '',
+    time: Private.time(e.seconds),
     last: Private.oneLine(e.last),
     error: Private.oneLine(e.error),
     failed: e.state === 'error' || e.state === 'lost',
@@ -102,6 +102,16 @@ export function arrayRows(p: IArrayPayload): IArrayRowView[] {
 }
 
 namespace Private {
+  /** "4.2 s" under a minute (sweeps of short elements differ in tenths), else "1:05". */
+  export function time(seconds: number | undefined): string {
+    if (typeof seconds !== 'number' || !Number.isFinite(seconds)) {
+      return '';
+    }
+    return seconds < 60
+      ? `${Math.max(0, seconds).toFixed(1)} s`
+      : formatDuration(seconds * 1000);
+  }
+
   export function oneLine(text: string | undefined): string {
     return text === undefined || text === null
       ? ''

@@ -1,13 +1,14 @@
 /**
  * The GPU card (GPU_MIME): device names, memory used and peak as bars against
- * the total, run time. With the `gpuCard` setting off it shows the bridge's
- * text/plain fallback instead.
+ * the total, run time; a job on several nodes shows one group per node. With
+ * the `gpuCard` setting off it shows the bridge's text/plain fallback instead.
  */
 import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 import { GPU_MIME, type IGpuPayload } from '../../shared/mime';
 import { appendElement } from './dom';
-import { formatGpu } from './format';
+import { formatGpu, type IGpuDeviceView } from './format';
+import { formatGpuNodes, gpuNodes } from './gpuNodes';
 
 export class GpuRenderer extends Widget implements IRenderMime.IRenderer {
   constructor(
@@ -31,7 +32,8 @@ export class GpuRenderer extends Widget implements IRenderMime.IRenderer {
       return Promise.resolve();
     }
     this.removeClass('jp-mod-plain');
-    const view = formatGpu(payload);
+    const nodes = gpuNodes(payload);
+    const view = nodes ? formatGpuNodes(payload, nodes) : formatGpu(payload);
     node.setAttribute('role', 'group');
     node.setAttribute('aria-label', `${view.title} ${view.details}`);
 
@@ -39,27 +41,28 @@ export class GpuRenderer extends Widget implements IRenderMime.IRenderer {
     appendElement(header, 'span', 'jp-ClusterBridge-gpu-title', view.title);
     appendElement(header, 'span', 'jp-ClusterBridge-gpu-details', view.details);
 
-    for (const device of view.devices) {
-      const row = appendElement(node, 'div', 'jp-ClusterBridge-gpu-device');
-      appendElement(row, 'span', 'jp-ClusterBridge-gpu-name', device.label);
-      const bar = appendElement(row, 'div', 'jp-ClusterBridge-gpu-bar');
-      bar.setAttribute('role', 'meter');
-      bar.setAttribute('aria-valuemin', '0');
-      bar.setAttribute('aria-valuemax', '100');
-      bar.setAttribute(
-        'aria-valuenow',
-        String(Math.round((device.used ?? 0) * 100))
-      );
-      bar.setAttribute('aria-label', `${device.label}: ${device.memory}`);
-      if (device.peak !== null) {
-        const peak = appendElement(bar, 'div', 'jp-ClusterBridge-gpu-peak');
-        peak.style.width = `${(device.peak * 100).toFixed(1)}%`;
+    if ('nodes' in view) {
+      // A job on several nodes: one group per node, each with its GPUs.
+      for (const group of view.nodes) {
+        const box = appendElement(node, 'div', 'jp-ClusterBridge-gpu-node');
+        box.setAttribute('role', 'group');
+        box.setAttribute('aria-label', `${group.host}: ${group.details}`);
+        const head = appendElement(
+          box,
+          'div',
+          'jp-ClusterBridge-gpu-nodeHeader'
+        );
+        appendElement(head, 'span', 'jp-ClusterBridge-gpu-host', group.host);
+        appendElement(
+          head,
+          'span',
+          'jp-ClusterBridge-gpu-details',
+          group.details
+        );
+        group.devices.forEach(device => Private.appendDevice(box, device));
       }
-      if (device.used !== null) {
-        const used = appendElement(bar, 'div', 'jp-ClusterBridge-gpu-used');
-        used.style.width = `${(device.used * 100).toFixed(1)}%`;
-      }
-      appendElement(row, 'span', 'jp-ClusterBridge-gpu-memory', device.memory);
+    } else {
+      view.devices.forEach(device => Private.appendDevice(node, device));
     }
     return Promise.resolve();
   }
@@ -77,4 +80,33 @@ export function createGpuRendererFactory(
     defaultRank: 40,
     createRenderer: options => new GpuRenderer(options, showCard)
   };
+}
+
+namespace Private {
+  /** One device's row: name, used and peak memory as bars against the total. */
+  export function appendDevice(
+    parent: HTMLElement,
+    device: IGpuDeviceView
+  ): void {
+    const row = appendElement(parent, 'div', 'jp-ClusterBridge-gpu-device');
+    appendElement(row, 'span', 'jp-ClusterBridge-gpu-name', device.label);
+    const bar = appendElement(row, 'div', 'jp-ClusterBridge-gpu-bar');
+    bar.setAttribute('role', 'meter');
+    bar.setAttribute('aria-valuemin', '0');
+    bar.setAttribute('aria-valuemax', '100');
+    bar.setAttribute(
+      'aria-valuenow',
+      String(Math.round((device.used ?? 0) * 100))
+    );
+    bar.setAttribute('aria-label', `${device.label}: ${device.memory}`);
+    if (device.peak !== null) {
+      const peak = appendElement(bar, 'div', 'jp-ClusterBridge-gpu-peak');
+      peak.style.width = `${(device.peak * 100).toFixed(1)}%`;
+    }
+    if (device.used !== null) {
+      const used = appendElement(bar, 'div', 'jp-ClusterBridge-gpu-used');
+      used.style.width = `${(device.used * 100).toFixed(1)}%`;
+    }
+    appendElement(row, 'span', 'jp-ClusterBridge-gpu-memory', device.memory);
+  }
 }
