@@ -1,0 +1,147 @@
+"""Distributed launch (_cb_ranks): rank variables from each launcher, GPU shares, local ranks
+through the agent with a real rendezvous, a failing rank, interrupt with no orphans, and the
+clear errors (srun outside SLURM, torchrun/mpirun missing)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+from rt_helpers import (AGENT, PYTHON, TempDirCase, group_exists, of_type, read_events,
+                        stream_text, wait_for)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, 'src', 'runtime'))
+
+import _cb_ranks  # noqa: E402
+
+with open(os.path.join(REPO, 'tests', 'integration', 'distributed', 'allreduce.py')) as f:
+    ALLREDUCE = f.read()
+
+
+def ranked(events, rank):
+    return [e['event'] for e in events if e['type'] == 'rank' and e['rank'] == rank]
+
+
+class Shape(unittest.TestCase):
+    def test_tasks_default_to_gpus_then_one(self):
+        self.assertIsNone(_cb_ranks.shape({'gpus': 2}))
+        self.assertEqual(_cb_ranks.shape({'nodes': 2, 'gpusPerNode': 4})['worldSize'], 8)
+        self.assertEqual(_cb_ranks.shape({'nodes': 3})['worldSize'], 3)
+        self.assertEqual(_cb_ranks.shape({'tasksPerNode': 2, 'gpusPerNode': 4})['worldSize'], 2)
+
+    def test_rank_variables_from_each_launcher(self):
+        plan = _cb_ranks.shape({'nodes': 2, 'tasksPerNode': 2, 'gpusPerNode': 2})
+        base = {'CB_MASTER_ADDR': 'n1', 'CB_MASTER_PORT': '1234', 'CUDA_VISIBLE_DEVICES': '4,5'}
+        for env in ({'SLURM_PROCID': '3', 'SLURM_LOCALID': '1'},
+                    {'OMPI_COMM_WORLD_RANK': '3', 'OMPI_COMM_WORLD_LOCAL_RANK': '1'},
+                    {'PMI_RANK': '3'}):
+            env.update(base)
+            got = _cb_ranks.rank_environment(env, plan)
+            self.assertEqual((got['RANK'], got['LOCAL_RANK'], got['WORLD_SIZE'],
+                              got['LOCAL_WORLD_SIZE'], got['MASTER_ADDR'], got['MASTER_PORT'],
+                              got['CUDA_VISIBLE_DEVICES']),
+                             ('3', '1', '4', '2', 'n1', '1234', '5'), env)
+        with self.assertRaisesRegex(_cb_ranks.RanksError, 'no rank variable'):
+            _cb_ranks.rank_environment(base, plan)
+
+    def test_torchrun_ranks_keep_the_nodes_gpus(self):
+        plan = _cb_ranks.shape({'gpusPerNode': 2})
+        got = _cb_ranks.rank_environment({'RANK': '1', 'LOCAL_RANK': '1', 'MASTER_ADDR': 'a',
+                                          'MASTER_PORT': '9', 'TORCHELASTIC_RUN_ID': 'x',
+                                          'CUDA_VISIBLE_DEVICES': '0,1'}, plan)
+        self.assertNotIn('CUDA_VISIBLE_DEVICES', got)
+
+    def test_gpu_shares(self):
+        self.assertEqual(_cb_ranks.own_devices(['0', '1', '2', '3'], 1, 2), ['2', '3'])
+        self.assertEqual(_cb_ranks.own_devices(['0'], 1, 2), ['0'])
+
+    def test_launchers_that_cannot_run_here_are_clear_errors(self):
+        plan = _cb_ranks.shape({'tasksPerNode': 2, 'launch': 'srun'})
+        with self.assertRaisesRegex(_cb_ranks.RanksError, 'needs a SLURM allocation'):
+            _cb_ranks.launch_kind(plan, {})
+        with self.assertRaisesRegex(_cb_ranks.RanksError, '--nodes 2 needs a launcher'):
+            _cb_ranks.launch_kind(_cb_ranks.shape({'nodes': 2}), {})
+        empty = {'PATH': '/nonexistent'}
+        for kind in ('torchrun', 'mpirun'):
+            plan = _cb_ranks.shape({'tasksPerNode': 2, 'launch': kind})
+            with self.assertRaisesRegex(_cb_ranks.RanksError, '`%s` was not found in the cell\'s '
+                                        'environment' % kind):
+                _cb_ranks.command(kind, plan, '/j', ('a', 1), empty)
+
+
+class LocalRanks(TempDirCase):
+    def go(self, code, request, name='job', wait=True):
+        jobdir = self.jobdir(name)
+        out = self.agent('prepare', jobdir, input=self.bundle(code, request=request))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        pid = json.loads(self.agent('launch', jobdir).stdout.decode())['pid']
+        if not wait:
+            return jobdir, pid
+        self.assertTrue(wait_for(lambda: of_type(read_events(jobdir), 'done'), 90))
+        self.assertGroupsGone(pid)
+        return jobdir, read_events(jobdir)
+
+    def test_two_local_ranks_rendezvous_rank0_inline_rank1_wrapped(self):
+        jobdir, events = self.go(ALLREDUCE, {'tasksPerNode': 2, 'gpusPerNode': 1})
+        self.assertDone(events, 'completed')
+        self.assertSeqOk(events)
+        head = of_type(events, 'ranks')[0]
+        self.assertEqual((head['worldSize'], head['launch']), (2, 'local'))
+        self.assertIn('rank 0/2 local 0', stream_text(events))
+        self.assertIn('allreduce 3 cvd=0', stream_text(events))
+        one = ranked(events, 1)
+        self.assertIn('rank 1/2 local 1', stream_text(one))
+        self.assertIn('allreduce 3', stream_text(one))
+        self.assertEqual([e['state'] for e in one if e['type'] == 'rank-end'], ['done'])
+        self.assertEqual(ranked(events, 0)[0]['type'], 'rank-start')
+
+    def test_a_failing_rank_fails_the_cell_with_its_traceback_and_stops_the_others(self):
+        code = ('import os, time\nif os.environ["RANK"] == "1":\n'
+                '    raise ValueError("rank one broke")\ntime.sleep(120)\n')
+        started = time.time()
+        jobdir, events = self.go(code, {'tasksPerNode': 2})
+        self.assertLess(time.time() - started, 60)
+        self.assertDone(events, 'failed')
+        errors = of_type(events, 'error')
+        self.assertEqual(len(errors), 1, errors)
+        self.assertEqual(errors[0]['evalue'], 'rank one broke')
+        self.assertTrue(errors[0]['traceback'][0].startswith('Rank 1 of 2 (on '))
+        ends = {e['rank']: e['event'] for e in events
+                if e['type'] == 'rank' and e['event']['type'] == 'rank-end'}
+        self.assertEqual(ends[1], {'type': 'rank-end', 'state': 'error', 'failed': True})
+        self.assertEqual(ends[0]['state'], 'cancelled')
+        self.assertIn('Rank 1 of 2', ' '.join(n['text'] for n in of_type(events, 'notice')))
+
+    def test_cancel_ends_every_rank_with_no_orphans(self):
+        code = ('import os, subprocess, time\np = subprocess.Popen(["sleep", "300"])\n'
+                'open(os.path.join(%r, "sleep-" + os.environ["RANK"]), "w").write(str(p.pid))\n'
+                'time.sleep(300)' % self.tmp)
+        jobdir, pid = self.go(code, {'tasksPerNode': 2}, wait=False)
+        paths = [os.path.join(self.tmp, 'sleep-%d' % r) for r in (0, 1)]
+        self.assertTrue(wait_for(lambda: all(os.path.exists(p) and os.path.getsize(p) for p in paths),
+                                 60))
+        sleeps = []
+        for path in paths:
+            with open(path) as f:
+                sleeps.append(int(f.read()))
+        out = self.agent('cancel', jobdir, '--grace', '5')
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertTrue(wait_for(lambda: of_type(read_events(jobdir), 'done'), 30))
+        events = read_events(jobdir)
+        self.assertDone(events, 'cancelled')
+        self.assertGroupsGone(pid)
+        for s in sleeps:
+            self.assertTrue(wait_for(lambda: not os.path.exists('/proc/%d' % s), 10), s)
+
+    def test_srun_asked_outside_slurm_is_a_launch_error(self):
+        jobdir, events = self.go('print(1)', {'tasksPerNode': 2, 'launch': 'srun'})
+        self.assertDone(events, 'failed')
+        self.assertIn('needs a SLURM allocation', of_type(events, 'error')[0]['evalue'])
+
+
+if __name__ == '__main__':
+    unittest.main()
