@@ -23,6 +23,8 @@ except ImportError:
 SIGUSR2 = getattr(signal, 'SIGUSR2', None)
 HEARTBEAT_S = 30.0  # status.json's mtime while the job runs (bridge: NODE_SILENT_S)  # Grid Engine's -notify; treated as SIGTERM
 LIMIT_KEYS = ('gpus', 'cpus', 'mem', 'time')  # what _cb_limits enforces on a direct host
+DISTRIBUTED_KEYS = ('nodes', 'gpusPerNode', 'tasksPerNode', 'launch')  # see _cb_ranks.shape
+RANKS_FILE = os.path.join(os.path.dirname(RUNNER_FILE), '_cb_ranks.py')
 TIME_LIMIT_STEPS = ((signal.SIGINT, 5.0), (signal.SIGTERM, 2.0), (signal.SIGKILL, None))
 
 
@@ -61,7 +63,7 @@ def run_job(jobdir, notify_fd=None, enforce_limits=False):
     # forked first thing and loads itself while this process does its bookkeeping; it starts
     # the cell when released (two cores do in parallel what was serial).
     early = venv2 = limits = limit_error = setup = None
-    forkable = False
+    forkable = distributed = False
     if bundle is not None:
         work_dir = work_dir_for(jobdir, bundle=bundle)
         venv2 = Env(work_dir, bundle.get('env'), log, bundle.get('envHash'),
@@ -73,8 +75,10 @@ def run_job(jobdir, notify_fd=None, enforce_limits=False):
             if limits is not None:
                 env.update(limits.env)
                 setup = limits.apply
+        # A distributed cell's ranks are started by _cb_ranks, never a forked runner.
+        distributed = any(request.get(k) not in (None, '') for k in DISTRIBUTED_KEYS)
         forkable = limit_error is None and can_fork_runner(venv2.spec, bundle) and \
-            not (limits is not None and limits.needs_exec)
+            not (limits is not None and limits.needs_exec) and not distributed
         if forkable:
             ready = venv2.ready()
             if ready and same_interpreter(ready):
@@ -149,7 +153,8 @@ def run_job(jobdir, notify_fd=None, enforce_limits=False):
         elif in_process:
             runner = fork_runner(jobdir, env, setup=setup)
         else:
-            argv = with_setup(venv2.spec['setup'], [info['python'], '-u', RUNNER_FILE, jobdir])
+            entry = [RANKS_FILE, 'launch'] if distributed else [RUNNER_FILE]
+            argv = with_setup(venv2.spec['setup'], [info['python'], '-u'] + entry + [jobdir])
             if limits is not None:
                 argv = limits.wrap(argv)
             runner = spawn(argv, env, jobdir, pass_fds, setup=setup)
