@@ -103,7 +103,7 @@ def dump(namespace, names, folder, protocol=None):
                 entry, libs = _encode(value, folder, '%03d-%s' % (i, name), protocol, written)
             except (pickle.PicklingError, TypeError, AttributeError) as e:
                 raise TypeError('cannot send %s (%s): %s; nothing was sent' % (
-                    name, _type_name(value), e))
+                    name, _type_name(value), e)) from None
             entry.update(name=name, type=_type_name(value))
             entries.append(entry)
             libraries.update(libs)

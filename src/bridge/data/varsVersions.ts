@@ -97,18 +97,15 @@ function major(version: string): string {
   return String(version).split('.')[0];
 }
 
-/** A session's Python (its `versions` op), once per connection. */
-export function sessionVersions(
+/**
+ * A session's Python (its `versions` op): asked each time, one round trip on
+ * the open tunnel, so a package installed in the session since counts.
+ */
+export async function sessionVersions(
   client: SessionClient
 ): Promise<IPythonVersions> {
-  let known = Private.sessions.get(client);
-  if (!known) {
-    known = client
-      .request('versions')
-      .then(reply => parseVersions(reply.versions, 'the session'));
-    Private.sessions.set(client, known);
-  }
-  return known;
+  const reply = await client.request('versions');
+  return parseVersions(reply.versions, 'the session');
 }
 
 /** A VENV2 python's versions through one exec, once per connection and python. */
@@ -147,9 +144,5 @@ export async function probeVersions(
 }
 
 namespace Private {
-  export const sessions = new WeakMap<
-    SessionClient,
-    Promise<IPythonVersions>
-  >();
   export const probes = new WeakMap<ITransport, Map<string, IPythonVersions>>();
 }
