@@ -316,6 +316,27 @@ describe('ArrayRenderer', () => {
     );
   });
 
+  it('rebuilds only the rows that changed when a large sweep is updated', async () => {
+    const p = arrayPayload({
+      elements: Array.from({ length: 500 }, (_, index) => ({
+        index,
+        value: index,
+        state: 'pending' as const,
+        outputs: []
+      }))
+    });
+    await renderer.renderModel(model(p));
+    const before = $$('.jp-ClusterBridge-Array-row');
+    p.elements[7] = { ...p.elements[7], state: 'running' };
+    await renderer.renderModel(model(p));
+    const after = $$('.jp-ClusterBridge-Array-row');
+    expect(after).toHaveLength(500);
+    expect(
+      after.filter((tr, i) => tr !== before[i]).map(tr => tr.dataset.index)
+    ).toEqual(['7']);
+    expect(cells(7)[3]).toBe('running');
+  });
+
   it('opens a row from the keyboard through its disclosure button', async () => {
     await renderer.renderModel(model(arrayPayload()));
     const expand = row(3).querySelector<HTMLButtonElement>(

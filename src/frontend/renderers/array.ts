@@ -102,18 +102,24 @@ export class ArrayRenderer extends Widget implements IRenderMime.IRenderer {
     const rendering: Promise<void>[] = [];
     const trs: HTMLElement[] = [];
     for (const row of rows) {
-      trs.push(this._row(row));
+      trs.push(this._cachedRow(row));
       if (this._expanded.has(row.index)) {
         const detail = this._detail(p, row);
         trs.push(detail.tr);
         rendering.push(detail.rendering);
       }
     }
-    // Outputs of rows that closed or went away are let go.
+    // Outputs and rows of elements that closed or went away are let go.
+    const present = new Set(rows.map(r => r.index));
     for (const [index, list] of this._outputs) {
-      if (!this._expanded.has(index) || !rows.some(r => r.index === index)) {
+      if (!this._expanded.has(index) || !present.has(index)) {
         list.clear();
         this._outputs.delete(index);
+      }
+    }
+    for (const index of this._rows.keys()) {
+      if (!present.has(index)) {
+        this._rows.delete(index);
       }
     }
     this._body.replaceChildren(...trs);
@@ -139,6 +145,21 @@ export class ArrayRenderer extends Widget implements IRenderMime.IRenderer {
     tr.children[0].setAttribute('aria-label', 'outputs');
     tr.children[7].setAttribute('aria-label', 'actions');
     this._head.replaceChildren(tr);
+  }
+
+  /**
+   * The row's element, reused while its view and open state are unchanged:
+   * a large sweep updated in place rebuilds only the rows that moved.
+   */
+  private _cachedRow(row: IArrayRowView): HTMLElement {
+    const key = JSON.stringify([row, this._expanded.has(row.index)]);
+    const cached = this._rows.get(row.index);
+    if (cached?.key === key) {
+      return cached.tr;
+    }
+    const tr = this._row(row);
+    this._rows.set(row.index, { key, tr });
+    return tr;
   }
 
   private _row(row: IArrayRowView): HTMLElement {
@@ -272,6 +293,7 @@ export class ArrayRenderer extends Widget implements IRenderMime.IRenderer {
   private _trusted = false;
   private _expanded = new Set<number>();
   private _outputs = new Map<number, SubOutputList>();
+  private _rows = new Map<number, { key: string; tr: HTMLElement }>();
   private _table: HTMLTableElement;
   private _caption: HTMLElement;
   private _head: HTMLElement;
