@@ -96,6 +96,16 @@ export interface IGpuEvent extends IEventBase {
   /** Where the facts came from: 'torch', 'nvidia-smi' or 'env'. */
   source: string;
   host?: string;
+  /** A distributed cell: every node's GPUs (the fields above are rank 0's). */
+  nodes?: IGpuNode[];
+}
+
+/** One node of a distributed cell and the GPUs its ranks saw. */
+export interface IGpuNode {
+  host: string;
+  ranks: number[];
+  cudaVisibleDevices?: string;
+  devices: IGpuDevice[];
 }
 
 /** Output was throttled or cut; shown as a visible notice. */
@@ -114,6 +124,52 @@ export interface IDoneEvent extends IEventBase {
   reason?: string;
 }
 
+/** A distributed cell's ranks are starting (written once by the rank launcher). */
+export interface IRanksEvent extends IEventBase {
+  type: 'ranks';
+  worldSize: number;
+  nodes: number;
+  tasksPerNode: number;
+  gpusPerNode: number;
+  /** local, srun, torchrun or mpirun. */
+  launch: string;
+  masterAddr: string;
+  masterPort: number;
+}
+
+/** A rank started: where, and which GPUs it sees. */
+export interface IRankStartEvent {
+  type: 'rank-start';
+  rank: number;
+  localRank: number;
+  node: string;
+  cudaVisibleDevices?: string | null;
+}
+
+/** A rank ended; `failed`: the first rank that failed (its error ended the cell). */
+export interface IRankEndEvent {
+  type: 'rank-end';
+  state: 'done' | 'error' | 'cancelled';
+  failed?: boolean;
+}
+
+/**
+ * One event of a rank of a distributed cell: every event of ranks other than
+ * 0 (rank 0's are the cell's own), and every rank's start and end.
+ */
+export interface IRankEvent extends IEventBase {
+  type: 'rank';
+  rank: number;
+  event:
+    | IRankStartEvent
+    | IRankEndEvent
+    | IStreamEvent
+    | IDisplayEvent
+    | IResultEvent
+    | IErrorEvent
+    | INoticeEvent;
+}
+
 export type IJobEvent =
   | IStatusEvent
   | IEnvLogEvent
@@ -123,4 +179,6 @@ export type IJobEvent =
   | IErrorEvent
   | IGpuEvent
   | INoticeEvent
-  | IDoneEvent;
+  | IDoneEvent
+  | IRanksEvent
+  | IRankEvent;

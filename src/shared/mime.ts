@@ -2,7 +2,12 @@
  * The bridge's own output types, rendered by the frontend's mime renderers and
  * always sent with a text/plain fallback for other frontends.
  */
-import type { IGpuDevice, JobEndState, JobPhase } from './events';
+import type {
+  IGpuDevice,
+  IGpuNode,
+  JobEndState,
+  JobPhase
+} from './events';
 
 export const STATUS_MIME = 'application/vnd.cluster-bridge.status+json';
 export const GPU_MIME = 'application/vnd.cluster-bridge.gpu+json';
@@ -36,6 +41,8 @@ export interface IGpuPayload {
   source: string;
   /** Seconds the cell ran on the remote. */
   duration?: number;
+  /** A distributed cell: every node of the job and its GPUs. */
+  nodes?: IGpuNode[];
 }
 
 /** Other ranks' output of a distributed cell (rank 0's is inline), kept current in place. */
@@ -72,6 +79,8 @@ export interface IRanksPayload {
   ranks: IRankInfo[];
   /** The first rank that failed, when one did. */
   failedRank?: number;
+  /** How the ranks were started: local, srun, torchrun or mpirun. */
+  launch?: string;
 }
 
 /** An array job's summary table and its elements' outputs, kept current in place. */
