@@ -23,11 +23,13 @@ function twoNodes(): IGpuPayload {
     nodes: [
       {
         host: 'g17',
+        ranks: [0, 1],
         cudaVisibleDevices: '0,1',
         devices: [device(0, 20), device(1, 10)]
       },
       {
         host: 'g18',
+        ranks: [2, 3],
         cudaVisibleDevices: '0,1',
         devices: [device(0, 30), device(1, 40)]
       }
@@ -49,8 +51,8 @@ describe('gpuNodes / formatGpuNodes', () => {
     expect(view.title).toBe('GPUs (4) on 2 nodes');
     expect(view.details).toBe('ran 1:05 · via nvidia-smi');
     expect(view.nodes.map(n => [n.host, n.details, n.devices.length])).toEqual([
-      ['g17', 'CUDA_VISIBLE_DEVICES=0,1', 2],
-      ['g18', 'CUDA_VISIBLE_DEVICES=0,1', 2]
+      ['g17', 'ranks 0, 1 · CUDA_VISIBLE_DEVICES=0,1', 2],
+      ['g18', 'ranks 2, 3 · CUDA_VISIBLE_DEVICES=0,1', 2]
     ]);
     expect(view.nodes[1].devices[1]).toMatchObject({
       label: '1: NVIDIA H100 80GB HBM3',
@@ -63,12 +65,16 @@ describe('gpuNodes / formatGpuNodes', () => {
     const p = {
       devices: [],
       source: 'env',
-      nodes: [{ host: 'c1', devices: [] }, null, { devices: 'x' }]
+      nodes: [
+        { host: 'c1', ranks: [0], devices: [] },
+        null,
+        { devices: 'x', ranks: 'all' }
+      ]
     } as unknown as IGpuPayload;
     const view = formatGpuNodes(p, gpuNodes(p)!);
     expect(view.title).toBe('No GPU visible to the job on 2 nodes');
     expect(view.nodes).toEqual([
-      { host: 'c1', details: 'no GPU visible', devices: [] },
+      { host: 'c1', details: 'rank 0 · no GPU visible', devices: [] },
       { host: '?', details: 'no GPU visible', devices: [] }
     ]);
   });
@@ -96,8 +102,8 @@ describe('GpuRenderer with several nodes', () => {
       node.querySelectorAll('.jp-ClusterBridge-gpu-node')
     );
     expect(groups.map(g => g.getAttribute('aria-label'))).toEqual([
-      'g17: CUDA_VISIBLE_DEVICES=0,1',
-      'g18: CUDA_VISIBLE_DEVICES=0,1'
+      'g17: ranks 0, 1 · CUDA_VISIBLE_DEVICES=0,1',
+      'g18: ranks 2, 3 · CUDA_VISIBLE_DEVICES=0,1'
     ]);
     expect(
       groups.map(g => g.querySelectorAll('.jp-ClusterBridge-gpu-device').length)

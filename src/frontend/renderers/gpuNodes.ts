@@ -10,13 +10,15 @@ import { formatGpu, type IGpuDeviceView } from './format';
 /** One node of a multi-node payload, as the bridge sends it. */
 export interface IGpuNode {
   host: string;
+  /** The ranks that ran there. */
+  ranks?: number[];
   cudaVisibleDevices?: string;
   devices: IGpuDevice[];
 }
 
 export interface IGpuNodeView {
   host: string;
-  /** "CUDA_VISIBLE_DEVICES=0,1", or "no GPU visible". */
+  /** "ranks 0, 1 · CUDA_VISIBLE_DEVICES=0,1", or "ranks 2, 3 · no GPU visible". */
   details: string;
   devices: IGpuDeviceView[];
 }
@@ -39,6 +41,9 @@ export function gpuNodes(p: IGpuPayload): IGpuNode[] | null {
     .filter(n => n && typeof n === 'object')
     .map((n: Partial<IGpuNode>) => ({
       host: String(n.host ?? '?'),
+      ranks: Array.isArray(n.ranks)
+        ? n.ranks.filter(r => Number.isInteger(r))
+        : undefined,
       cudaVisibleDevices:
         typeof n.cudaVisibleDevices === 'string'
           ? n.cudaVisibleDevices
@@ -67,9 +72,13 @@ export function formatGpuNodes(
         cudaVisibleDevices: node.cudaVisibleDevices,
         source: ''
       });
+      const ranks = node.ranks?.length
+        ? `rank${node.ranks.length > 1 ? 's' : ''} ${node.ranks.join(', ')}`
+        : '';
+      const gpus = node.devices.length ? view.details : 'no GPU visible';
       return {
         host: node.host,
-        details: node.devices.length ? view.details : 'no GPU visible',
+        details: [ranks, gpus].filter(Boolean).join(' · '),
         devices: view.devices
       };
     })
