@@ -3,18 +3,9 @@
  * node with its own devices) as one group per node. Pure functions, so they
  * are unit-tested; the device rows are formatGpu's.
  */
-import type { IGpuDevice } from '../../shared/events';
+import type { IGpuNode } from '../../shared/events';
 import type { IGpuPayload } from '../../shared/mime';
 import { formatGpu, type IGpuDeviceView } from './format';
-
-/** One node of a multi-node payload, as the bridge sends it. */
-export interface IGpuNode {
-  host: string;
-  /** The ranks that ran there. */
-  ranks?: number[];
-  cudaVisibleDevices?: string;
-  devices: IGpuDevice[];
-}
 
 export interface IGpuNodeView {
   host: string;
@@ -33,7 +24,7 @@ export interface IGpuNodesView {
 
 /** The payload's nodes (checked: it comes from the remote), or null for a one-node card. */
 export function gpuNodes(p: IGpuPayload): IGpuNode[] | null {
-  const nodes = (p as { nodes?: unknown }).nodes;
+  const nodes: unknown = p.nodes;
   if (!Array.isArray(nodes) || !nodes.length) {
     return null;
   }
@@ -43,7 +34,7 @@ export function gpuNodes(p: IGpuPayload): IGpuNode[] | null {
       host: String(n.host ?? '?'),
       ranks: Array.isArray(n.ranks)
         ? n.ranks.filter(r => Number.isInteger(r))
-        : undefined,
+        : [],
       cudaVisibleDevices:
         typeof n.cudaVisibleDevices === 'string'
           ? n.cudaVisibleDevices

@@ -7,6 +7,7 @@ import { Widget } from '@lumino/widgets';
 import { RANKS_MIME, type IRanksPayload } from '../../shared/mime';
 import { createRanksRendererFactory, RanksRenderer } from './ranks';
 import {
+  allRanksHeading,
   failedRanks,
   rankLabel,
   ranksSummary,
@@ -92,6 +93,17 @@ describe('ranksSummary', () => {
     const zero = ranksPayload({ failedRank: 0 });
     zero.ranks[1].state = 'done';
     expect(ranksSummary(zero)).toContain('rank 0 failed');
+  });
+});
+
+describe('allRanksHeading', () => {
+  it('says how many ranks and, when known, how they were started', () => {
+    expect(allRanksHeading(ranksPayload())).toBe(
+      "3 of 4 ranks (rank 0's output is the cell's own)"
+    );
+    expect(allRanksHeading(ranksPayload({ launch: 'torchrun' }))).toBe(
+      "3 of 4 ranks, started by torchrun (rank 0's output is the cell's own)"
+    );
   });
 });
 

@@ -11,6 +11,7 @@ import { Widget } from '@lumino/widgets';
 import { RANKS_MIME, type IRanksPayload } from '../../shared/mime';
 import { appendElement } from './dom';
 import {
+  allRanksHeading,
   droppedNote,
   failedRanks,
   RANK_STATE_MARKS,
@@ -185,7 +186,7 @@ export class RanksRenderer extends Widget implements IRenderMime.IRenderer {
   ): Promise<void> {
     this._panel.dataset.rank = String(selection);
     if (selection === 'all') {
-      this._heading.textContent = `${p.ranks.length} of ${p.worldSize} ranks (rank 0 is the cell's own output)`;
+      this._heading.textContent = allRanksHeading(p);
       return this._outputs.show(taggedOutputs(p.ranks), this._trusted);
     }
     const rank = p.ranks.find(r => r.rank === selection)!;

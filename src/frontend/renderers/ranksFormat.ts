@@ -44,8 +44,15 @@ export function readRanksPayload(value: unknown): IRanksPayload | null {
   return {
     ...p,
     nodes: Array.isArray(p.nodes) ? p.nodes.map(String) : [],
+    launch: typeof p.launch === 'string' ? p.launch : undefined,
     ranks
   };
+}
+
+/** The "All ranks" heading: "3 of 4 ranks, started by srun (rank 0's output is the cell's own)". */
+export function allRanksHeading(p: IRanksPayload): string {
+  const launch = p.launch ? `, started by ${p.launch}` : '';
+  return `${p.ranks.length} of ${p.worldSize} ranks${launch} (rank 0's output is the cell's own)`;
 }
 
 /** "rank 1 (node-a)". */
