@@ -54,6 +54,8 @@ def element_index(environ, count):
         if not 0 <= k < count:
             raise ArrayError('%s=%s is outside the array (%d elements)' % (var, text, count))
         return k
+    if count == 1:
+        return 0  # one element (a rerun) is submitted as a plain job
     raise ArrayError('no array index in the environment (%s)'
                      % ', '.join(v for v, _ in INDEX_VARS))
 

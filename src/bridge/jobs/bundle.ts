@@ -31,6 +31,8 @@ export interface IJobBundle {
   varsIn?: string;
   /** `--out`: names written into `dir` after the cell ends without error (_cb_vars.send). */
   varsOut?: { names: string[]; dir: string; protocol: number };
+  /** An --array rerun: the index each element had in the job it re-runs. */
+  arrayIndexes?: number[];
 }
 
 /** A fresh job id: sortable by time, unique, safe as a directory name. */

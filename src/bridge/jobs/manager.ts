@@ -26,6 +26,8 @@ import {
   type IOpenCluster,
   type ITiming
 } from './context';
+import { elementCell } from './arrayRerun';
+import { arrayRefusals, runArray } from './arrayRun';
 import { markFailed, showFailed } from './ending';
 import { JobFollower, type IFirstCommand } from './follower';
 import { JobRecords } from './records';
@@ -42,6 +44,7 @@ import {
 import type {
   IJobManager,
   IOutputSink,
+  IRerunOptions,
   IRunCellOptions,
   IRunOutcome
 } from './types';
@@ -124,6 +127,7 @@ export class JobManager implements IJobManager {
     const scheduler = this._scheduler(kind);
     // Before anything runs: an option this scheduler cannot honour is a usage error.
     const request = honouredRequest(kind, options.request, cluster.config);
+    arrayRefusals(kind, request, !!options.vars);
     const jobId = newJobId();
     const startedAt = Date.now();
     const status = new StatusLine(sink, {
@@ -185,6 +189,13 @@ export class JobManager implements IJobManager {
     const vars =
       options.vars &&
       new CellVars(open, jobId, options.vars, this._varsFolders);
+    if (request.array) {
+      // A sweep is one-off jobs, never the notebook's session.
+      this._records.put(ctx.job);
+      return runArray(ctx, spec, bundle, this._records, signal, {
+        indexes: options.arrayIndexes
+      });
+    }
     if (options.notebook !== undefined && !request.fresh && !request.detach) {
       return this._runInSession(ctx, bundle, options.notebook, signal, vars);
     }
@@ -218,6 +229,33 @@ export class JobManager implements IJobManager {
       return { status: 'ok', job: { ...ctx.job } };
     }
     return Private.received(vars, await this._follow(ctx, signal));
+  }
+
+  /** `%cluster rerun ID ELEMENT`: that element of an array job alone, as a new job. */
+  async rerunElement(
+    jobId: string,
+    index: number,
+    options: IRerunOptions
+  ): Promise<IRunOutcome> {
+    const job = this._records.get(jobId);
+    const open = await this._connector.open(
+      this.registry.resolve(job.cluster),
+      options.prompter,
+      options.sink
+    );
+    const cell = await elementCell(open.transport, job, index);
+    options.sink.stream(
+      'stdout',
+      `Re-running element ${index} (${cell.request.array!.name}=${JSON.stringify(cell.value)}) of ${jobId} on ${job.cluster}\n`
+    );
+    return this.runCell({
+      ...options,
+      request: { ...cell.request, cluster: job.cluster },
+      code: cell.code,
+      lineOffset: cell.lineOffset,
+      executionCount: cell.executionCount,
+      arrayIndexes: [index]
+    });
   }
 
   /** A cell of the notebook's session: ensure the session, hand it the cell, follow its log. */

@@ -44,7 +44,12 @@ export function jobSpec(
   return {
     id: jobId,
     jobDir,
-    command: agentCommand(open.agent, 'run', jobDir),
+    // An array's elements each find their index in the scheduler's environment.
+    command: agentCommand(
+      open.agent,
+      request.array ? 'array-element' : 'run',
+      jobDir
+    ),
     agent: open.agent,
     request,
     defaults: open.cluster.config.defaults ?? {}

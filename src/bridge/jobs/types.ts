@@ -43,6 +43,8 @@ export interface IRunCellOptions {
    * Absent: a one-off process (as with --fresh).
    */
   notebook?: string;
+  /** An --array cell: the index each element shows (a rerun shows the original's). */
+  arrayIndexes?: number[];
   /** `--in`/`--out` (src/bridge/data/varsCell.ts). */
   vars?: IVarsAsk;
 }
@@ -61,6 +63,12 @@ export interface IRunOutcome {
   varsOut?: IVarsLocalStep;
 }
 
+/** A rerun's cell options: the rest comes from the job it re-runs. */
+export type IRerunOptions = Pick<
+  IRunCellOptions,
+  'sink' | 'prompter' | 'signal'
+>;
+
 export interface IJobManager {
   /** Runs a cell on its cluster and streams its outputs into the sink until it ends (or is detached). */
   runCell(options: IRunCellOptions): Promise<IRunOutcome>;
@@ -73,6 +81,12 @@ export interface IJobManager {
   ): Promise<IRunOutcome>;
   /** The prompter answers a passphrase or password when the connection needs one. */
   cancel(jobId: string, prompter?: IPrompter): Promise<void>;
+  /** `%cluster rerun ID ELEMENT`: one element of an array job again, as a new job. */
+  rerunElement?(
+    jobId: string,
+    index: number,
+    options: IRerunOptions
+  ): Promise<IRunOutcome>;
   jobs(): IJobInfo[];
   /** Fires whenever a job's state changes (for comm pushes). */
   onChange(listener: (job: IJobInfo) => void): () => void;

@@ -19,6 +19,7 @@ import { UnknownClusterError } from '../clusters/registry';
 import type { IOutputSink } from '../jobs/types';
 import { complete, inspect, isComplete } from './assist';
 import { cleanReport } from './clean';
+import { rerunCommand } from './rerunCommand';
 import { CellStatusHub } from './cellStatus';
 import { serveFrontendComm } from './frontendComm';
 import type {
@@ -307,6 +308,13 @@ export class CellRunner implements IKernelHandler {
         );
         return { status: outcome.status };
       }
+      case 'rerun':
+        return rerunCommand(
+          this._services,
+          ctx,
+          args,
+          this._cellStatus.sinkFor(ctx.request, ctx.sink)
+        );
       case 'cancel':
         await jobs.cancel(args[0], ctx.prompter);
         text(`Cancelled job ${args[0]}`);

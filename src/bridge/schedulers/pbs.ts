@@ -22,6 +22,7 @@ import {
   assembleScript,
   formatHms,
   formatMem,
+  jobArray,
   JobScriptError,
   qsubCommand,
   resolveResources
@@ -66,6 +67,10 @@ export class PbsScheduler extends BatchScheduler {
       chunk.push(res.constraint);
     }
     d.push(`#PBS -l ${chunk.join(':')}`);
+    const array = jobArray(spec);
+    if (array) {
+      d.push(`#PBS -J 0-${array.count - 1}`);
+    }
     return assembleScript(spec, res, d);
   }
 

@@ -210,6 +210,22 @@ export function relaySignal(command: string, warning: string): string[] {
   ];
 }
 
+/**
+ * An --array cell's job array: its element count and limit, or undefined
+ * when there is none to ask for (one element runs as a plain job; the
+ * runtime then takes index 0).
+ */
+export function jobArray(
+  spec: IJobSpec
+): { count: number; maxParallel?: number } | undefined {
+  const count = spec.request.array?.values.length ?? 0;
+  if (count < 2) {
+    return undefined;
+  }
+  const limit = spec.request.maxParallel;
+  return { count, maxParallel: limit && limit < count ? limit : undefined };
+}
+
 /** Path inside the job directory. */
 export function jobPath(spec: IJobSpec, file: string): string {
   return `${spec.jobDir.replace(/\/+$/, '')}/${file}`;

@@ -25,6 +25,7 @@ import {
   assembleScript,
   formatHms,
   formatMem,
+  jobArray,
   JobScriptError,
   qsubCommand,
   relaySignal,
@@ -78,6 +79,13 @@ export class SgeScheduler extends BatchScheduler {
     }
     if (res.constraint) {
       d.push(`#$ -l ${res.constraint}`);
+    }
+    const array = jobArray(spec);
+    if (array) {
+      d.push(`#$ -t 1-${array.count}`);
+      if (array.maxParallel) {
+        d.push(`#$ -tc ${array.maxParallel}`);
+      }
     }
     const gpuIds = res.gpus ? Private.GPU_IDS_TO_CUDA : [];
     return assembleScript(

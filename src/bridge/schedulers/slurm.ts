@@ -21,6 +21,7 @@ import {
 import {
   assembleScript,
   formatMem,
+  jobArray,
   jobPath,
   JOB_SCRIPT,
   resolveResources,
@@ -71,6 +72,11 @@ export class SlurmScheduler extends BatchScheduler {
     }
     if (res.constraint) {
       d.push(`#SBATCH --constraint=${res.constraint}`);
+    }
+    const array = jobArray(spec);
+    if (array) {
+      const limit = array.maxParallel ? `%${array.maxParallel}` : '';
+      d.push(`#SBATCH --array=0-${array.count - 1}${limit}`);
     }
     return assembleScript(spec, res, d);
   }

@@ -1,0 +1,313 @@
+/**
+ * A `--array` cell: submitted once (a scheduler job array, or a direct
+ * host's launcher of K processes), followed through ONE `array-follow`
+ * channel that multiplexes every element's event log, shown as one ARRAY_MIME
+ * display kept current in place. The cell ends when every element ended and
+ * fails naming each failed element and its `%cluster rerun`.
+ */
+import type { IJobEvent } from '../../shared/events';
+import { ARRAY_MIME } from '../../shared/mime';
+import type { SchedulerKind } from '../../shared/config';
+import type { IJobRequest } from '../../shared/magic';
+import { agentCommand } from '../schedulers/direct';
+import { UnsupportedOptionError } from '../schedulers/options';
+import type { IJobSpec } from '../schedulers/types';
+import type { IStreamHandle } from '../transport/types';
+import { ArrayTracker } from './arrayPayload';
+import type { IJobBundle } from './bundle';
+import { errorMessage, type IJobContext, type IJobRecorder } from './context';
+import { markFailed } from './ending';
+import { submitJob } from './submission';
+import type { IRunOutcome } from './types';
+
+/** Display updates of the summary at most this often. */
+export const ARRAY_UPDATE_MS = 250;
+/** After a cancel, how long the elements have to record their own end. */
+export const ARRAY_CANCEL_WAIT_MS = 20000;
+
+export interface IArrayRunOptions {
+  /** The index each element shows (a rerun shows the original's). */
+  indexes?: number[];
+  /** Said before the summary (a rerun names what it re-runs). */
+  intro?: string;
+}
+
+/** What an array cell cannot do yet: a usage error before anything runs. */
+export function arrayRefusals(
+  kind: SchedulerKind,
+  request: IJobRequest,
+  vars: boolean
+): void {
+  if (!request.array) {
+    return;
+  }
+  const refuse = (what: string) => {
+    throw new UnsupportedOptionError(
+      `option --array cannot be combined with ${what}: nothing was run`
+    );
+  };
+  if (request.detach) {
+    refuse('--detach (an array is followed by the cell that starts it)');
+  }
+  if (vars) {
+    refuse('--in or --out (each element starts from its value alone)');
+  }
+  if (kind === 'pbs' && request.maxParallel !== undefined) {
+    throw new UnsupportedOptionError(
+      'option --max-parallel: PBS has no portable limit on the running elements of a job array ' +
+        '(max_run_subjobs is PBS Pro 2020 and later only): run without it, nothing was run'
+    );
+  }
+}
+
+/** The rerun line of a job; `{index}` stands for the element. */
+export function rerunTemplate(jobId: string): string {
+  return `%cluster rerun ${jobId} {index}`;
+}
+
+export function arrayDisplayId(jobId: string): string {
+  return `cb-array-${jobId}`;
+}
+
+export async function runArray(
+  ctx: IJobContext,
+  spec: IJobSpec,
+  bundle: IJobBundle,
+  records: IJobRecorder,
+  signal: AbortSignal | undefined,
+  options: IArrayRunOptions = {}
+): Promise<IRunOutcome> {
+  const { job, status, sink } = ctx;
+  const array = bundle.request.array!;
+  if (options.indexes) {
+    bundle.arrayIndexes = options.indexes;
+  }
+  status.set({ phase: 'submitted', detail: undefined });
+  const rejected = await submitJob(ctx, spec, bundle, records, signal);
+  if (rejected) {
+    return rejected;
+  }
+  if (options.intro) {
+    sink.stream('stdout', options.intro.replace(/\n?$/, '\n'));
+  }
+  const tracker = new ArrayTracker({
+    jobId: job.id,
+    cluster: ctx.cluster.name,
+    spec: array,
+    maxParallel: bundle.request.maxParallel,
+    indexes: options.indexes,
+    rerun: rerunTemplate(job.id)
+  });
+  const view = new Private.View(ctx, tracker);
+  view.show();
+  status.set({
+    phase: 'running',
+    detail: `${array.values.length} elements`,
+    schedulerId: job.schedulerId
+  });
+  job.phase = 'running';
+  records.put(job);
+  let cancelRequested = false;
+  let stream: IStreamHandle | undefined;
+  const onAbort = () => {
+    cancelRequested = true;
+    void Private.cancel(
+      ctx,
+      () => stream?.close(),
+      () => tracker.running
+    );
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    if (signal?.aborted) {
+      onAbort();
+    }
+    stream = ctx.transport.stream(
+      agentCommand(ctx.agent, 'array-follow', job.remoteDir),
+      {
+        onStdout: chunk => view.feed(chunk),
+        onStderr: chunk => view.noteError(chunk)
+      }
+    );
+    const result = await stream.done;
+    if (!tracker.ended) {
+      if (!cancelRequested && result.code !== 0) {
+        throw new Error(
+          `following the array's elements failed (exit ${result.code}): ${view.errors || 'no message'}`
+        );
+      }
+      tracker.endRest(
+        cancelRequested ? 'cancelled' : 'lost',
+        cancelRequested ? 'cancelled before it recorded its end' : undefined
+      );
+    }
+  } catch (err) {
+    view.flush();
+    markFailed(job, status, records, errorMessage(err), 'lost');
+    throw err;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  view.flush();
+  return Private.finish(ctx, tracker, records, cancelRequested);
+}
+
+namespace Private {
+  /** The summary display and its throttled updates. */
+  export class View {
+    constructor(ctx: IJobContext, tracker: ArrayTracker) {
+      this._ctx = ctx;
+      this._tracker = tracker;
+      this._id = arrayDisplayId(ctx.job.id);
+    }
+
+    errors = '';
+
+    show(): void {
+      this._ctx.sink.display(this._data(), {}, this._id);
+    }
+
+    /** `k<TAB>event` lines; a partial line waits for its end. */
+    feed(chunk: Buffer): void {
+      this._rest += chunk.toString('utf8');
+      const lines = this._rest.split('\n');
+      this._rest = lines.pop() ?? '';
+      let changed = false;
+      for (const line of lines) {
+        const tab = line.indexOf('\t');
+        if (tab <= 0) {
+          continue;
+        }
+        try {
+          const event = JSON.parse(line.slice(tab + 1)) as IJobEvent;
+          changed =
+            this._tracker.handle(Number(line.slice(0, tab)), event) || changed;
+        } catch {
+          // A line cut by a full disk: the element's `done` still ends it.
+        }
+      }
+      if (changed) {
+        this._schedule();
+      }
+    }
+
+    noteError(chunk: Buffer): void {
+      this.errors = (this.errors + chunk.toString('utf8')).slice(-2000).trim();
+    }
+
+    flush(): void {
+      if (this._timer) {
+        clearTimeout(this._timer);
+        this._timer = undefined;
+      }
+      this._ctx.sink.updateDisplay(this._data(), {}, this._id);
+      this._last = Date.now();
+    }
+
+    private _schedule(): void {
+      if (this._timer) {
+        return;
+      }
+      const wait = Math.max(0, this._last + ARRAY_UPDATE_MS - Date.now());
+      this._timer = setTimeout(() => {
+        this._timer = undefined;
+        this.flush();
+      }, wait);
+    }
+
+    private _data(): { [mime: string]: unknown } {
+      return {
+        [ARRAY_MIME]: this._tracker.payload,
+        'text/plain': this._tracker.summary()
+      };
+    }
+
+    private _ctx: IJobContext;
+    private _tracker: ArrayTracker;
+    private _id: string;
+    private _rest = '';
+    private _last = 0;
+    private _timer?: ReturnType<typeof setTimeout>;
+  }
+
+  /** Cancels the whole array (scancel/qdel, or the direct launcher's group); stops following if its elements stay silent. */
+  export async function cancel(
+    ctx: IJobContext,
+    stopFollowing: () => void,
+    running: () => boolean
+  ): Promise<void> {
+    const { job, scheduler, transport } = ctx;
+    // unref: a follow that ended on its own leaves nothing to wait for.
+    const stop = setTimeout(stopFollowing, ARRAY_CANCEL_WAIT_MS).unref();
+    try {
+      await scheduler.cancel(
+        transport,
+        job.schedulerId ?? '',
+        job.remoteDir,
+        ctx.agent
+      );
+    } catch (err) {
+      ctx.sink.stream(
+        'stderr',
+        `[cluster-bridge] cancelling the array failed: ${errorMessage(err)}\n`
+      );
+      clearTimeout(stop);
+      stopFollowing();
+      return;
+    }
+    // Pending elements of a scheduler's array never start, so they never write an
+    // end: follow until the running ones recorded theirs.
+    if (job.scheduler !== 'direct') {
+      const check = setInterval(() => {
+        if (!running()) {
+          clearInterval(check);
+          clearTimeout(stop);
+          stopFollowing();
+        }
+      }, 200).unref();
+      setTimeout(() => clearInterval(check), ARRAY_CANCEL_WAIT_MS).unref();
+    }
+  }
+
+  export function finish(
+    ctx: IJobContext,
+    tracker: ArrayTracker,
+    records: IJobRecorder,
+    cancelRequested: boolean
+  ): IRunOutcome {
+    const { job, sink, status } = ctx;
+    const failed = tracker.failed;
+    job.endedAt = Date.now();
+    if (cancelRequested) {
+      job.phase = 'cancelled';
+      job.endState = 'cancelled';
+      sink.stream('stderr', '[cluster-bridge] array cancelled\n');
+    } else if (failed.length) {
+      job.phase = 'failed';
+      job.endState = 'failed';
+      const name = tracker.payload.name;
+      const lines = failed.map(
+        e =>
+          `element ${e.index} (${name}=${JSON.stringify(e.value)}): ${e.error ?? e.state}; ` +
+          `re-run it alone with: %cluster rerun ${job.id} ${e.index}`
+      );
+      const message = `${failed.length} of ${tracker.payload.elements.length} elements failed`;
+      job.detail = `${message}: ${failed.map(e => e.index).join(', ')}`;
+      sink.error('ArrayElementFailed', message, [`${message}:`, ...lines]);
+    } else {
+      job.phase = 'done';
+      job.endState = 'completed';
+    }
+    status.set({
+      phase: job.phase,
+      endState: job.endState,
+      endedAt: job.endedAt,
+      detail: job.phase === 'done' ? undefined : job.detail
+    });
+    records.put(job);
+    return {
+      status: cancelRequested ? 'aborted' : failed.length ? 'error' : 'ok',
+      job: { ...job }
+    };
+  }
+}
