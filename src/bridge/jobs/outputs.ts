@@ -10,6 +10,7 @@ import type {
 } from '../../shared/events';
 import { GPU_MIME, IGpuPayload } from '../../shared/mime';
 import { EnvProgress } from './envProgress';
+import { RanksView } from './ranks';
 import { hasCellStatus } from './status';
 import type { IOutputSink } from './types';
 
@@ -93,8 +94,18 @@ export class EventMapper {
         }
         this._options.onStatus?.(event);
         break;
+      case 'ranks':
+      case 'rank':
+        // A distributed cell's other ranks: one output kept current in place.
+        this._ranks ??= new RanksView({
+          jobId: this._options.jobId,
+          sink: this._options.sink
+        });
+        this._ranks.handle(event);
+        break;
       case 'done':
         this._env.settle(false);
+        this._ranks?.finish();
         this._done = event;
         if (this._gpuPayload && typeof event.duration === 'number') {
           this._gpuPayload.duration = event.duration;
@@ -125,6 +136,9 @@ export class EventMapper {
     if (event.cudaVisibleDevices !== undefined) {
       payload.cudaVisibleDevices = event.cudaVisibleDevices;
     }
+    if (event.nodes) {
+      payload.nodes = event.nodes;
+    }
     const first = this._gpuPayload === null;
     this._gpuPayload = payload;
     if (first) {
@@ -151,6 +165,7 @@ export class EventMapper {
   private _done: IDoneEvent | null = null;
   private _raised = false;
   private _gpuPayload: IGpuPayload | null = null;
+  private _ranks: RanksView | undefined;
 }
 
 /** Plain-text GPU summary for frontends without the GPU card renderer. */
@@ -166,15 +181,24 @@ export function gpuSummary(payload: IGpuPayload): string {
     (typeof payload.duration === 'number'
       ? `, ran ${payload.duration.toFixed(1)} s`
       : '');
+  // A distributed cell: one line per node of the job.
+  const nodes = (payload.nodes ?? []).map(
+    n =>
+      `  node ${n.host} (rank${n.ranks.length === 1 ? '' : 's'} ${n.ranks.join(', ')}): ` +
+      `${n.devices.length} GPU${n.devices.length === 1 ? '' : 's'}` +
+      (n.cudaVisibleDevices
+        ? ` (CUDA_VISIBLE_DEVICES=${n.cudaVisibleDevices})`
+        : '')
+  );
   if (payload.devices.length === 0) {
-    return `${head}: none visible`;
+    return [`${head}: none visible`, ...nodes].join('\n');
   }
   const lines = payload.devices.map(d => {
     const peak =
       typeof d.memoryPeak === 'number' ? `, peak ${gib(d.memoryPeak)}` : '';
     return `  [${d.index}] ${d.name}: ${gib(d.memoryUsed)} used${peak} of ${gib(d.memoryTotal)}`;
   });
-  return [`${head}:`, ...lines].join('\n');
+  return [`${head}:`, ...lines, ...nodes].join('\n');
 }
 
 namespace Private {
