@@ -81,6 +81,11 @@ export interface IClusterConfig {
    * spends the job's time) or inside the job ('compute').
    */
   buildEnvOn?: 'login' | 'compute';
+  /**
+   * A folder, relative to the notebook's, mirrored to the cluster before
+   * every cell that gives no `--sync` (the cell runs in the mirror).
+   */
+  sync?: string;
   /** What the work dir keeps; `false` turns the daily automatic clean off. */
   retention?: IRetention | false;
   /**

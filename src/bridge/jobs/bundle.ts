@@ -25,6 +25,8 @@ export interface IJobBundle {
   cluster: string;
   /** Absolute remote work directory (envs/ lives there). */
   workDir: string;
+  /** `--sync`: the remote mirror of the project folder, the cell's cwd and first on sys.path. */
+  syncDir?: string;
   /** The cluster's retention for the agent's daily clean; false: no automatic clean. */
   retention?: IRetention | false;
   /** `--in`: remote folder of values set before the cell (_cb_vars.receive). */

@@ -6,9 +6,12 @@
  * event log into the cell while JobWatcher (watch.ts) asks the scheduler ->
  * ending.ts settles and records the end.
  */
+import * as path from 'path';
+
 import type { IResolvedCluster, SchedulerKind } from '../../shared/config';
 import type { IJobInfo } from '../../shared/jobs';
 import { ClusterRegistry } from '../clusters/registry';
+import { syncForCell } from '../data/sync';
 import { agentPrefix, DirectScheduler } from '../schedulers/direct';
 import { honouredRequest } from '../schedulers/options';
 import type { IScheduler } from '../schedulers/types';
@@ -160,6 +163,16 @@ export class JobManager implements IJobManager {
         cluster,
         workDir: open.runtime.workDir
       });
+      const mirror = await syncForCell(open, request, {
+        notebook: options.notebook,
+        stateDir: path.dirname(this.storeFile),
+        status,
+        sink,
+        signal
+      });
+      if (mirror) {
+        bundle.syncDir = mirror;
+      }
     } catch (err) {
       if (err instanceof OpenAborted) {
         status.set({
