@@ -93,5 +93,8 @@ test('%cluster push puts a local value into the session; a later %%cluster cell 
   // error in the cell, nothing sent.
   expect(await runCell(page, 3, REMOTE)).toBe(false);
   expect(await cellOutputText(page, 3)).toMatch(/not_defined_here/);
+  // Name and message, not a traceback through the export code.
+  const [error] = await cellOutputs(page, 3);
+  expect(error.traceback).toHaveLength(1);
   await saveScreenshot(page, 'data-vars-push');
 });

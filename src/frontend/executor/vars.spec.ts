@@ -204,13 +204,16 @@ describe('varsBeforeCell / varsAfterCell', () => {
       status: 'error',
       ename: 'NameError',
       evalue: "--in: name 'nope' is not defined in this notebook",
-      traceback: ['NameError: ...']
+      traceback: ['Traceback ...', '(lambda __cb: exec(compile(CODEC ...']
     });
+    // The step's own code stays out of sight: name and message only.
     await expect(before).resolves.toEqual({
       error: {
         ename: 'NameError',
         evalue: "--in: name 'nope' is not defined in this notebook",
-        traceback: ['NameError: ...']
+        traceback: [
+          "NameError: --in: name 'nope' is not defined in this notebook"
+        ]
       }
     });
   });
@@ -400,7 +403,8 @@ describe('ClusterCellExecutor with --in/--out', () => {
     expect(c.model.outputs.length).toBe(1);
     expect(c.model.outputs.get(0).toJSON()).toMatchObject({
       output_type: 'error',
-      ename: 'KeyboardInterrupt'
+      ename: 'KeyboardInterrupt',
+      traceback: ['KeyboardInterrupt']
     });
     expect(c.model.executionState).toBe('idle');
     // Stopped before it was sent: no [r1] taken.

@@ -152,10 +152,13 @@ export async function runSilently(
     return null;
   }
   if (content.status === 'error') {
+    // The kernel's traceback shows the step's own code (the codec), never
+    // the user's: the error's name and message say it all.
+    const { ename, evalue } = content;
     return {
-      ename: content.ename,
-      evalue: content.evalue,
-      traceback: content.traceback ?? []
+      ename,
+      evalue,
+      traceback: [evalue ? `${ename}: ${evalue}` : ename]
     };
   }
   return Private.bridgeError(
