@@ -61,6 +61,12 @@ import {
 } from '../sessions/manager';
 import { SessionTable, type ISessionRecord } from '../sessions/table';
 import { CellVars } from '../data/varsCell';
+import {
+  checkDistributed,
+  isDistributed,
+  outsideSessionNotice,
+  refuseInSession
+} from './ranksPlan';
 import { varsFolders } from '../data/varsLocal';
 import {
   probeVersions,
@@ -131,6 +137,7 @@ export class JobManager implements IJobManager {
     // Before anything runs: an option this scheduler cannot honour is a usage error.
     const request = honouredRequest(kind, options.request, cluster.config);
     arrayRefusals(kind, request, !!options.vars);
+    checkDistributed(kind, request);
     const jobId = newJobId();
     const startedAt = Date.now();
     const status = new StatusLine(sink, {
@@ -209,7 +216,22 @@ export class JobManager implements IJobManager {
         indexes: options.arrayIndexes
       });
     }
-    if (options.notebook !== undefined && !request.fresh && !request.detach) {
+    const distributed = isDistributed(request);
+    if (
+      distributed &&
+      options.notebook !== undefined &&
+      this.sessions
+        .liveOf(options.notebook)
+        .some(r => r.cluster === cluster.name)
+    ) {
+      sink.stream('stderr', outsideSessionNotice(request));
+    }
+    if (
+      options.notebook !== undefined &&
+      !request.fresh &&
+      !request.detach &&
+      !distributed
+    ) {
       return this._runInSession(ctx, bundle, options.notebook, signal, vars);
     }
     if (vars) {
@@ -353,6 +375,7 @@ export class JobManager implements IJobManager {
     const kind: SchedulerKind =
       options.request.scheduler ?? cluster.config.scheduler ?? 'direct';
     const request = honouredRequest(kind, options.request, cluster.config);
+    refuseInSession(request);
     const status = this._sessionStatus(sink, cluster.name, kind);
     try {
       const open = await this._connector.open(cluster, options.prompter, sink, {

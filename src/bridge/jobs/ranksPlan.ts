@@ -1,0 +1,118 @@
+/**
+ * A distributed cell's shape (`--nodes`, `--gpus-per-node`, `--tasks-per-node`,
+ * `--launch`) on the bridge side: ranks = nodes x tasks per node (tasks default
+ * to the GPUs per node, else 1), what each scheduler can honour (checked before
+ * anything runs: never silently dropped), and SLURM's directives. The ranks
+ * themselves are started remotely by src/runtime/_cb_ranks.py.
+ */
+import type { SchedulerKind } from '../../shared/config';
+import type { IJobRequest } from '../../shared/magic';
+import { UnsupportedOptionError } from '../schedulers/options';
+
+export interface IRanksShape {
+  nodes: number;
+  tasksPerNode: number;
+  gpusPerNode: number;
+  worldSize: number;
+}
+
+/** The shape of a distributed request, else undefined (one process). */
+export function ranksShape(request: IJobRequest): IRanksShape | undefined {
+  if (!isDistributed(request)) {
+    return undefined;
+  }
+  const nodes = request.nodes ?? 1;
+  const gpusPerNode = request.gpusPerNode ?? 0;
+  const tasksPerNode = request.tasksPerNode ?? (gpusPerNode || 1);
+  return {
+    nodes,
+    tasksPerNode,
+    gpusPerNode,
+    worldSize: nodes * tasksPerNode
+  };
+}
+
+export function isDistributed(request: IJobRequest): boolean {
+  return (
+    request.nodes !== undefined ||
+    request.gpusPerNode !== undefined ||
+    request.tasksPerNode !== undefined ||
+    request.launch !== undefined
+  );
+}
+
+/**
+ * Throws a UsageError when `kind` cannot run the request's ranks as asked:
+ * several nodes or `srun` on a direct host, and the batch schedulers whose
+ * launch is not built yet.
+ */
+export function checkDistributed(
+  kind: SchedulerKind,
+  request: IJobRequest
+): void {
+  const shape = ranksShape(request);
+  if (!shape) {
+    return;
+  }
+  const refuse = (why: string): never => {
+    throw new UnsupportedOptionError(
+      `a distributed launch ${why}; nothing was run`
+    );
+  };
+  if (request.launch === 'srun' && kind !== 'slurm') {
+    refuse(
+      `with --launch srun needs a SLURM cluster (this one's scheduler is ${kind}); use torchrun or mpirun, or leave --launch out`
+    );
+  }
+  if (kind === 'direct' && shape.nodes > 1) {
+    refuse(
+      `over --nodes ${shape.nodes} needs a scheduler: a direct host is one machine (--tasks-per-node runs several ranks on it)`
+    );
+  }
+  if (kind === 'sge' || kind === 'pbs') {
+    refuse(
+      `(--nodes/--gpus-per-node/--tasks-per-node/--launch) is not supported on ${kind === 'sge' ? 'Grid Engine' : 'PBS'} yet: use a SLURM cluster, or a direct host for several ranks on one machine`
+    );
+  }
+}
+
+/** A session is one Python process: its options cannot ask for ranks. */
+export function refuseInSession(request: IJobRequest): void {
+  if (isDistributed(request)) {
+    throw new UnsupportedOptionError(
+      'a session is one Python process: --nodes/--gpus-per-node/--tasks-per-node/--launch belong on a %%cluster cell (which runs as a one-off job)'
+    );
+  }
+}
+
+/** Said in a cell of a notebook with a session: the ranks are a job of their own. */
+export function outsideSessionNotice(request: IJobRequest): string {
+  const ranks = ranksShape(request)?.worldSize ?? 1;
+  return (
+    `[cluster-bridge] This cell runs as a one-off job of ${ranks} rank${ranks === 1 ? '' : 's'}, ` +
+    "outside the notebook's session: it does not see the session's variables.\n"
+  );
+}
+
+/** SLURM's task and GPU directives for the ranks, else undefined (one task). */
+export function slurmRanksDirectives(
+  request: IJobRequest,
+  gpuFlag: 'gres' | 'gpus'
+): string[] | undefined {
+  const shape = ranksShape(request);
+  if (!shape) {
+    return undefined;
+  }
+  const lines = [
+    `#SBATCH --nodes=${shape.nodes}`,
+    `#SBATCH --ntasks-per-node=${shape.tasksPerNode}`
+  ];
+  if (shape.gpusPerNode > 0) {
+    lines.push(
+      gpuFlag === 'gpus'
+        ? `#SBATCH --gpus-per-node=${shape.gpusPerNode}`
+        : `#SBATCH --gres=gpu:${shape.gpusPerNode}`
+    );
+  }
+  return lines;
+}
