@@ -29,6 +29,7 @@ import {
   SCHEDULER_OUT
 } from './script';
 import { SchedulerError, type IJobSpec, type SchedulerState } from './types';
+import { slurmRanksDirectives } from '../jobs/ranksPlan';
 
 /** squeue fields, `|`-terminated; Reason last because it is free text. */
 export const SQUEUE_FORMAT =
@@ -56,14 +57,16 @@ export class SlurmScheduler extends BatchScheduler {
     if (res.time) {
       d.push(`#SBATCH --time=${res.time}`);
     }
-    d.push('#SBATCH --nodes=1', '#SBATCH --ntasks=1');
+    // A distributed cell: its nodes, tasks and GPUs per node (the agent runs `srun` inside).
+    const ranks = slurmRanksDirectives(spec.request, res.gpuFlag);
+    d.push(...(ranks ?? ['#SBATCH --nodes=1', '#SBATCH --ntasks=1']));
     if (res.cpus !== undefined) {
       d.push(`#SBATCH --cpus-per-task=${res.cpus}`);
     }
     if (res.memMiB !== undefined) {
       d.push(`#SBATCH --mem=${formatMem(res.memMiB, { m: 'M', g: 'G' })}`);
     }
-    if (res.gpus) {
+    if (res.gpus && !ranks) {
       d.push(
         res.gpuFlag === 'gpus'
           ? `#SBATCH --gpus=${res.gpus}`
