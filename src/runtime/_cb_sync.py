@@ -313,6 +313,7 @@ def _delete(root, path, entry):
     try:
         if entry[0] == 'd':
             if stat.S_ISDIR(st.st_mode):
+                _remove_bytecode(full)
                 os.rmdir(full)
         elif not stat.S_ISDIR(st.st_mode):
             os.unlink(full)
@@ -323,6 +324,18 @@ def _delete(root, path, entry):
             return False  # a cell's own files keep the folder
         raise
     return True
+
+
+def _remove_bytecode(folder):
+    """The __pycache__ that importing the synced sources made: it must not keep a folder alive."""
+    cache = os.path.join(folder, '__pycache__')
+    try:
+        if not stat.S_ISDIR(os.lstat(cache).st_mode):
+            return
+    except OSError:
+        return
+    import shutil
+    shutil.rmtree(cache, ignore_errors=True)  # unlinks links inside, never follows them
 
 
 def _drifted(root, entries, coming):

@@ -68,6 +68,9 @@ class SyncApply(unittest.TestCase):
         self.assertEqual(os.listdir(os.path.join(self.root, 'pkg')), ['out.csv'])
         # The folder goes once it holds nothing a cell made.
         os.unlink(os.path.join(self.root, 'pkg', 'out.csv'))
+        # Bytecode of the synced sources does not keep it alive either.
+        os.mkdir(os.path.join(self.root, 'pkg', '__pycache__'))
+        open(os.path.join(self.root, 'pkg', '__pycache__', 'a.cpython-311.pyc'), 'w').close()
         self.assertEqual(self.apply(deletes=['pkg'])['deleted'], 1)
         self.assertEqual(os.listdir(self.root), ['run.sh'])
 
