@@ -7,6 +7,7 @@
  * code values, a missing --out name, a hostile pickle refused (and accepted
  * with trustPickle), no metadata, version skew refused before sending.
  */
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -207,6 +208,42 @@ describe('variables in and out', () => {
       expect(r.remote_vars).toEqual([]);
     } finally {
       fs.rmSync(work, { recursive: true, force: true });
+    }
+  }, 420000);
+
+  it('a full remote disk is a clear error, and nothing is left half-sent', async () => {
+    const facts = sshd();
+    const workDir = `${facts.home}/cb-vars-full-${process.pid}`;
+    const vars = `${workDir}/vars`;
+    fs.mkdirSync(vars, { recursive: true });
+    const uid = fs.statSync(facts.home).uid;
+    fs.chownSync(workDir, uid, -1);
+    // A small file system where the values land (root: the test machines run as root).
+    execFileSync('mount', [
+      '-t',
+      'tmpfs',
+      '-o',
+      `size=8m,uid=${uid},mode=0700`,
+      'tmpfs',
+      vars
+    ]);
+    try {
+      const r = await scenario(
+        'diskfull',
+        'it-ssh',
+        { 'it-ssh': sshCluster(facts, { workDir }) },
+        workDir
+      );
+      expect(r.full.reply.status).toBe('error');
+      expect(r.full.error.evalue).toMatch(
+        /the disk of it-ssh is full \([0-9]+ KiB free\)/
+      );
+      expect(r.full.error.evalue).toMatch(/not sent/);
+      expect(r.left).toEqual([]);
+      expect(ok(r.after).stdout).toBe('1\n');
+    } finally {
+      execFileSync('umount', [vars]);
+      fs.rmSync(workDir, { recursive: true, force: true });
     }
   }, 420000);
 });

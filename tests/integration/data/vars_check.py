@@ -250,6 +250,20 @@ def scenario_skew(bridge, cluster):
     return r
 
 
+def scenario_diskfull(bridge, cluster):
+    """The remote vars folder is on a small file system (the test mounts it): --in of more than
+    fits is a clear error, and nothing is left there."""
+    nb = Notebook(bridge, '/srv/full.ipynb')
+    nb.ns['big'] = np.ones(4000000)  # 32 MB
+    nb.ns['small'] = 1
+    r = {'full': nb.run('%%%%cluster %s --in big\nprint(big.sum())\n' % cluster,
+                        names_in=['big'])}
+    r['left'] = sorted(os.listdir(os.path.join(os.environ['CB_VARS_WORKDIR'], 'vars')))
+    r['after'] = nb.run('%%%%cluster %s --in small\nprint(small)\n' % cluster,
+                        names_in=['small'])
+    return r
+
+
 def main():
     name, cluster = sys.argv[1], sys.argv[2]
     bridge = Bridge()
@@ -258,6 +272,8 @@ def main():
             out = scenario_basics(bridge, cluster)
         elif name == 'trusted':
             out = scenario_trusted(bridge, cluster)
+        elif name == 'diskfull':
+            out = scenario_diskfull(bridge, cluster)
         elif name == 'skew':
             out = scenario_skew(bridge, cluster)
         else:
