@@ -2,11 +2,14 @@
 // sends a local numpy array to the `local` cluster with --in, gets the
 // result back with --out and uses it in a local cell; a missing --out name is
 // a clear error that leaves the earlier value alone; `%cluster push` puts a
-// value into the notebook's session for later cells.
+// value into the notebook's session for later cells; the stop button during
+// the export (in the notebook's own kernel) stops the cell before it is sent.
 import { expect, Page, test } from '@playwright/test';
+import { startCell, statusLine } from './cluster-helpers';
 import {
   cellOutputs,
   cellOutputText,
+  notebookToolbar,
   openNotebook,
   runCell,
   saveScreenshot,
@@ -97,4 +100,47 @@ test('%cluster push puts a local value into the session; a later %%cluster cell 
   const [error] = await cellOutputs(page, 3);
   expect(error.traceback).toHaveLength(1);
   await saveScreenshot(page, 'data-vars-push');
+});
+
+test('interrupt during the --in export stops the cell before anything is sent', async ({
+  page
+}) => {
+  const notebook = writeNotebook('ui/data-interrupt.ipynb', [
+    [
+      'import time',
+      'class Slow:',
+      '    def __reduce__(self):',
+      '        time.sleep(120)',
+      '        return (int, (1,))',
+      'slow, a = Slow(), 1'
+    ].join('\n'),
+    "%%cluster local --in slow\nprint('ran', slow)",
+    "%%cluster local --in a\nprint('got', a)"
+  ]);
+  await openNotebook(page, notebook);
+  expect(await runCell(page, 0)).toBe(true);
+
+  await startCell(page, 1);
+  // Pickling `slow` sleeps inside the notebook's kernel: the export step.
+  await page.waitForFunction(
+    () =>
+      (window as any).jupyterapp.shell.currentWidget.sessionContext.session
+        .kernel.status === 'busy',
+    undefined,
+    { timeout: REMOTE }
+  );
+  await notebookToolbar(page)
+    .locator('[data-command="notebook:interrupt-kernel"]')
+    .click();
+  await waitForOutput(page, 1, /KeyboardInterrupt.*nothing was sent/, 60_000);
+  const outputs = await cellOutputs(page, 1);
+  expect(outputs.map(o => o.ename)).toEqual(['KeyboardInterrupt']);
+  // Never sent: no job, no status line, no remote prompt number.
+  await expect(statusLine(page, 1)).toHaveCount(0);
+  expect(await executionCount(page, 1)).toBeNull();
+
+  // The notebook goes on: the next variables cell runs.
+  expect(await runCell(page, 2, REMOTE)).toBe(true);
+  await waitForOutput(page, 2, /^got 1$/m);
+  await saveScreenshot(page, 'data-vars-interrupt');
 });

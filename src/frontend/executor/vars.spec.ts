@@ -404,7 +404,9 @@ describe('ClusterCellExecutor with --in/--out', () => {
     expect(c.model.outputs.get(0).toJSON()).toMatchObject({
       output_type: 'error',
       ename: 'KeyboardInterrupt',
-      traceback: ['KeyboardInterrupt']
+      traceback: [
+        "KeyboardInterrupt: interrupted while this notebook's kernel wrote --in a; nothing was sent"
+      ]
     });
     expect(c.model.executionState).toBe('idle');
     // Stopped before it was sent: no [r1] taken.

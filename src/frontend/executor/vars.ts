@@ -92,6 +92,9 @@ export async function varsBeforeCell(
     };
   }
   const error = await runSilently(local, step.code);
+  if (error?.ename === 'KeyboardInterrupt') {
+    return { error: Private.interrupted(vars.inNames) };
+  }
   if (error) {
     return { error };
   }
@@ -193,6 +196,15 @@ namespace Private {
       ename: 'ClusterBridgeError',
       evalue: message,
       traceback: [`ClusterBridgeError: ${message}`]
+    };
+  }
+
+  export function interrupted(names: string[]): IVarsError {
+    const evalue = `interrupted while this notebook's kernel wrote --in ${names.join(',')}; nothing was sent`;
+    return {
+      ename: 'KeyboardInterrupt',
+      evalue,
+      traceback: [`KeyboardInterrupt: ${evalue}`]
     };
   }
 
