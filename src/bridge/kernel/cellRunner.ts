@@ -33,6 +33,7 @@ import type {
 } from './handler';
 import type { IKernelServices, ISessionService } from './services';
 import { clusterTable, jobTable, sessionTable } from './textTables';
+import { transferCommand } from './transferCommands';
 import { varsAsk, varsLineCell, varsReplyMetadata } from './varsCommands';
 
 /** How long a shutdown waits for this kernel's sessions to stop. */
@@ -315,6 +316,11 @@ export class CellRunner implements IKernelHandler {
           args,
           this._cellStatus.sinkFor(ctx.request, ctx.sink)
         );
+      case 'put':
+      case 'get':
+        return transferCommand(this._services, ctx, command, args, {
+          notebook: this._notebookOf(ctx)
+        });
       case 'cancel':
         await jobs.cancel(args[0], ctx.prompter);
         text(`Cancelled job ${args[0]}`);

@@ -22,6 +22,7 @@ import type { ISessionStartOptions } from '../sessions/manager';
 import type { IPrompter } from '../transport/types';
 import { createClean, type CleanFunction } from './clean';
 import { createDoctor, type DoctorFunction } from './doctor';
+import type { ITransferTarget } from './transferCommands';
 
 /** The part of the cluster registry the kernel uses (ClusterRegistry fits it). */
 export interface IClusterDirectory {
@@ -68,6 +69,8 @@ export interface IKernelServices {
   doctor?: DoctorFunction;
   /** `%cluster clean`: retention applied now (or listed). */
   clean?: CleanFunction;
+  /** A connected cluster and its work dir, for `%cluster put/get`. */
+  openCluster?(name: string, prompter?: IPrompter): Promise<ITransferTarget>;
   /** The frontend's `gpuCard` setting. */
   setGpuCard?(on: boolean): void;
   /** Closes connections on shutdown; detached jobs keep running. */
@@ -126,6 +129,7 @@ export function createServices(options: IServicesOptions = {}): IRealServices {
     sessions,
     doctor: createDoctor(preparer),
     clean: createClean(preparer),
+    openCluster: (name, prompter) => preparer.prepareCluster(name, prompter),
     setGpuCard: on => {
       load().gpuCard = on;
     },
