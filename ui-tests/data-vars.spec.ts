@@ -144,3 +144,24 @@ test('interrupt during the --in export stops the cell before anything is sent', 
   await waitForOutput(page, 2, /^got 1$/m);
   await saveScreenshot(page, 'data-vars-interrupt');
 });
+
+test('"Run All" waits for --out before the local cell that uses it', async ({
+  page
+}) => {
+  // JupyterLab starts every cell of "Run All" at once; the local cell
+  // must still see the value the remote cell sends back.
+  const notebook = writeNotebook('ui/data-run-all.ipynb', [
+    'import numpy as np; a = np.arange(10)',
+    '%%cluster local --in a --out b\nimport time; time.sleep(1); b = a * 2',
+    'print("last", int(b[-1]))'
+  ]);
+  await openNotebook(page, notebook);
+  await page.evaluate(() =>
+    (window as any).jupyterapp.commands.execute('notebook:run-all-cells')
+  );
+  await waitForOutput(page, 2, /last 18|Error/, REMOTE);
+  expect(await cellOutputText(page, 2)).toMatch(/^last 18$/m);
+  expect(
+    (await cellOutputs(page, 2)).filter(o => o.output_type === 'error')
+  ).toEqual([]);
+});
