@@ -1,4 +1,5 @@
 import { NotebookModel } from '@jupyterlab/notebook';
+import { quietYjsWarnings } from '../../../tests/support/quietYjs';
 import { STATUS_MIME } from '../../shared/mime';
 import type { IClusterBridge } from '../tokens';
 import { ClusterCellExecutor } from './executor';
@@ -106,16 +107,7 @@ function options(
 }
 
 // yjs warns about cell models built before their document is attached: noise.
-const warn = console.warn;
-beforeAll(() => {
-  jest.spyOn(console, 'warn').mockImplementation((...args: unknown[]) => {
-    const text = String(args[0]);
-    if (!text.startsWith('Invalid access') && !text.startsWith('[yjs#509]')) {
-      warn(...args);
-    }
-  });
-});
-afterAll(() => jest.restoreAllMocks());
+quietYjsWarnings();
 
 const flush = () => new Promise(r => setTimeout(r, 0));
 

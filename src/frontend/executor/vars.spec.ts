@@ -1,4 +1,5 @@
 import { NotebookModel } from '@jupyterlab/notebook';
+import { quietYjsWarnings } from '../../../tests/support/quietYjs';
 import { VARS_IN_METADATA_KEY, VARS_OUT_METADATA_KEY } from '../../shared/data';
 import type { IClusterBridge } from '../tokens';
 import { ClusterCellExecutor } from './executor';
@@ -87,16 +88,7 @@ async function until(predicate: () => boolean): Promise<void> {
 }
 
 // yjs warns about cell models built before their document is attached: noise.
-const warn = console.warn;
-beforeAll(() => {
-  jest.spyOn(console, 'warn').mockImplementation((...args: unknown[]) => {
-    const text = String(args[0]);
-    if (!text.startsWith('Invalid access') && !text.startsWith('[yjs#509]')) {
-      warn(...args);
-    }
-  });
-});
-afterAll(() => jest.restoreAllMocks());
+quietYjsWarnings();
 
 describe('cellVars', () => {
   it('reads --in/--out of a %%cluster line and the names of push/pull', () => {
