@@ -224,12 +224,13 @@ export class ClusterCellExecutor implements INotebookCellExecutor {
       metadata: { ...run.identity, ...run.picked, ...vars.metadata },
       executionCount: run.executionCount()
     });
-    if (cell.isDisposed) {
-      return 'gone';
-    }
     if (reply && reply.content.status !== 'ok') {
-      return reply.content as Private.IErrorContent;
+      return cell.isDisposed
+        ? 'gone'
+        : (reply.content as Private.IErrorContent);
     }
+    // Loaded even when the cell was deleted meanwhile: its code ran, as a
+    // deleted cell's code still runs in the kernel.
     const loadError = await varsAfterCell(reply, local);
     if (cell.isDisposed) {
       return 'gone';

@@ -437,6 +437,18 @@ describe('ClusterCellExecutor with --in/--out', () => {
     });
   });
 
+  it('loads the --out values of a cell deleted while it ran', async () => {
+    const { cell: c, promise, events } = run('%%cluster local --out b\nb = 1');
+    await until(() => remote.waiting === 1);
+    c.isDisposed = true;
+    remote.answer(ok, { [VARS_OUT_METADATA_KEY]: importStep });
+    await until(() => local.waiting === 1);
+    expect(local.requests[0].content.code).toBe('IMPORT b');
+    local.answer({ status: 'ok' });
+    await expect(promise).resolves.toBe(false);
+    expect(events).toEqual(['scheduled']);
+  });
+
   it('loads nothing after a cell that failed remotely', async () => {
     const { promise } = run('%%cluster local --out b\nraise ValueError');
     await until(() => remote.waiting === 1);
