@@ -69,8 +69,11 @@ def apply(syncdir, stdin):
                     counts['deleted'] += 1
                 entries.pop(path, None)
             parts = os.path.join(syncdir, PARTS)
+            if any(e['k'] == 'f' for e in puts):
+                os.makedirs(parts, 0o700, exist_ok=True)
+            known = set()
             for entry in puts:  # in the order their bytes come
-                if _put(root, parts, entry, stdin, entries):
+                if _put(root, parts, entry, stdin, entries, known):
                     counts['written'] += 1
                 counts['bytes'] += entry.get('len', 0)
         finally:
@@ -208,12 +211,16 @@ def _precheck_parents(root, puts, deleting):
                                 % (e['p'], sub, kind))
 
 
-def _parent(root, path):
-    """The real folder that holds `path`, made where missing; never through a link."""
+def _parent(root, path, known):
+    """The real folder that holds `path`, made where missing; never through a link. `known`:
+    folders already checked in this request (one mkdir per folder, not one per file)."""
     parts = path.split('/')
     current = root
     for part in parts[:-1]:
         current = os.path.join(current, part)
+        if current in known:
+            continue
+        known.add(current)
         try:
             os.mkdir(current, 0o755)
         except OSError as e:
@@ -224,9 +231,9 @@ def _parent(root, path):
     return current
 
 
-def _put(root, parts, e, stdin, entries):
+def _put(root, parts, e, stdin, entries, known):
     path, kind = e['p'], e['k']
-    dest = os.path.join(_parent(root, path), path.rsplit('/', 1)[-1])
+    dest = os.path.join(_parent(root, path, known), path.rsplit('/', 1)[-1])
     if kind == 'd':
         try:
             os.mkdir(dest, 0o755)
@@ -246,8 +253,6 @@ def _put(root, parts, e, stdin, entries):
 
 
 def _put_file(dest, parts, e, stdin, entries):
-    if not os.path.isdir(parts):
-        os.mkdir(parts, 0o700)
     n, o, ln = e['n'], e.get('o', 0), e['len']
     whole = o == 0 and ln == n
     tmp = os.path.join(parts, e['h'] + ('.%d.tmp' % os.getpid() if whole else '.part'))
@@ -257,7 +262,7 @@ def _put_file(dest, parts, e, stdin, entries):
     fd = os.open(tmp, flags, 0o600)
     digest = hashlib.sha256() if whole else None
     try:
-        if os.fstat(fd).st_size != o:
+        if o and os.fstat(fd).st_size != o:
             raise SyncError('%s: piece at %d does not follow the %d bytes received'
                             % (e['p'], o, os.fstat(fd).st_size))
         os.lseek(fd, o, 0)

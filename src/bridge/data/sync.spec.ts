@@ -2,7 +2,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-import { localRoot, mirrorKey, mirrorName, syncDirOf } from './sync';
+import {
+  localRoot,
+  mirrorKey,
+  mirrorName,
+  refuseSyncOnSession,
+  syncDirOf
+} from './sync';
 import type { IResolvedCluster } from '../../shared/config';
 
 describe('--sync folder', () => {
@@ -46,6 +52,13 @@ describe('--sync folder', () => {
     expect(mirrorName('/x/my-proj.v2')).toBe('my-proj.v2');
     expect(mirrorName('/x/.hidden')).toBe('project');
     expect(mirrorName('/x/with space')).toBe('project');
+  });
+
+  it('is refused on %cluster session, which would ignore it', () => {
+    expect(() => refuseSyncOnSession({ sync: '.' })).toThrow(
+      /--sync belongs on a %%cluster cell/
+    );
+    expect(() => refuseSyncOnSession({ gpus: 1 })).not.toThrow();
   });
 
   it('takes the line before the cluster setting, and nothing for a dry run', () => {

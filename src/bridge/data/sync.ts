@@ -18,6 +18,7 @@ import { OpenAborted } from '../jobs/connector';
 import type { IOpenCluster } from '../jobs/context';
 import type { StatusLine } from '../jobs/status';
 import type { IOutputSink } from '../jobs/types';
+import { UnsupportedOptionError } from '../schedulers/options';
 import type { IAgentInvocation } from '../schedulers/types';
 import type { ITransport } from '../transport/types';
 import { applyRequest, ChangedWhileSyncing } from './syncApply';
@@ -67,6 +68,15 @@ export function syncDirOf(
   cluster: IResolvedCluster
 ): string | undefined {
   return request.dryRun ? undefined : (request.sync ?? cluster.config.sync);
+}
+
+/** `%cluster session NAME --sync DIR`: refused, a sync happens before each cell that asks for it. */
+export function refuseSyncOnSession(request: IJobRequest): void {
+  if (request.sync !== undefined) {
+    throw new UnsupportedOptionError(
+      '--sync belongs on a %%cluster cell (the folder is synced before each cell that asks); %cluster session takes resource options'
+    );
+  }
 }
 
 /** A cell's sync before it runs: the mirror's remote folder (its cwd), or undefined without one. */
@@ -187,6 +197,10 @@ export function mirrorName(local: string): string {
 namespace Private {
   export const running = new Map<string, Promise<ISyncResult>>();
 
+  const YIELD_BYTES = 32 * 1024 * 1024;
+  /** One read buffer for every hash: hashing is synchronous, so nothing shares it at once. */
+  const READ_BUFFER = Buffer.allocUnsafe(1 << 20);
+
   /** Notices already shown per mirror: a skipped link is named once, not in every cell. */
   const shown = new Map<string, Set<string>>();
 
@@ -275,7 +289,7 @@ namespace Private {
       );
     }
     const cache = new SyncCache(file);
-    const hashed = hashAll(local, walked.entries, cache, onProgress);
+    const hashed = await hashAll(local, walked.entries, cache, onProgress);
     const syncDir = `${target.workDir}/sync/${key}`;
     const name = mirrorName(local);
     const result: ISyncResult = {
@@ -348,25 +362,34 @@ namespace Private {
     );
   }
 
-  /** Content hashes: from the cache where size, mtime and inode match, else read now. */
-  function hashAll(
+  /**
+   * Content hashes: from the cache where size, mtime and inode match, else
+   * read now, yielding to the event loop every 32 MiB (the kernel keeps
+   * answering heartbeats while a first sync hashes a big tree).
+   */
+  async function hashAll(
     local: string,
     entries: ILocalEntry[],
     cache: SyncCache,
     onProgress: (text: string) => void
-  ): IHashedEntry[] {
+  ): Promise<IHashedEntry[]> {
     const hashes = new Map<string, string>();
     const out: IHashedEntry[] = [];
     let fresh = 0;
+    let unyielded = 0;
     for (const e of entries) {
       let id = e.target ?? '';
       if (e.kind === 'f') {
         id = cache.hashOf(e) ?? '';
         if (!id) {
           id = hashFile(path.join(local, e.path));
-          if (++fresh % 500 === 0) {
-            onProgress(`hashed ${fresh} files`);
+          unyielded += e.size + 4096;
+          if (unyielded > YIELD_BYTES) {
+            unyielded = 0;
+            onProgress(`hashed ${fresh} of ${entries.length} files`);
+            await new Promise(resolve => setImmediate(resolve));
           }
+          fresh++;
         }
         hashes.set(e.path, id);
       }
@@ -378,7 +401,7 @@ namespace Private {
 
   function hashFile(file: string): string {
     const hash = createHash('sha256');
-    const buf = Buffer.allocUnsafe(1 << 20);
+    const buf = READ_BUFFER;
     const fd = fs.openSync(file, 'r');
     try {
       for (;;) {

@@ -11,7 +11,7 @@ import * as path from 'path';
 import type { IResolvedCluster, SchedulerKind } from '../../shared/config';
 import type { IJobInfo } from '../../shared/jobs';
 import { ClusterRegistry } from '../clusters/registry';
-import { syncForCell } from '../data/sync';
+import { refuseSyncOnSession, syncForCell } from '../data/sync';
 import { agentPrefix, DirectScheduler } from '../schedulers/direct';
 import { honouredRequest } from '../schedulers/options';
 import type { IScheduler } from '../schedulers/types';
@@ -376,6 +376,7 @@ export class JobManager implements IJobManager {
       options.request.scheduler ?? cluster.config.scheduler ?? 'direct';
     const request = honouredRequest(kind, options.request, cluster.config);
     refuseInSession(request);
+    refuseSyncOnSession(request);
     const status = this._sessionStatus(sink, cluster.name, kind);
     try {
       const open = await this._connector.open(cluster, options.prompter, sink, {

@@ -52,9 +52,12 @@ describe.each(CASES)('--sync on the %s cluster', (cluster, clusters) => {
     return { outcome, sink };
   };
 
-  const sync = async (): Promise<ISyncResult & { notices: string[] }> => {
+  const sync = async (
+    slowMs?: number
+  ): Promise<ISyncResult & { notices: string[]; slow: string[] }> => {
     const open = await bed.manager.open(bed.manager.registry.resolve(cluster));
     const notices: string[] = [];
+    const slow: string[] = [];
     const result = await syncProject(
       {
         cluster,
@@ -66,10 +69,12 @@ describe.each(CASES)('--sync on the %s cluster', (cluster, clusters) => {
         dir: '.',
         notebook,
         stateDir: bed.stateDir,
-        notice: t => notices.push(t)
+        notice: t => notices.push(t),
+        onSlow: t => slow.push(t),
+        slowMs
       }
     );
-    return { ...result, notices };
+    return { ...result, notices, slow };
   };
 
   beforeAll(() => {
@@ -159,9 +164,16 @@ describe.each(CASES)('--sync on the %s cluster', (cluster, clusters) => {
     const first = await sync();
     const mirror = first.remoteDir;
     expect(first.sent).toBe(0); // the cells above synced it all
+    expect([first.notices, first.slow]).toEqual([[], []]); // fast: nothing shown
     write('mymodule.py', 'VALUE = 30\n');
-    const one = await sync();
+    const one = await sync(0); // as if slow: progress and time are shown
     expect([one.sent, one.deleted]).toEqual([1, 0]);
+    expect(one.slow[0]).toMatch(/^syncing \./);
+    expect(one.notices).toEqual([
+      expect.stringMatching(
+        /^synced \.: 1 of 5 files sent \(\d+ KB\), 0 removed, in \d+\.\d s$/
+      )
+    ]);
     expect(fs.readFileSync(path.join(mirror, 'mymodule.py'), 'utf8')).toBe(
       'VALUE = 30\n'
     );
@@ -184,6 +196,16 @@ describe.each(CASES)('--sync on the %s cluster', (cluster, clusters) => {
     const gone = await sync();
     expect(gone.deleted).toBe(3); // pkg, pkg/__init__.py, pkg/extra.py
     expect(fs.existsSync(path.join(mirror, 'pkg'))).toBe(false);
+  });
+
+  it('refuses --sync on %cluster session (it would be ignored there)', async () => {
+    await expect(
+      bed.manager.startSession({
+        notebook: `${notebook}-other`,
+        request: { cluster, sync: '.' },
+        sink: new RecordingSink()
+      })
+    ).rejects.toThrow(/--sync belongs on a %%cluster cell/);
   });
 
   it('refuses, on the remote side, a request that would write outside the mirror', async () => {
