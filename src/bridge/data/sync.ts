@@ -283,6 +283,11 @@ namespace Private {
     for (const link of walked.outside) {
       say(`--sync skipped the link ${link}: it leads out of ${options.dir}`);
     }
+    for (const name of walked.odd) {
+      say(
+        `--sync skipped ${name}: a name with control characters or not in UTF-8`
+      );
+    }
     for (const big of walked.big) {
       say(
         `--sync: ${big.path} is ${megabytes(big.size)}; big data is better put once with %cluster put`

@@ -39,7 +39,9 @@ describe('--sync walk', () => {
     write('env/pyvenv.cfg');
     write('env/lib/site.py');
     write('conda/conda-meta/history');
+    write('bad\nname.py');
     const walked = walkProject(root);
+    expect(walked.odd).toEqual([JSON.stringify('bad\nname.py')]);
     expect(walked.entries.map(e => `${e.kind} ${e.path}`)).toEqual([
       'f .gitignore',
       'f keep.log',

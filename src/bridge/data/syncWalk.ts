@@ -33,6 +33,8 @@ export interface IWalkResult {
   outside: string[];
   /** Files over the big-file limit (still mirrored). */
   big: { path: string; size: number }[];
+  /** Names that cannot be mirrored (control characters, not UTF-8), skipped. */
+  odd: string[];
 }
 
 /** Files bigger than this are mirrored with a notice (a project folder is for code). */
@@ -42,7 +44,7 @@ export const BIG_FILE_BYTES = 100 * 1024 * 1024;
 export const MAX_ENTRIES = 50000;
 
 export function walkProject(root: string): IWalkResult {
-  const result: IWalkResult = { entries: [], outside: [], big: [] };
+  const result: IWalkResult = { entries: [], outside: [], big: [], odd: [] };
   Private.walk(root, '', IgnoreRules.defaults(), result);
   return result;
 }
@@ -94,6 +96,10 @@ namespace Private {
     for (const d of names) {
       const p = rel ? `${rel}/${d.name}` : d.name;
       const full = path.join(dir, d.name);
+      if (ODD_NAME.test(d.name)) {
+        out.odd.push(JSON.stringify(p));
+        continue;
+      }
       if (d.isSymbolicLink()) {
         if (rules.ignored(p, false)) {
           continue;
@@ -145,4 +151,7 @@ namespace Private {
   }
 
   const EMPTY = { size: 0, mtimeNs: '0', ino: '0', mode: 0 };
+
+  /** Control characters, or U+FFFD where a name was not UTF-8 (it would not be found again). */
+  const ODD_NAME = /[\u0000-\u001f\u007f\ufffd]/;
 }
