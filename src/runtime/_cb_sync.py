@@ -29,6 +29,8 @@ import stat
 import sys
 
 import _cb_json as json
+from _cb_events import write_all
+from _cb_jobfiles import write_json_atomic
 
 MANIFEST = '.manifest.json'
 PARTS = '.parts'
@@ -273,7 +275,7 @@ def _put_file(dest, parts, e, stdin, entries):
                 raise SyncError('%s: stdin ended %d bytes early' % (e['p'], left))
             if digest is not None:
                 digest.update(chunk)
-            _write_all(fd, chunk)
+            write_all(fd, chunk)
             left -= len(chunk)
         os.fchmod(fd, (e.get('m', 0o644) & 0o777) | 0o600)
     finally:
@@ -384,11 +386,7 @@ def _load(syncdir):
 
 
 def _save(syncdir, manifest):
-    path = os.path.join(syncdir, MANIFEST)
-    tmp = '%s.%d.tmp' % (path, os.getpid())
-    with open(tmp, 'w') as f:
-        f.write(json.dumps(manifest))
-    os.rename(tmp, path)
+    write_json_atomic(os.path.join(syncdir, MANIFEST), manifest)
 
 
 def _lock(syncdir):
@@ -414,9 +412,3 @@ def _hash_file(path):
             if not chunk:
                 return digest
             digest.update(chunk)
-
-
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
