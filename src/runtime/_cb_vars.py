@@ -281,16 +281,22 @@ def _major(version):
     return str(version).split('.')[0]
 
 
+MANY_PROCESSES = ('array', 'nodes', 'gpusPerNode', 'tasksPerNode', 'launch')
+
+
 def receive(bundle, namespace):
     """The runner's step before a cell: the bundle's `varsIn` folder into the namespace (all or
-    none), then the folder is removed. The values come from the user's own notebook: trusted."""
+    none). The values come from the user's own notebook: trusted. A single process removes the
+    folder at once; array elements and ranks share it (the bridge removes it after the cell)."""
     folder = bundle.get('varsIn')
     if not folder:
         return
+    request = bundle.get('request') or {}
     try:
         namespace.update(load(folder, trust=True))
     finally:
-        _remove_tree(folder)
+        if not any(request.get(k) for k in MANY_PROCESSES):
+            _remove_tree(folder)
 
 
 def send(bundle, namespace):

@@ -183,3 +183,15 @@ class RunnerStepsTest(TempDirCase):
                                   varsOut={'names': ['b'], 'dir': outgoing})
         self.assertEqual(code, 1)
         self.assertFalse(os.path.exists(outgoing))
+
+    def test_array_elements_and_ranks_share_the_folder(self):
+        incoming = os.path.join(self.tmp, 'in')
+        os.makedirs(incoming)
+        _cb_vars.dump({'k': 3}, ['k'], incoming)
+        code, events = self.run_runner('print(k)', varsIn=incoming,
+                                       request={'array': {'name': 'i', 'values': [1, 2]}})
+        self.assertEqual(code, 0, events)
+        self.assertTrue(os.path.exists(os.path.join(incoming, 'manifest.json')))
+        code, events = self.run_runner('print(k)', varsIn=incoming, request={'nodes': 2})
+        self.assertEqual(code, 0, events)
+        self.assertTrue(os.path.exists(incoming))  # the bridge removes it after the cell

@@ -61,9 +61,15 @@ export class CellVars {
     }
   }
 
-  /** After the cell: the import step when it ended without error; the remote folder goes. */
+  /**
+   * After the cell: the import step when it ended without error; the remote
+   * folders go (the `-in` one too: array elements and ranks leave it).
+   */
   async receive(outcome: IRunOutcome): Promise<IRunOutcome> {
     if (!this._ask.out?.length) {
+      if (this._ask.inDir) {
+        await removeRemote(this._open.transport, `${this._base}-in`);
+      }
       return outcome;
     }
     const remoteDir = `${this._base}-out`;
@@ -85,7 +91,11 @@ export class CellVars {
         varsOut: importStep(local, !!this._open.cluster.config.trustPickle)
       };
     } finally {
-      await removeRemote(this._open.transport, remoteDir);
+      await removeRemote(
+        this._open.transport,
+        remoteDir,
+        ...(this._ask.inDir ? [`${this._base}-in`] : [])
+      );
     }
   }
 

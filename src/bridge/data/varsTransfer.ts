@@ -111,10 +111,10 @@ export async function makeRemoteDir(
 
 export async function removeRemote(
   transport: ITransport,
-  remoteDir: string
+  ...remoteDirs: string[]
 ): Promise<void> {
   await transport
-    .exec(`rm -rf ${shellQuote(remoteDir)}`)
+    .exec(`rm -rf ${remoteDirs.map(shellQuote).join(' ')}`)
     .catch(() => undefined);
 }
 
