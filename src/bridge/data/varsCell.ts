@@ -31,7 +31,11 @@ export class CellVars {
    * then uploads and names the folders in the bundle. The local `--in`
    * folder is removed either way.
    */
-  async send(bundle: IJobBundle, versions: VersionsSource): Promise<void> {
+  async send(
+    bundle: IJobBundle,
+    versions: VersionsSource,
+    signal?: AbortSignal
+  ): Promise<void> {
     const { inDir, out } = this._ask;
     let manifest: IVarsManifest | undefined;
     let remote: IPythonVersions | undefined;
@@ -44,6 +48,11 @@ export class CellVars {
         }
         const dir = `${this._base}-in`;
         await uploadVars(this._open, inDir, manifest, dir);
+        if (signal?.aborted) {
+          // Interrupted while the values travelled: the cell does not start.
+          await removeRemote(this._open.transport, dir);
+          throw new Error('interrupted while sending the values');
+        }
         bundle.varsIn = dir;
       }
     } finally {

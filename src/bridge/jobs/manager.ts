@@ -211,10 +211,12 @@ export class JobManager implements IJobManager {
       new CellVars(open, jobId, options.vars, this._varsFolders);
     if (request.array) {
       // A sweep is one-off jobs, never the notebook's session.
+      await this._sendVars(vars, ctx, bundle, signal);
       this._records.put(ctx.job);
-      return runArray(ctx, spec, bundle, this._records, signal, {
+      const swept = await runArray(ctx, spec, bundle, this._records, signal, {
         indexes: options.arrayIndexes
       });
+      return Private.received(vars, swept);
     }
     const distributed = isDistributed(request);
     if (
@@ -234,14 +236,7 @@ export class JobManager implements IJobManager {
     ) {
       return this._runInSession(ctx, bundle, options.notebook, signal, vars);
     }
-    if (vars) {
-      try {
-        await vars.send(bundle, () => this._venv2Versions(ctx, bundle));
-      } catch (err) {
-        showFailed(status, err);
-        throw err;
-      }
-    }
+    await this._sendVars(vars, ctx, bundle, signal);
     this._records.put(ctx.job);
 
     if (kind === 'direct' && !request.detach) {
@@ -314,7 +309,7 @@ export class JobManager implements IJobManager {
         signal
       });
       const { client } = live;
-      await vars?.send(bundle, () => sessionVersions(client));
+      await vars?.send(bundle, () => sessionVersions(client), signal);
     } catch (err) {
       if (signal?.aborted) {
         status.set({
@@ -593,6 +588,21 @@ export class JobManager implements IJobManager {
       return await follower.run({ offset: 0, signal, first, onAbort });
     } finally {
       this._active.delete(ctx.job.id);
+    }
+  }
+
+  /** A one-off cell's (or a sweep's) --in values, before anything is recorded or submitted. */
+  private async _sendVars(
+    vars: CellVars | undefined,
+    ctx: IJobContext,
+    bundle: IJobBundle,
+    signal?: AbortSignal
+  ): Promise<void> {
+    try {
+      await vars?.send(bundle, () => this._venv2Versions(ctx, bundle), signal);
+    } catch (err) {
+      showFailed(ctx.status, err);
+      throw err;
     }
   }
 
