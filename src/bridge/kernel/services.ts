@@ -105,6 +105,8 @@ export function createServices(options: IServicesOptions = {}): IRealServices {
     attach: (id, sink, signal, prompter) =>
       load().attach(id, sink, signal, prompter),
     cancel: (id, prompter) => load().cancel(id, prompter),
+    rerunElement: (id, index, options) =>
+      load().rerunElement(id, index, options),
     jobs: () => load().jobs(),
     onChange: listener => load().onChange(listener)
   };
