@@ -288,6 +288,8 @@ def _put_file(dest, parts, e, stdin, entries):
         os.unlink(tmp)
         raise SyncError('%s: content does not match its hash' % e['p'])
     _replace(tmp, dest, e['p'])
+    if dest.endswith('.py'):
+        _drop_bytecode(dest)
     st = os.lstat(dest)
     entries[e['p']] = ['f', e['h'], e.get('m', 0o644), st.st_size, st.st_mtime_ns]
     return True
@@ -324,6 +326,8 @@ def _delete(root, path, entry):
                 os.rmdir(full)
         elif not stat.S_ISDIR(st.st_mode):
             os.unlink(full)
+            if full.endswith('.py'):
+                _drop_bytecode(full)
         else:
             return False
     except OSError as e:
@@ -331,6 +335,23 @@ def _delete(root, path, entry):
             return False  # a cell's own files keep the folder
         raise
     return True
+
+
+def _drop_bytecode(source):
+    """A replaced module's cached bytecode: Python trusts it while the source's mtime (whole
+    seconds) and size match, so a same-size edit synced within a second would go unseen."""
+    cache = os.path.join(os.path.dirname(source), '__pycache__')
+    prefix = os.path.basename(source)[:-3] + '.'
+    try:
+        names = os.listdir(cache)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix) and name.endswith('.pyc'):
+            try:
+                os.unlink(os.path.join(cache, name))
+            except OSError:
+                pass
 
 
 def _remove_bytecode(folder):

@@ -74,6 +74,15 @@ class SyncApply(unittest.TestCase):
         self.assertEqual(self.apply(deletes=['pkg'])['deleted'], 1)
         self.assertEqual(os.listdir(self.root), ['run.sh'])
 
+    def test_a_replaced_module_loses_its_bytecode(self):
+        self.apply([put_file('m.py', b'V = 1\n')], body=b'V = 1\n')
+        cache = os.path.join(self.root, '__pycache__')
+        os.mkdir(cache)
+        for name in ('m.cpython-311.pyc', 'm.cpython-39.opt-1.pyc', 'mm.cpython-311.pyc'):
+            open(os.path.join(cache, name), 'w').close()
+        self.apply([put_file('m.py', b'V = 2\n')], body=b'V = 2\n')
+        self.assertEqual(os.listdir(cache), ['mm.cpython-311.pyc'])
+
     def test_stale_base_applies_nothing_and_answers_the_manifest(self):
         self.apply([put_file('a.py', b'a')], body=b'a')
         answer = self.apply([put_file('b.py', b'b')], body=b'b', base='not-the-token')
