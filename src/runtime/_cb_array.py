@@ -91,14 +91,16 @@ def run_element(jobdir, environ=None, enforce_limits=False):
     return run_job(prepare_element(jobdir, bundle, k), enforce_limits=enforce_limits)
 
 
-def mark_cancelled(jobdir, bundle, k, reason):
-    """An element that never started ends as cancelled, so followers see every element end."""
-    path = prepare_element(jobdir, bundle, k)
+def mark_ended(jobdir, bundle, k, state, reason):
+    """Element k's end where it recorded none (never started, or killed), so followers see
+    every element end."""
+    path = element_dir(jobdir, k)
+    if not os.path.isdir(path):
+        path = prepare_element(jobdir, bundle, k)
     if has_done(os.path.join(path, 'events.jsonl')):
         return
-    update_status(path, state='cancelled', endedAt=time.time())
-    EventLog(path).write([{'type': 'done', 'state': 'cancelled', 'exitCode': None,
-                           'reason': reason}])
+    update_status(path, state=state, endedAt=time.time())
+    EventLog(path).write([{'type': 'done', 'state': state, 'exitCode': None, 'reason': reason}])
 
 
 def default_parallel():
@@ -144,7 +146,7 @@ def run_direct(jobdir):
             next_k += 1
         if state['cancelled'] and next_k < len(values):
             for k in range(next_k, len(values)):
-                mark_cancelled(jobdir, bundle, k, 'cancelled before it started')
+                mark_ended(jobdir, bundle, k, 'cancelled', 'cancelled before it started')
             next_k = len(values)
         if not running:
             break
@@ -154,8 +156,16 @@ def run_direct(jobdir):
             continue
         except ChildProcessError:
             break
-        if running.pop(pid, None) is not None and status != 0:
+        k = running.pop(pid, None)
+        if k is None:
+            continue
+        if status != 0:
             failed = True
+        if not has_done(os.path.join(element_dir(jobdir, k), 'events.jsonl')):
+            # Killed before it could say so: followers must still see it end.
+            failed = True
+            mark_ended(jobdir, bundle, k, 'lost', 'its process ended without recording its '
+                       'end (exit status %d)' % status)
     update_status(jobdir, state='cancelled' if state['cancelled'] else
                   ('failed' if failed else 'completed'), endedAt=time.time())
     return 1 if failed or state['cancelled'] else 0
@@ -166,6 +176,7 @@ def follow(jobdir, count, out_fd=1, poll=0.05):
     wrote its `done`. Returns 0 then, 4 when the caller went away."""
     parent = os.getppid()
     offsets = [0] * count
+    wants = [1 << 20] * count
     ended = [False] * count
     fds = [None] * count
     last_check = time.time()
@@ -181,9 +192,11 @@ def follow(jobdir, count, out_fd=1, poll=0.05):
                                          os.O_RDONLY)
                     except OSError:
                         continue
-                data = os.pread(fds[k], 1 << 22, offsets[k])
+                data = os.pread(fds[k], wants[k], offsets[k])
                 cut = data.rfind(b'\n') + 1
                 if not cut:
+                    if len(data) == wants[k]:
+                        wants[k] *= 4  # one line longer than a read
                     continue
                 whole = data[:cut]
                 done_at = find_done(whole)

@@ -132,6 +132,25 @@ class ArrayJobs(TempDirCase):
             self.assertTrue(wait_for(lambda: not os.path.exists('/proc/%d' % sleep), 10),
                             'the sleep of element %d is gone' % value)
 
+    def test_an_element_killed_before_its_end_ends_as_lost(self):
+        code = 'import os, signal\nif lr == 2:\n    os.kill(os.getppid(), signal.SIGKILL)\nlr'
+        jobdir = self.prepare('d4', code, [1, 2])
+        self.agent('launch', jobdir)
+        fol = self.agent('array-follow', jobdir, timeout=120)
+        by_k = follow_lines(fol.stdout)
+        self.assertEqual(by_k[0][-1]['state'], 'completed')
+        self.assertEqual(by_k[1][-1]['state'], 'lost')
+        self.assertIn('without recording its end', by_k[1][-1]['reason'])
+
+    def test_follow_passes_lines_longer_than_one_read(self):
+        jobdir = self.prepare('d5', '"x" * (5 << 20)', [1])
+        self.agent('launch', jobdir)
+        fol = self.agent('array-follow', jobdir, timeout=60)
+        by_k = follow_lines(fol.stdout)
+        result = of_type(by_k[0], 'result')[0]['data']['text/plain']
+        self.assertGreater(len(result), 1 << 20, 'one event line longer than a 1 MiB read')
+        self.assertEqual(by_k[0][-1]['state'], 'completed')
+
     def test_follow_of_a_job_that_is_no_array_is_a_clear_error(self):
         jobdir = self.jobdir('n1')
         self.agent('prepare', jobdir, input=self.bundle('1'))
