@@ -27,4 +27,6 @@ export interface IJobInfo {
   updatedAt?: number;
   /** The session the cell ran in; absent for one-off jobs. */
   session?: string;
+  /** An --array job: its element count. */
+  array?: number;
 }

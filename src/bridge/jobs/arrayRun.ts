@@ -8,6 +8,7 @@
 import type { IJobEvent } from '../../shared/events';
 import { ARRAY_MIME } from '../../shared/mime';
 import type { SchedulerKind } from '../../shared/config';
+import type { IJobInfo } from '../../shared/jobs';
 import type { IJobRequest } from '../../shared/magic';
 import { agentCommand } from '../schedulers/direct';
 import { UnsupportedOptionError } from '../schedulers/options';
@@ -30,6 +31,8 @@ export interface IArrayRunOptions {
   indexes?: number[];
   /** Said before the summary (a rerun names what it re-runs). */
   intro?: string;
+  /** While the array runs, how `%cluster cancel` and the jobs panel reach it. */
+  onCancel?: (cancel: (() => Promise<void>) | undefined) => void;
 }
 
 /** What an array cell cannot do yet: a usage error before anything runs. */
@@ -60,6 +63,16 @@ export function arrayRefusals(
   }
 }
 
+/** `%cluster attach` follows one log; an array has one per element. */
+export function refuseArrayAttach(job: IJobInfo): void {
+  if (job.array) {
+    throw new Error(
+      `job ${job.id} is an array job (${job.array} elements): %cluster attach cannot follow it; ` +
+        `its elements' logs are in ${job.remoteDir}/elements/, and %cluster rerun ${job.id} ELEMENT runs one again`
+    );
+  }
+}
+
 /** The rerun line of a job; `{index}` stands for the element. */
 export function rerunTemplate(jobId: string): string {
   return `%cluster rerun ${jobId} {index}`;
@@ -79,6 +92,7 @@ export async function runArray(
 ): Promise<IRunOutcome> {
   const { job, status, sink } = ctx;
   const array = bundle.request.array!;
+  job.array = array.values.length;
   if (options.indexes) {
     bundle.arrayIndexes = options.indexes;
   }
@@ -109,15 +123,18 @@ export async function runArray(
   records.put(job);
   let cancelRequested = false;
   let stream: IStreamHandle | undefined;
+  let cancelling: Promise<void> | undefined;
   const onAbort = () => {
     cancelRequested = true;
-    void Private.cancel(
+    cancelling ??= Private.cancel(
       ctx,
       () => stream?.close(),
       () => tracker.running
     );
+    return cancelling;
   };
   signal?.addEventListener('abort', onAbort, { once: true });
+  options.onCancel?.(onAbort);
   try {
     if (signal?.aborted) {
       onAbort();
@@ -147,6 +164,7 @@ export async function runArray(
     throw err;
   } finally {
     signal?.removeEventListener('abort', onAbort);
+    options.onCancel?.(undefined);
   }
   view.flush();
   return Private.finish(ctx, tracker, records, cancelRequested);

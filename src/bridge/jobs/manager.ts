@@ -30,7 +30,7 @@ import {
   type ITiming
 } from './context';
 import { elementCell } from './arrayRerun';
-import { arrayRefusals, runArray } from './arrayRun';
+import { arrayRefusals, refuseArrayAttach, runArray } from './arrayRun';
 import { markFailed, showFailed } from './ending';
 import { JobFollower, type IFirstCommand } from './follower';
 import { JobRecords } from './records';
@@ -214,7 +214,11 @@ export class JobManager implements IJobManager {
       await this._sendVars(vars, ctx, bundle, signal);
       this._records.put(ctx.job);
       const swept = await runArray(ctx, spec, bundle, this._records, signal, {
-        indexes: options.arrayIndexes
+        indexes: options.arrayIndexes,
+        onCancel: cancel =>
+          cancel
+            ? this._active.set(ctx.job.id, { cancelRemote: cancel })
+            : this._active.delete(ctx.job.id)
       });
       return Private.received(vars, swept);
     }
@@ -442,6 +446,7 @@ export class JobManager implements IJobManager {
     prompter?: IPrompter
   ): Promise<IRunOutcome> {
     const job = this._records.get(jobId);
+    refuseArrayAttach(job);
     const cluster = this.registry.resolve(job.cluster);
     const status = new StatusLine(sink, {
       jobId: job.id,
@@ -627,7 +632,7 @@ export class JobManager implements IJobManager {
   private _schedulers?: (kind: SchedulerKind) => IScheduler;
   private _direct = new DirectScheduler();
   private _batch = new Map<SchedulerKind, IScheduler>();
-  private _active = new Map<string, JobFollower>();
+  private _active = new Map<string, Pick<JobFollower, 'cancelRemote'>>();
   private _disposed = false;
 }
 

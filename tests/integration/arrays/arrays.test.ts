@@ -253,4 +253,39 @@ describe.each(KINDS)('--array cells on %s', kind => {
       ).toBe(true);
     }
   });
+
+  it('%cluster cancel ends a running array and its cell; attach says it cannot follow an array', async () => {
+    const sink = new RecordingSink();
+    const running = bed.manager.runCell({
+      request: {
+        cluster: kind,
+        array: { name: 'n', values: [1, 2, 3] },
+        maxParallel: 1
+      },
+      code: 'import time\nprint("up", n, flush=True)\ntime.sleep(300)',
+      lineOffset: 1,
+      sink
+    });
+    await sink.until(
+      s => (payloadOf(s)?.elements ?? []).some(e => stdoutOf(e).includes('up')),
+      90000
+    );
+    const { jobId } = payloadOf(sink)!;
+    await expect(
+      bed.manager.attach(jobId, new RecordingSink())
+    ).rejects.toThrow(
+      `job ${jobId} is an array job (3 elements): %cluster attach cannot follow it`
+    );
+    await bed.manager.cancel(jobId);
+    expect((await running).status).toBe('aborted');
+    expect(payloadOf(sink)!.elements.map(e => e.state)).toEqual([
+      'cancelled',
+      'cancelled',
+      'cancelled'
+    ]);
+    expect(bed.manager.jobs().find(j => j.id === jobId)).toMatchObject({
+      endState: 'cancelled',
+      array: 3
+    });
+  });
 });
