@@ -103,11 +103,22 @@ def mark_ended(jobdir, bundle, k, state, reason):
     EventLog(path).write([{'type': 'done', 'state': state, 'exitCode': None, 'reason': reason}])
 
 
-def default_parallel():
+def default_parallel(request=None):
+    """Elements at once without --max-parallel: as many as the host's CPUs hold (each
+    element's --cpus claims its own), one at a time when each claims GPUs (their count is not
+    known here, and a claim that finds them taken fails the element)."""
+    request = request or {}
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+        cpus = os.cpu_count() or 1
+    if request.get('gpus'):
+        return 1
+    try:
+        each = max(1, int(request.get('cpus') or 1))
+    except (TypeError, ValueError):
+        each = 1
+    return max(1, cpus // each)
 
 
 def run_direct(jobdir):
@@ -116,7 +127,7 @@ def run_direct(jobdir):
     jobdir = os.path.abspath(jobdir)
     bundle = read_json(os.path.join(jobdir, 'bundle.json'))
     name, values, limit = array_of(bundle)
-    limit = int(limit) if limit else default_parallel()
+    limit = int(limit) if limit else default_parallel(bundle.get('request'))
     state = {'cancelled': False}
 
     def on_signal(signum, frame):

@@ -36,6 +36,13 @@ class ElementIndex(unittest.TestCase):
                                                   'PBS_ARRAY_INDEX': '3'}, 4), 3)
         self.assertEqual(_cb_array.element_index({'CB_ARRAY_INDEX': '0'}, 1), 0)
 
+    def test_a_direct_hosts_default_parallel_leaves_room_for_each_claim(self):
+        cpus = _cb_array.default_parallel()
+        self.assertGreaterEqual(cpus, 1)
+        self.assertEqual(_cb_array.default_parallel({'gpus': 1}), 1)
+        self.assertEqual(_cb_array.default_parallel({'cpus': cpus}), 1)
+        self.assertEqual(_cb_array.default_parallel({'cpus': 10 ** 6}), 1)
+
     def test_missing_or_outside_is_a_clear_error(self):
         with self.assertRaisesRegex(_cb_array.ArrayError, 'no array index'):
             _cb_array.element_index({}, 4)
