@@ -4,14 +4,24 @@
 // row, and uses a failed row's Re-run button, which must put the element's
 // `%cluster rerun` line in a new cell below and run that cell.
 import { expect, test } from '@playwright/test';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import {
   cellLocator,
+  cellOutputs,
   openNotebook,
   runCell,
   saveScreenshot,
   writeNotebook
 } from './helpers';
-import { cellState, waitForCellDone } from './cluster-helpers';
+import {
+  cellState,
+  putSettings,
+  removeSshdWorkDir,
+  slurmCluster,
+  waitForCellDone
+} from './cluster-helpers';
 
 const REMOTE = 180_000;
 const RERUN = '%cluster rerun 20261205-array {index}';
@@ -157,4 +167,74 @@ test('array summary: the table, a row expanding, Re-run inserting its command be
   await waitForCellDone(page, 1, REMOTE);
   expect((await cellState(page, 1)).count).not.toBeNull();
   await saveScreenshot(page, 'cluster-array-rerun');
+});
+
+test('a real --array s=0-2 cell on SLURM: element 1 fails, its Re-run runs it alone and it passes', async ({
+  page
+}) => {
+  const workDir = `~/.cb-ui-array-${process.pid}`;
+  // Element 1 fails while this file exists; the test removes it before Re-run.
+  const flag = path.join(os.tmpdir(), `cb-ui-array-flag-${process.pid}`);
+  fs.writeFileSync(flag, '');
+  fs.chmodSync(flag, 0o644);
+  await putSettings(page, { clusters: { 'ui-slurm': slurmCluster(workDir) } });
+  try {
+    writeNotebook('ui/cluster-array-slurm.ipynb', [
+      [
+        '%%cluster ui-slurm --array s=0-2',
+        'import os',
+        `if s == 1 and os.path.exists(${JSON.stringify(flag)}):`,
+        "    raise ValueError('element %d fails' % s)",
+        "print('seed', s)",
+        's * 10'
+      ].join('\n')
+    ]);
+    await openNotebook(page, 'ui/cluster-array-slurm.ipynb');
+    await runCell(page, 0, REMOTE);
+    await waitForCellDone(page, 0, REMOTE);
+
+    const summary = cellLocator(page, 0).locator('.jp-ClusterBridge-Array');
+    const row = (index: number) =>
+      summary.locator(`.jp-ClusterBridge-Array-row[data-index="${index}"]`);
+    // The cell is over: on a mismatch, say what it showed.
+    await expect(
+      summary.locator('caption'),
+      JSON.stringify(await cellOutputs(page, 0))
+    ).toHaveText('s: 3 elements · 2 done · 1 failed');
+    await expect(row(1)).toHaveClass(/jp-mod-failed/);
+    await expect(row(1).locator('.jp-ClusterBridge-Array-error')).toHaveText(
+      'ValueError: element 1 fails'
+    );
+    await expect(row(2).locator('.jp-ClusterBridge-Array-last')).toHaveText(
+      '20'
+    );
+    await row(2).click();
+    await expect(
+      summary.locator('.jp-ClusterBridge-Array-detail[data-index="2"]')
+    ).toContainText('seed 2');
+
+    fs.rmSync(flag);
+    await row(1).locator('.jp-ClusterBridge-Array-rerun').click();
+    await expect(
+      page.locator(
+        '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell'
+      )
+    ).toHaveCount(2);
+    await waitForCellDone(page, 1, REMOTE);
+    const rerun = cellLocator(page, 1).locator('.jp-ClusterBridge-Array');
+    await expect(
+      rerun.locator('.jp-ClusterBridge-Array-row[data-index="1"]'),
+      JSON.stringify(await cellOutputs(page, 1))
+    ).toHaveAttribute('data-state', 'done');
+    await expect(
+      rerun.locator(
+        '.jp-ClusterBridge-Array-row[data-index="1"] .jp-ClusterBridge-Array-last'
+      )
+    ).toHaveText('10');
+    await saveScreenshot(page, 'cluster-array-slurm-rerun');
+  } finally {
+    fs.rmSync(flag, { force: true });
+    await putSettings(page, {});
+    removeSshdWorkDir(workDir);
+  }
 });

@@ -2,6 +2,8 @@
 // harness in helpers.ts: the status line, the picker, settings, and starting
 // a cell without waiting for it.
 import { expect, Locator, Page } from '@playwright/test';
+import * as fs from 'fs';
+import * as path from 'path';
 import { cellLocator, labUrl, notebookToolbar } from './helpers';
 
 export const SETTINGS_ID = 'jupyterlab-cluster-bridge:settings';
@@ -146,4 +148,58 @@ export async function recordPhases(page: Page): Promise<void> {
 
 export async function recordedPhases(page: Page): Promise<string[]> {
   return page.evaluate(() => (window as any).__clusterPhases ?? []);
+}
+
+/**
+ * A settings cluster for the real single-node SLURM, reached as the test
+ * sshd's user (scripts/services/sshd.sh and slurm.sh must be running; a
+ * missing one fails the test with the command that starts it).
+ */
+export function slurmCluster(workDir: string): object {
+  const facts = (name: string) => {
+    const file = path.join(
+      __dirname,
+      '..',
+      '.cache',
+      'services',
+      `${name}.env`
+    );
+    if (!fs.existsSync(file)) {
+      throw new Error(
+        `${file} is missing: start the service with scripts/services/${name}.sh start`
+      );
+    }
+    const env: { [key: string]: string } = {};
+    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+      const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
+      if (m) {
+        env[m[1]] = m[2];
+      }
+    }
+    return env;
+  };
+  facts('slurm');
+  const sshd = facts('sshd');
+  return {
+    type: 'ssh',
+    host: sshd.SSHD_HOST,
+    port: Number(sshd.SSHD_PORT),
+    user: sshd.SSHD_USER,
+    identityFile: sshd.SSHD_KEY,
+    knownHostsFile: sshd.SSHD_KNOWN_HOSTS,
+    scheduler: 'slurm',
+    workDir
+  };
+}
+
+/** Removes a `~/...` work dir of the test sshd's user (after a test on its clusters). */
+export function removeSshdWorkDir(workDir: string): void {
+  const file = path.join(__dirname, '..', '.cache', 'services', 'sshd.env');
+  const home = /^SSHD_HOME=(.*)$/m.exec(fs.readFileSync(file, 'utf8'))?.[1];
+  if (home && workDir.startsWith('~/')) {
+    fs.rmSync(path.join(home, workDir.slice(2)), {
+      recursive: true,
+      force: true
+    });
+  }
 }

@@ -10,11 +10,18 @@ import {
   cellLocator,
   labRoot,
   openNotebook,
+  runCell,
   saveScreenshot,
   waitForOutput,
   writeNotebook
 } from './helpers';
-import { startCell, waitForCellDone } from './cluster-helpers';
+import {
+  putSettings,
+  removeSshdWorkDir,
+  slurmCluster,
+  startCell,
+  waitForCellDone
+} from './cluster-helpers';
 
 const REMOTE = 180_000;
 const RED = '\u001b[0;31m';
@@ -174,4 +181,44 @@ test('other ranks: a collapsed toggle, one tab per rank, all ranks tagged, updat
   await toggle.click();
   await expect(toggle).toHaveAttribute('aria-expanded', 'false');
   await expect(shown.locator('.jp-ClusterBridge-subOutput')).toHaveCount(0);
+});
+
+test('a real --tasks-per-node 2 --launch srun cell on SLURM: rank 0 inline, rank 1 behind the toggle', async ({
+  page
+}) => {
+  const workDir = `~/.cb-ui-ranks-${process.pid}`;
+  await putSettings(page, { clusters: { 'ui-slurm': slurmCluster(workDir) } });
+  try {
+    writeNotebook('ui/cluster-ranks-slurm.ipynb', [
+      [
+        '%%cluster ui-slurm --tasks-per-node 2 --launch srun',
+        'import os',
+        "rank = int(os.environ['RANK'])",
+        "print('rank %d of %s' % (rank, os.environ['WORLD_SIZE']))",
+        'if rank == 1:',
+        "    import sys; print('rank 1 warns', file=sys.stderr)"
+      ].join('\n')
+    ]);
+    await openNotebook(page, 'ui/cluster-ranks-slurm.ipynb');
+    expect(await runCell(page, 0, REMOTE)).toBe(true);
+
+    const ranks = cellLocator(page, 0).locator('.jp-ClusterBridge-Ranks');
+    await waitForOutput(page, 0, 'rank 0 of 2');
+    const toggle = ranks.locator('.jp-ClusterBridge-Ranks-toggle');
+    await expect(toggle).toHaveText('▸ Other ranks: 1 · all done');
+    await toggle.click();
+    const shown = ranks.locator('.jp-ClusterBridge-Ranks-outputs');
+    await expect(shown).toContainText('[rank 1] rank 1 of 2');
+    await expect(
+      shown.locator('[data-mime-type="application/vnd.jupyter.stderr"]')
+    ).toContainText('[rank 1] rank 1 warns');
+    await ranks.getByRole('tab', { name: /rank 1 \(/ }).click();
+    await expect(
+      ranks.locator('.jp-ClusterBridge-Ranks-heading')
+    ).toContainText('local rank 1 · done');
+    await saveScreenshot(page, 'cluster-ranks-slurm');
+  } finally {
+    await putSettings(page, {});
+    removeSshdWorkDir(workDir);
+  }
 });
