@@ -88,6 +88,23 @@ describe('JobsPanel', () => {
     ).toBe('2 active, 4 in all');
   });
 
+  it('says how many elements an array job has', () => {
+    bridge.set([
+      job({ id: 'a', schedulerId: '42', array: 16 }),
+      job({ id: 'b', array: 1 }),
+      job({ id: 'c' })
+    ]);
+    expect(
+      rows().map(
+        r => r.querySelector('.jp-ClusterBridge-job-meta')!.textContent
+      )
+    ).toEqual([
+      'job a · SLURM 42 · array of 16 elements',
+      'job b · array of 1 element',
+      'job c'
+    ]);
+  });
+
   it('offers cancel only for jobs that are not over, and open for all', async () => {
     bridge.set([job({ id: 'a' }), job({ id: 'c', phase: 'cancelled' })]);
     const [running, ended] = rows();

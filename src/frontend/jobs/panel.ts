@@ -157,6 +157,9 @@ export class JobsPanel extends Widget {
     const meta = [
       `job ${job.id}`,
       schedulerIdText(job),
+      job.array
+        ? `array of ${job.array} element${job.array > 1 ? 's' : ''}`
+        : '',
       job.node ? `node ${job.node}` : '',
       job.detached ? 'detached' : '',
       job.detail ?? ''
