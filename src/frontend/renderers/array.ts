@@ -66,6 +66,14 @@ export class ArrayRenderer extends Widget implements IRenderMime.IRenderer {
     return this._paint();
   }
 
+  dispose(): void {
+    if (!this.isDisposed) {
+      this._outputs.forEach(list => list.clear());
+      this._outputs.clear();
+    }
+    super.dispose();
+  }
+
   /** Shows or hides element `index`'s outputs. */
   toggle(index: number, expanded = !this._expanded.has(index)): Promise<void> {
     if (expanded) {
@@ -74,14 +82,6 @@ export class ArrayRenderer extends Widget implements IRenderMime.IRenderer {
       this._expanded.delete(index);
     }
     return this._paint();
-  }
-
-  dispose(): void {
-    if (!this.isDisposed) {
-      this._outputs.forEach(list => list.clear());
-      this._outputs.clear();
-    }
-    super.dispose();
   }
 
   private _paint(): Promise<void> {
