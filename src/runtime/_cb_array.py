@@ -19,6 +19,10 @@ try:
 except ImportError:
     import signal
 
+# A running element's status.json is touched every 30 s (_cb_job.HEARTBEAT_S): this long
+# without a touch, its node or process is gone (killed outright, node failure) and it ends lost.
+LOST_AFTER_S = 150.0
+
 # Where each scheduler puts the element's index, and what its first index is.
 INDEX_VARS = (('CB_ARRAY_INDEX', 0), ('SLURM_ARRAY_TASK_ID', 0), ('SGE_TASK_ID', 1),
               ('PBS_ARRAY_INDEX', 0), ('PBS_ARRAYID', 0))
@@ -182,10 +186,34 @@ def run_direct(jobdir):
     return 1 if failed or state['cancelled'] else 0
 
 
+def lost_after():
+    try:
+        return max(0.1, float(os.environ.get('CB_ARRAY_LOST_S') or LOST_AFTER_S))
+    except ValueError:
+        return LOST_AFTER_S
+
+
+def end_silent(jobdir, k, silent_for):
+    """Element k ends as lost when it runs (per its status.json) but its heartbeat stopped."""
+    path = os.path.join(element_dir(jobdir, k), 'status.json')
+    try:
+        age = time.time() - os.stat(path).st_mtime
+    except OSError:
+        return
+    status = read_json(path) or {}
+    if status.get('state') != 'running' or age < silent_for:
+        return
+    bundle = read_json(os.path.join(jobdir, 'bundle.json'))
+    mark_ended(jobdir, bundle, k, 'lost', 'no sign of life from %s for %.0f s (killed, or its '
+               'node failed)' % (status.get('node') or 'its node', age))
+
+
 def follow(jobdir, count, out_fd=1, poll=0.05):
     """Streams every element's whole event lines to out_fd as `k<TAB>line`, until each element
     wrote its `done`. Returns 0 then, 4 when the caller went away."""
     parent = os.getppid()
+    silent_for = lost_after()
+    last_beat_check = time.time()
     offsets = [0] * count
     wants = [1 << 20] * count
     ended = [False] * count
@@ -228,6 +256,11 @@ def follow(jobdir, count, out_fd=1, poll=0.05):
                 last_check = time.time()
                 if os.getppid() != parent:
                     return 4
+            if time.time() - last_beat_check > min(5.0, silent_for / 2):
+                last_beat_check = time.time()
+                for k in range(count):
+                    if not ended[k]:
+                        end_silent(jobdir, k, silent_for)
             time.sleep(poll)
     finally:
         for fd in fds:

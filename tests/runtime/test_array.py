@@ -149,6 +149,33 @@ class ArrayJobs(TempDirCase):
         self.assertEqual(by_k[1][-1]['state'], 'lost')
         self.assertIn('without recording its end', by_k[1][-1]['reason'])
 
+    def test_a_running_element_whose_heartbeat_stopped_ends_as_lost(self):
+        code = 'import time\nprint("up", flush=True)\ntime.sleep(300)'
+        jobdir = self.prepare('d6', code, [1])
+        element = subprocess.Popen([PYTHON, '-u', AGENT, 'array-element', jobdir],
+                                   env=self.env(SLURM_ARRAY_TASK_ID='0'),
+                                   start_new_session=True)
+        status_path = os.path.join(_cb_array.element_dir(jobdir, 0), 'status.json')
+
+        def running():
+            try:
+                with open(status_path) as f:
+                    return json.load(f).get('state') == 'running'
+            except (OSError, ValueError):
+                return False
+        self.assertTrue(wait_for(running, 60))
+        with open(status_path) as f:
+            runner_pgid = json.load(f)['runnerPgid']
+        # Killed outright, as the OOM killer or a failed node would: no `done` is written.
+        os.killpg(element.pid, 9)
+        os.killpg(runner_pgid, 9)
+        element.wait()
+        fol = self.agent('array-follow', jobdir, timeout=60,
+                         env=self.env(CB_ARRAY_LOST_S='1'))
+        by_k = follow_lines(fol.stdout)
+        self.assertEqual(by_k[0][-1]['state'], 'lost')
+        self.assertIn('no sign of life from', by_k[0][-1]['reason'])
+
     def test_follow_passes_lines_longer_than_one_read(self):
         jobdir = self.prepare('d5', '"x" * (5 << 20)', [1])
         self.agent('launch', jobdir)
