@@ -88,11 +88,15 @@ export async function copyFile(
   let restarted = candidate.kind === 'fresh' ? candidate.why : undefined;
   let out: FileHandle | undefined;
   if (candidate.kind === 'check') {
-    out = await dst.open(part, 'r+');
-    const decision = resumeFrom(
-      candidate.sidecar,
-      await Private.hashes(dst, out, candidate.sidecar.done)
+    const opened = await dst.open(part, 'r+');
+    out = opened;
+    const now = await Private.hashes(dst, opened, candidate.sidecar.done).catch(
+      async err => {
+        await dst.close(opened).catch(() => undefined);
+        throw err;
+      }
     );
+    const decision = resumeFrom(candidate.sidecar, now);
     start = decision.from;
     restarted = decision.why;
   }

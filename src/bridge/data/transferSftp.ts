@@ -19,7 +19,9 @@ export class SftpEndpoint implements IEndpoint {
   constructor(
     readonly label: string,
     private readonly _sftp: SFTPWrapper
-  ) {}
+  ) {
+    Private.watch(_sftp);
+  }
 
   readonly path = path.posix;
 
@@ -65,9 +67,9 @@ export class SftpEndpoint implements IEndpoint {
     length: number,
     position: number
   ): Promise<number> {
-    return new Promise((resolve, reject) =>
+    return this._call<number>(cb =>
       this._sftp.read(h as Buffer, buf, 0, length, position, (err, n) =>
-        err ? reject(err) : resolve(n)
+        cb(err, n)
       )
     );
   }
@@ -100,30 +102,54 @@ export class SftpEndpoint implements IEndpoint {
     return this._call<void>(cb => this._sftp.utimes(p, mtime, mtime, cb));
   }
 
+  // ssh2's readFile/writeFile never call back when the channel dies between
+  // their requests (their cleanup `close` is never answered): ours are guarded.
   async readSmall(p: string): Promise<string | undefined> {
+    const stat = await this.stat(p);
+    if (!stat) {
+      return undefined;
+    }
+    const h = await this.open(p, 'r');
     try {
-      return (
-        await this._call<Buffer>(cb => this._sftp.readFile(p, cb))
-      ).toString('utf8');
-    } catch (err) {
-      if ((err as { code?: number }).code === NO_SUCH_FILE) {
-        return undefined;
+      const buf = Buffer.alloc(Math.min(stat.size, Private.SMALL));
+      let got = 0;
+      while (got < buf.length) {
+        const n = await this.read(h, buf.subarray(got), buf.length - got, got);
+        if (n === 0) {
+          break;
+        }
+        got += n;
       }
-      throw err;
+      return buf.subarray(0, got).toString('utf8');
+    } finally {
+      await this.close(h).catch(() => undefined);
     }
   }
 
   async writeSmall(p: string, text: string): Promise<void> {
     const tmp = `${p}.tmp`;
-    await this._call<void>(cb =>
-      this._sftp.writeFile(tmp, text, { mode: 0o600 }, cb)
+    const data = Buffer.from(text);
+    const h = await this._call<Buffer>(cb =>
+      this._sftp.open(tmp, 'w', { mode: 0o600 }, cb)
     );
+    try {
+      await this._call<void>(cb =>
+        this._sftp.write(h, data, 0, data.length, 0, cb)
+      );
+    } finally {
+      await this.close(h);
+    }
     await this.rename(tmp, p);
   }
 
   private _call<T>(
     fn: (cb: (err: Error | undefined | null, value: T) => void) => void
   ): Promise<T> {
+    if (Private.dead.has(this._sftp)) {
+      return Promise.reject(
+        new Error(`the connection to ${this.label} dropped`)
+      );
+    }
     return new Promise<T>((resolve, reject) => {
       fn((err, value) => (err ? reject(err) : resolve(value)));
     });
@@ -131,6 +157,23 @@ export class SftpEndpoint implements IEndpoint {
 }
 
 namespace Private {
+  /** Most bytes readSmall reads (a sidecar is a few hundred). */
+  export const SMALL = 1 << 20;
+
+  /** Channels that ended: ssh2 failed their pending requests, and never answers new ones. */
+  export const dead = new WeakSet<SFTPWrapper>();
+  const watched = new WeakSet<SFTPWrapper>();
+
+  export function watch(sftp: SFTPWrapper): void {
+    if (watched.has(sftp)) {
+      return;
+    }
+    watched.add(sftp);
+    const end = () => dead.add(sftp);
+    sftp.once('end', end);
+    sftp.once('close', end);
+  }
+
   export async function statOf(
     pending: Promise<Stats>
   ): Promise<IEntryStat | undefined> {
