@@ -11,6 +11,7 @@ import type {
   IArrayPayload,
   ISubOutput
 } from '../../shared/mime';
+import { addBoundedText, pushBounded } from './ranksOutputs';
 
 /** Outputs kept per element (older ones are dropped and counted). */
 export const ELEMENT_OUTPUTS = 50;
@@ -201,12 +202,10 @@ namespace Private {
       : first;
   }
 
+  const BOUNDS = { outputs: ELEMENT_OUTPUTS, text: ELEMENT_TEXT };
+
   export function push(e: IArrayElement, output: ISubOutput): void {
-    e.outputs.push(output);
-    while (e.outputs.length > ELEMENT_OUTPUTS) {
-      e.outputs.shift();
-      e.dropped = (e.dropped ?? 0) + 1;
-    }
+    pushBounded(e, output, BOUNDS);
   }
 
   /** Stream text joins the element's previous chunk of the same stream; the front is cut past ELEMENT_TEXT. */
@@ -215,28 +214,6 @@ namespace Private {
     name: 'stdout' | 'stderr',
     text: string
   ): void {
-    const last = e.outputs[e.outputs.length - 1];
-    if (last && last.type === 'stream' && last.name === name) {
-      last.text += text;
-    } else {
-      push(e, { type: 'stream', name, text });
-    }
-    let total = 0;
-    for (const o of e.outputs) {
-      total += o.type === 'stream' ? o.text.length : 0;
-    }
-    while (total > ELEMENT_TEXT) {
-      const first = e.outputs.find(o => o.type === 'stream');
-      if (!first || first.type !== 'stream') {
-        break;
-      }
-      const cut = Math.min(first.text.length, total - ELEMENT_TEXT);
-      first.text = first.text.slice(cut);
-      total -= cut;
-      if (first.text === '') {
-        e.outputs.splice(e.outputs.indexOf(first), 1);
-        e.dropped = (e.dropped ?? 0) + 1;
-      }
-    }
+    addBoundedText(e, name, text, BOUNDS);
   }
 }
