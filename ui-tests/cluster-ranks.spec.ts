@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import {
   cellLocator,
+  cellOutputText,
   labRoot,
   openNotebook,
   runCell,
@@ -183,7 +184,7 @@ test('other ranks: a collapsed toggle, one tab per rank, all ranks tagged, updat
   await expect(shown.locator('.jp-ClusterBridge-subOutput')).toHaveCount(0);
 });
 
-test('a real --tasks-per-node 2 --launch srun cell on SLURM: rank 0 inline, rank 1 behind the toggle', async ({
+test('a real --tasks-per-node 2 --gpus-per-node 1 --launch srun cell on SLURM: rank 0 inline, rank 1 behind the toggle, the GPU card per node', async ({
   page
 }) => {
   const workDir = `~/.cb-ui-ranks-${process.pid}`;
@@ -191,7 +192,7 @@ test('a real --tasks-per-node 2 --launch srun cell on SLURM: rank 0 inline, rank
   try {
     writeNotebook('ui/cluster-ranks-slurm.ipynb', [
       [
-        '%%cluster ui-slurm --tasks-per-node 2 --launch srun',
+        '%%cluster ui-slurm --tasks-per-node 2 --gpus-per-node 1 --launch srun',
         'import os',
         "rank = int(os.environ['RANK'])",
         "print('rank %d of %s' % (rank, os.environ['WORLD_SIZE']))",
@@ -200,7 +201,8 @@ test('a real --tasks-per-node 2 --launch srun cell on SLURM: rank 0 inline, rank
       ].join('\n')
     ]);
     await openNotebook(page, 'ui/cluster-ranks-slurm.ipynb');
-    expect(await runCell(page, 0, REMOTE)).toBe(true);
+    const ran = await runCell(page, 0, REMOTE);
+    expect(ran, await cellOutputText(page, 0)).toBe(true);
 
     const ranks = cellLocator(page, 0).locator('.jp-ClusterBridge-Ranks');
     await waitForOutput(page, 0, 'rank 0 of 2');
@@ -216,6 +218,13 @@ test('a real --tasks-per-node 2 --launch srun cell on SLURM: rank 0 inline, rank
     await expect(
       ranks.locator('.jp-ClusterBridge-Ranks-heading')
     ).toContainText('local rank 1 · done');
+    // The GPU card lists the job's node with both ranks (SLURM's GPU is a
+    // stand-in with no device to read, so only its CUDA_VISIBLE_DEVICES shows).
+    const gpuNode = cellLocator(page, 0).locator('.jp-ClusterBridge-gpu-node');
+    await expect(gpuNode).toHaveCount(1);
+    await expect(gpuNode.locator('.jp-ClusterBridge-gpu-details')).toHaveText(
+      'ranks 0, 1 · CUDA_VISIBLE_DEVICES=0'
+    );
     await saveScreenshot(page, 'cluster-ranks-slurm');
   } finally {
     await putSettings(page, {});

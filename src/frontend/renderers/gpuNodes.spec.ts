@@ -67,14 +67,16 @@ describe('gpuNodes / formatGpuNodes', () => {
       source: 'env',
       nodes: [
         { host: 'c1', ranks: [0], devices: [] },
+        { host: 'c2', ranks: [1], cudaVisibleDevices: '0', devices: [] },
         null,
         { devices: 'x', ranks: 'all' }
       ]
     } as unknown as IGpuPayload;
     const view = formatGpuNodes(p, gpuNodes(p)!);
-    expect(view.title).toBe('No GPU visible to the job on 2 nodes');
+    expect(view.title).toBe('No GPU visible to the job on 3 nodes');
     expect(view.nodes).toEqual([
       { host: 'c1', details: 'rank 0 · no GPU visible', devices: [] },
+      { host: 'c2', details: 'rank 1 · CUDA_VISIBLE_DEVICES=0', devices: [] },
       { host: '?', details: 'no GPU visible', devices: [] }
     ]);
   });

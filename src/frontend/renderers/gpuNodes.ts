@@ -66,7 +66,9 @@ export function formatGpuNodes(
       const ranks = node.ranks?.length
         ? `rank${node.ranks.length > 1 ? 's' : ''} ${node.ranks.join(', ')}`
         : '';
-      const gpus = node.devices.length ? view.details : 'no GPU visible';
+      // CUDA_VISIBLE_DEVICES set where no device could be read is still said.
+      const gpus =
+        view.details || (node.devices.length ? '' : 'no GPU visible');
       return {
         host: node.host,
         details: [ranks, gpus].filter(Boolean).join(' · '),
