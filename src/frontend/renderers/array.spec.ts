@@ -170,7 +170,8 @@ describe('ArrayRenderer', () => {
 
   beforeEach(() => {
     rerun = jest.fn(
-      async (command: string) => `Inserted \`${command}\` below and ran it`
+      async (command: string, _origin: HTMLElement) =>
+        `Inserted \`${command}\` below and started it`
     );
     renderer = createArrayRendererFactory(rendermime, rerun).createRenderer({
       mimeType: ARRAY_MIME,
@@ -273,7 +274,7 @@ describe('ArrayRenderer', () => {
     // The button does not fold the row it sits in.
     expect(renderer.expanded.has(1)).toBe(true);
     expect($('.jp-ClusterBridge-Array-note')!.textContent).toBe(
-      'Inserted `%cluster rerun 20261205-cd34 1` below and ran it'
+      'Inserted `%cluster rerun 20261205-cd34 1` below and started it'
     );
   });
 
