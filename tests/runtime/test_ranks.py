@@ -73,6 +73,41 @@ class Shape(unittest.TestCase):
                 _cb_ranks.command(kind, plan, '/j', ('a', 1), empty)
 
 
+class Commands(TempDirCase):
+    def tools(self, *names):
+        bin_dir = os.path.join(self.tmp, 'bin')
+        os.makedirs(bin_dir, exist_ok=True)
+        for name in names:
+            path = os.path.join(bin_dir, name)
+            with open(path, 'w') as f:
+                f.write('#!/bin/sh\n')
+            os.chmod(path, 0o755)
+        return {'PATH': bin_dir, 'SLURM_JOB_ID': '7'}
+
+    def test_srun_starts_every_rank_and_ends_the_step_on_a_failure(self):
+        plan = _cb_ranks.shape({'nodes': 2, 'tasksPerNode': 4})
+        argv = _cb_ranks.command('srun', plan, '/j', ('n1', 5), self.tools('srun'))
+        self.assertEqual(argv[:6], ['srun', '--nodes=2', '--kill-on-bad-exit=1',
+                                    '--disable-status', '--ntasks=8', '--ntasks-per-node=4'])
+        self.assertEqual(argv[-2:], ['rank', '/j'])
+
+    def test_torchrun_runs_once_per_node_under_srun(self):
+        plan = _cb_ranks.shape({'nodes': 2, 'gpusPerNode': 4, 'launch': 'torchrun'})
+        env = self.tools('srun', 'torchrun')
+        argv = _cb_ranks.command('torchrun', plan, '/w/jobs/cb-1', ('n1', 5), env)
+        self.assertIn('--ntasks-per-node=1', argv)
+        self.assertIn('--ntasks=2', argv)
+        tail = argv[argv.index(os.path.join(env['PATH'], 'torchrun')):]
+        self.assertEqual(tail[1:6], ['--nnodes=2', '--nproc-per-node=4', '--rdzv-backend=c10d',
+                                     '--rdzv-endpoint=n1:5', '--rdzv-id=cb-1'])
+
+    def test_mpirun_places_tasks_per_node(self):
+        plan = _cb_ranks.shape({'nodes': 2, 'tasksPerNode': 3, 'launch': 'mpirun'})
+        env = self.tools('mpirun')
+        argv = _cb_ranks.command('mpirun', plan, '/j', ('n1', 5), env)
+        self.assertEqual(argv[1:5], ['-np', '6', '--map-by', 'ppr:3:node'])
+
+
 class LocalRanks(TempDirCase):
     def go(self, code, request, name='job', wait=True):
         jobdir = self.jobdir(name)
