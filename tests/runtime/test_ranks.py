@@ -3,14 +3,11 @@ through the agent with a real rendezvous, a failing rank, interrupt with no orph
 clear errors (srun outside SLURM, torchrun/mpirun missing)."""
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 import unittest
 
-from rt_helpers import (AGENT, PYTHON, TempDirCase, group_exists, of_type, read_events,
-                        stream_text, wait_for)
+from rt_helpers import TempDirCase, of_type, read_events, stream_text, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
