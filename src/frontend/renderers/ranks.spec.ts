@@ -272,6 +272,9 @@ describe('RanksRenderer', () => {
     expect(renderer.selection).toBe(2);
     expect(tab('2').getAttribute('aria-selected')).toBe('true');
     expect(tab('2').classList.contains('jp-mod-failed')).toBe(true);
+    expect($('[role="tabpanel"]')!.getAttribute('aria-labelledby')).toBe(
+      tab('2').id
+    );
     expect(tab('2').textContent).toBe('✗ rank 2 (node-b)');
     expect(tab('1').textContent).toBe('✓ rank 1 (node-a)');
     expect(tab('3').dataset.state).toBe('cancelled');

@@ -153,8 +153,12 @@ export class RanksRenderer extends Widget implements IRenderMime.IRenderer {
       tab.textContent = text;
       tab.title = title;
       tab.dataset.rank = String(key);
+      tab.id = `${this._panel.id}-tab-${key}`;
       tab.setAttribute('role', 'tab');
       const selected = key === selection;
+      if (selected) {
+        this._panel.setAttribute('aria-labelledby', tab.id);
+      }
       tab.setAttribute('aria-selected', String(selected));
       tab.setAttribute('aria-controls', this._panel.id);
       tab.tabIndex = selected ? 0 : -1;
