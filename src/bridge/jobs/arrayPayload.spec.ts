@@ -6,6 +6,10 @@ import { SlurmScheduler } from '../schedulers/slurm';
 import { SgeScheduler } from '../schedulers/sge';
 import { PbsScheduler } from '../schedulers/pbs';
 import type { IJobSpec } from '../schedulers/types';
+import { DirectScheduler } from '../schedulers/direct';
+import type { IJobBundle } from './bundle';
+import type { IOpenCluster } from './context';
+import { dryRunText } from './submission';
 
 let seq = 0;
 const ev = (e: object): IJobEvent => ({ seq: ++seq, t: 0, ...e }) as IJobEvent;
@@ -206,5 +210,29 @@ describe('job arrays in job scripts', () => {
     ).toThrow(/--max-parallel: PBS has no portable limit/);
     expect(() => arrayRefusals('pbs', { array }, false)).not.toThrow();
     expect(() => arrayRefusals('slurm', { detach: true }, true)).not.toThrow();
+  });
+});
+
+describe('the dry run of an array on a direct host', () => {
+  it('shows prepare then launch (the launcher starts the elements), not go', () => {
+    const open = {
+      agent: { python: '/v1/python', runtimeDir: '/w/runtime/h' },
+      cluster: { name: 'box' }
+    } as unknown as IOpenCluster;
+    const spec: IJobSpec = {
+      id: 'cb-a-1',
+      jobDir: '/w/jobs/cb-a-1',
+      command: '',
+      agent: { python: '/v1/python', runtimeDir: '/w/runtime/h' },
+      request: { array: { name: 'lr', values: [1, 2] } },
+      defaults: {}
+    };
+    const text = dryRunText(open, new DirectScheduler(), spec, {
+      request: spec.request
+    } as IJobBundle);
+    expect(text).toContain(
+      '/w/runtime/h/agent.py prepare /w/jobs/cb-a-1\nPYTHONDONTWRITEBYTECODE= /v1/python -I -u /w/runtime/h/agent.py launch /w/jobs/cb-a-1\n'
+    );
+    expect(text).not.toContain(' go ');
   });
 });

@@ -178,7 +178,12 @@ export function dryRunText(
   bundle: IJobBundle
 ): string {
   let text: string;
-  if (scheduler.kind === 'direct') {
+  if (scheduler.kind === 'direct' && spec.request.array) {
+    // An array is prepared, then launched: the launcher starts its elements.
+    text =
+      `Commands (bundle.json on stdin to the first):\n${agentCommand(open.agent, 'prepare', spec.jobDir)}\n` +
+      `${agentCommand(open.agent, 'launch', spec.jobDir)}\n`;
+  } else if (scheduler.kind === 'direct') {
     text = `Command (bundle.json on stdin):\n${agentCommand(open.agent, 'go', spec.jobDir)}\n`;
   } else {
     const plan = explainJob(scheduler, spec);
