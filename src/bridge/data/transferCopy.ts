@@ -20,8 +20,10 @@ import {
 /** Tuned in bench/transfer-files.ts, as varsTransfer's TRANSFER (sftp-server takes up to 256 KiB). */
 export const CHUNK_SIZE = 128 * 1024;
 export const CONCURRENCY = 32;
-/** Bytes between two sidecar records: what a drop can cost at most. */
+/** Bytes between two sidecar records (and RECORD_MS at least): what a drop can cost. */
 export const RECORD_EVERY = 8 * 1024 * 1024;
+/** Each record reads back and writes on the same channel: at most one a second keeps it off the throughput. */
+export const RECORD_MS = 1000;
 
 export interface ICopyOptions {
   signal?: AbortSignal;
@@ -32,6 +34,7 @@ export interface ICopyOptions {
   chunkSize?: number;
   concurrency?: number;
   recordEvery?: number;
+  recordMs?: number;
 }
 
 export interface IFileCopyResult {
@@ -285,7 +288,9 @@ namespace Private {
         this._done += len;
       }
       const every = this._o.recordEvery ?? RECORD_EVERY;
-      if (this._done - this._recorded >= every && !this._busy) {
+      const due =
+        Date.now() - this._recordedAt >= (this._o.recordMs ?? RECORD_MS);
+      if (this._done - this._recorded >= every && due && !this._busy) {
         this._busy = true;
         this._recording = this._record()
           .catch(() => undefined)
@@ -302,6 +307,7 @@ namespace Private {
       }
       await this._o.record(done, await hashes(this._dst, this._out, done));
       this._recorded = done;
+      this._recordedAt = Date.now();
     }
 
     private _chunk: number;
@@ -309,6 +315,7 @@ namespace Private {
     private _done: number;
     private _recorded: number;
     private _failed = false;
+    private _recordedAt = Date.now();
     private _busy = false;
     private _recording: Promise<void> = Promise.resolve();
     private _written = new Map<number, number>();

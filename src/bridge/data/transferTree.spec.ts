@@ -44,6 +44,7 @@ describe('copyTree', () => {
     chunkSize: 16 * KiB,
     concurrency: 4,
     recordEvery: 64 * KiB,
+    recordMs: 0,
     ...extra
   });
 

@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { SFTPWrapper } from 'ssh2';
 
-import { TransferStopped } from '../data/transferCopy';
+import { TransferStopped, type ICopyOptions } from '../data/transferCopy';
 import { LocalEndpoint, type IEndpoint } from '../data/transferEndpoint';
 import {
   baseName,
@@ -44,6 +44,11 @@ export interface ITransferCommandOptions {
   slowMs?: number;
   /** Wraps the cluster's side (fault injection in tests). */
   wrapRemote?: (ep: IEndpoint) => IEndpoint;
+  /** The copier's knobs (chunks, records), for tests and benches. */
+  copy?: Pick<
+    ICopyOptions,
+    'chunkSize' | 'concurrency' | 'recordEvery' | 'recordMs'
+  >;
 }
 
 export async function transferCommand(
@@ -91,6 +96,7 @@ export async function transferCommand(
   let result: ITreeResult;
   try {
     result = await copyTree(src, from, dst, to, {
+      ...options.copy,
       signal: ctx.signal,
       notice: text => ctx.sink.stream('stderr', `[cluster-bridge] ${text}\n`),
       onTotal: n => progress.setTotal(n),
