@@ -79,9 +79,12 @@ def apply(syncdir, stdin):
                     counts['written'] += 1
                 counts['bytes'] += entry.get('len', 0)
         finally:
-            manifest['token'] = _token()
-            manifest['name'] = name
-            _save(syncdir, manifest)
+            # Nothing to record: the token stays (an unchanged tree costs no write here).
+            if puts or deletes or drifted or manifest['token'] is None or \
+                    manifest.get('name') != name:
+                manifest['token'] = _token()
+                manifest['name'] = name
+                _save(syncdir, manifest)
         answer = {'ok': True, 'token': manifest['token'], 'dir': root, 'drifted': sorted(drifted)}
         answer.update(counts)
         return answer

@@ -83,6 +83,14 @@ class SyncApply(unittest.TestCase):
         self.apply([put_file('m.py', b'V = 2\n')], body=b'V = 2\n')
         self.assertEqual(os.listdir(cache), ['mm.cpython-311.pyc'])
 
+    def test_nothing_to_do_keeps_the_token_and_writes_nothing(self):
+        self.apply([put_file('a.py', b'a')], body=b'a')
+        token = self.token
+        manifest = os.path.join(self.syncdir, '.manifest.json')
+        before = os.stat(manifest).st_mtime_ns
+        self.assertEqual(self.apply()['token'], token)
+        self.assertEqual(os.stat(manifest).st_mtime_ns, before)
+
     def test_stale_base_applies_nothing_and_answers_the_manifest(self):
         self.apply([put_file('a.py', b'a')], body=b'a')
         answer = self.apply([put_file('b.py', b'b')], body=b'b', base='not-the-token')

@@ -294,7 +294,13 @@ namespace Private {
       );
     }
     const cache = new SyncCache(file);
-    const hashed = await hashAll(local, walked.entries, cache, onProgress);
+    const { hashed, fresh } = await hashAll(
+      local,
+      walked.entries,
+      cache,
+      onProgress
+    );
+    let unsaved = fresh > 0;
     const syncDir = `${target.workDir}/sync/${key}`;
     const name = mirrorName(local);
     const result: ISyncResult = {
@@ -355,8 +361,11 @@ namespace Private {
           delete cache.remote[d];
           redo = true;
         }
-        cache.token = answer.token;
-        cache.save();
+        if (unsaved || cache.token !== answer.token) {
+          cache.token = answer.token;
+          cache.save(); // an unchanged tree with an unchanged remote writes nothing
+          unsaved = false;
+        }
       }
       if (!redo) {
         return result;
@@ -377,7 +386,7 @@ namespace Private {
     entries: ILocalEntry[],
     cache: SyncCache,
     onProgress: (text: string) => void
-  ): Promise<IHashedEntry[]> {
+  ): Promise<{ hashed: IHashedEntry[]; fresh: number }> {
     const hashes = new Map<string, string>();
     const out: IHashedEntry[] = [];
     let fresh = 0;
@@ -401,7 +410,7 @@ namespace Private {
       out.push({ path: e.path, kind: e.kind, size: e.size, mode: e.mode, id });
     }
     cache.setHashes(entries, hashes);
-    return out;
+    return { hashed: out, fresh };
   }
 
   function hashFile(file: string): string {
