@@ -38,6 +38,8 @@ export interface ISchedulerDefaults {
   constraint?: string;
   /** SLURM: request GPUs as `--gres=gpu:N` (default) or `--gpus=N`. */
   gpuFlag?: 'gres' | 'gpus';
+  /** Grid Engine: the parallel environment a distributed cell's slots come from (`-pe NAME N`). */
+  parallelEnvironment?: string;
   /** Extra directive lines, written verbatim after the generated ones (`#SBATCH --exclusive`). */
   directives?: string[];
   /** Shell lines in the job script before the agent starts (`module load ...`). */

@@ -1,4 +1,5 @@
 import { jobSpec } from '../../../tests/support/schedulers';
+import { SgeScheduler } from '../schedulers/sge';
 import { SlurmScheduler } from '../schedulers/slurm';
 import {
   checkDistributed,
@@ -25,7 +26,20 @@ describe('ranksPlan', () => {
       checkDistributed('direct', { tasksPerNode: 2, launch: 'srun' })
     ).toThrow(/--launch srun needs a SLURM cluster/);
     expect(() => checkDistributed('sge', { tasksPerNode: 2 })).toThrow(
-      /not supported on Grid Engine/
+      /on Grid Engine needs the cluster's parallel environment: set defaults.parallelEnvironment/
+    );
+    const pe = { parallelEnvironment: 'mpi' };
+    expect(() =>
+      checkDistributed('sge', { tasksPerNode: 2 }, pe)
+    ).not.toThrow();
+    expect(() => checkDistributed('sge', { nodes: 2 }, pe)).toThrow(
+      /--nodes 2 on Grid Engine needs --launch mpirun/
+    );
+    expect(() =>
+      checkDistributed('sge', { nodes: 2, launch: 'mpirun' }, pe)
+    ).not.toThrow();
+    expect(() => checkDistributed('sge', { gpusPerNode: 1 }, pe)).toThrow(
+      /--gpus-per-node is not supported on Grid Engine yet/
     );
     expect(() => checkDistributed('pbs', { nodes: 2 })).toThrow(
       /not supported on PBS/
@@ -69,6 +83,20 @@ describe('ranksPlan', () => {
     expect(gpus).not.toContain('--gpus=8');
     const single = slurm.script(jobSpec({ request: { gpus: 1 } }));
     expect(single).toContain('#SBATCH --nodes=1\n#SBATCH --ntasks=1\n');
+  });
+
+  it("asks Grid Engine for the ranks' slots from the cluster's parallel environment", () => {
+    const sge = new SgeScheduler();
+    const defaults = { parallelEnvironment: 'mpi' };
+    const script = sge.script(
+      jobSpec({ request: { tasksPerNode: 2, cpus: 2, mem: '4G' }, defaults })
+    );
+    expect(script).toContain('#$ -pe mpi 4\n');
+    expect(script).toContain('#$ -l h_vmem=1G\n');
+    expect(script).not.toContain('-pe smp');
+    expect(sge.script(jobSpec({ request: { cpus: 2 }, defaults }))).toContain(
+      '#$ -pe smp 2\n'
+    );
   });
 
   it('a session cannot ask for ranks', () => {

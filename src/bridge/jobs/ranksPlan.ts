@@ -5,7 +5,7 @@
  * anything runs: never silently dropped), and SLURM's directives. The ranks
  * themselves are started remotely by src/runtime/_cb_ranks.py.
  */
-import type { SchedulerKind } from '../../shared/config';
+import type { ISchedulerDefaults, SchedulerKind } from '../../shared/config';
 import type { IJobRequest } from '../../shared/magic';
 import { UnsupportedOptionError } from '../schedulers/options';
 
@@ -48,7 +48,8 @@ export function isDistributed(request: IJobRequest): boolean {
  */
 export function checkDistributed(
   kind: SchedulerKind,
-  request: IJobRequest
+  request: IJobRequest,
+  defaults: ISchedulerDefaults = {}
 ): void {
   const shape = ranksShape(request);
   if (!shape) {
@@ -69,9 +70,24 @@ export function checkDistributed(
       `over --nodes ${shape.nodes} needs a scheduler: a direct host is one machine (--tasks-per-node runs several ranks on it)`
     );
   }
-  if (kind === 'sge' || kind === 'pbs') {
+  if (kind === 'sge') {
+    if (!defaults.parallelEnvironment) {
+      refuse(
+        "on Grid Engine needs the cluster's parallel environment: set defaults.parallelEnvironment in the cluster config (`qconf -spl` lists them)"
+      );
+    }
+    if (shape.gpusPerNode > 0) {
+      refuse('with --gpus-per-node is not supported on Grid Engine yet');
+    }
+    if (shape.nodes > 1 && request.launch !== 'mpirun') {
+      refuse(
+        `over --nodes ${shape.nodes} on Grid Engine needs --launch mpirun (one node runs its ranks side by side)`
+      );
+    }
+  }
+  if (kind === 'pbs') {
     refuse(
-      `(--nodes/--gpus-per-node/--tasks-per-node/--launch) is not supported on ${kind === 'sge' ? 'Grid Engine' : 'PBS'} yet: use a SLURM cluster, or a direct host for several ranks on one machine`
+      '(--nodes/--gpus-per-node/--tasks-per-node/--launch) is not supported on PBS yet: use a SLURM cluster, or a direct host for several ranks on one machine'
     );
   }
 }
@@ -92,6 +108,15 @@ export function outsideSessionNotice(request: IJobRequest): string {
     `[cluster-bridge] This cell runs as a one-off job of ${ranks} rank${ranks === 1 ? '' : 's'}, ` +
     "outside the notebook's session: it does not see the session's variables.\n"
   );
+}
+
+/** Grid Engine's slots for the ranks (`-pe NAME ranks x cpus`), else undefined. */
+export function sgeRanksSlots(
+  request: IJobRequest,
+  cpus: number | undefined
+): number | undefined {
+  const shape = ranksShape(request);
+  return shape ? shape.worldSize * (cpus ?? 1) : undefined;
 }
 
 /** SLURM's task and GPU directives for the ranks, else undefined (one task). */

@@ -33,6 +33,7 @@ import {
 } from './script';
 import { unhonoured } from './options';
 import { SchedulerError, type IJobSpec, type SchedulerState } from './types';
+import { sgeRanksSlots } from '../jobs/ranksPlan';
 
 /** A job gone from qstat without an accounting record for this long is reported lost. */
 export const SGE_LOST_AFTER_MS = 60_000;
@@ -64,8 +65,12 @@ export class SgeScheduler extends BatchScheduler {
     if (res.timeSeconds !== undefined) {
       d.push(`#$ -l h_rt=${formatHms(res.timeSeconds)}`);
     }
-    const slots = res.cpus ?? 1;
-    if (slots > 1) {
+    // A distributed cell: its ranks' slots from the cluster's parallel environment.
+    const ranksSlots = sgeRanksSlots(spec.request, res.cpus);
+    const slots = ranksSlots ?? res.cpus ?? 1;
+    if (ranksSlots !== undefined) {
+      d.push(`#$ -pe ${spec.defaults?.parallelEnvironment ?? ''} ${slots}`);
+    } else if (slots > 1) {
       d.push(`#$ -pe ${this.parallelEnvironment} ${slots}`);
     }
     if (res.memMiB !== undefined) {
