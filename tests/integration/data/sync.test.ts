@@ -17,6 +17,7 @@ import {
   sshd,
   testBed
 } from '../jobs/helpers';
+import { service } from '../schedulers/helpers';
 
 mkCacheDir();
 
@@ -240,5 +241,44 @@ describe.each(CASES)('--sync on the %s cluster', (cluster, clusters) => {
     expect(fs.existsSync(path.join(remoteWork, 'evil.py'))).toBe(false);
     expect(fs.existsSync(path.join(remoteWork, 'sync', 'evil.py'))).toBe(false);
     expect(fs.existsSync(path.join(syncDir, 'proj', 'fine.py'))).toBe(false);
+  });
+});
+
+describe('--sync through SLURM', () => {
+  let bed: ITestBed;
+  let proj: string;
+  const workDir = `~/.cb-it-sync-slurm-${process.pid}`;
+
+  beforeAll(() => {
+    service('slurm');
+    bed = testBed({
+      slurm: sshCluster(sshd(), { scheduler: 'slurm', workDir, sync: 'src' })
+    });
+    proj = fs.mkdtempSync(path.join(ROOT, '.cache', 'it-sync-slurm-'));
+    fs.mkdirSync(path.join(proj, 'src'));
+    fs.writeFileSync(path.join(proj, 'src', 'helper.py'), 'ANSWER = 42\n');
+  });
+
+  afterAll(async () => {
+    await bed?.dispose();
+    fs.rmSync(proj, { recursive: true, force: true });
+    fs.rmSync(path.join(sshd().home, workDir.slice(2)), {
+      recursive: true,
+      force: true
+    });
+  });
+
+  it('runs a batch job in the mirror the cluster setting names', async () => {
+    const sink = new RecordingSink();
+    const outcome = await bed.manager.runCell({
+      request: { cluster: 'slurm', fresh: true },
+      code: 'import os, helper\nprint(helper.ANSWER, os.path.basename(os.getcwd()))',
+      lineOffset: 1,
+      sink,
+      notebook: path.join(proj, 'nb.ipynb')
+    });
+    expect(sink.errors()).toEqual([]);
+    expect(outcome.status).toBe('ok');
+    expect(sink.text('stdout').trim()).toBe('42 src');
   });
 });
