@@ -146,3 +146,25 @@ export async function probeVersions(
 namespace Private {
   export const probes = new WeakMap<ITransport, Map<string, IPythonVersions>>();
 }
+
+/**
+ * The python of a built VENV2 (its `envs/<hash>.ready` marker, written by
+ * _cb_envs); undefined while the env was never built (the job builds it and
+ * the runner checks the versions then).
+ */
+export async function builtVenv2Python(
+  transport: ITransport,
+  workDir: string,
+  envHash: string
+): Promise<string | undefined> {
+  try {
+    const marker = await transport.readFile(`${workDir}/envs/${envHash}.ready`);
+    const python = (JSON.parse(marker.toString('utf8')) as { python?: unknown })
+      .python;
+    return typeof python === 'string' && python.startsWith('/')
+      ? python
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}

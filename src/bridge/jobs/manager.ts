@@ -69,6 +69,7 @@ import {
 } from './ranksPlan';
 import { varsFolders } from '../data/varsLocal';
 import {
+  builtVenv2Python,
   probeVersions,
   sessionVersions,
   type IPythonVersions
@@ -137,7 +138,7 @@ export class JobManager implements IJobManager {
     // Before anything runs: an option this scheduler cannot honour is a usage error.
     const request = honouredRequest(kind, options.request, cluster.config);
     arrayRefusals(kind, request, !!options.vars);
-    checkDistributed(kind, request, cluster.config.defaults);
+    checkDistributed(kind, request);
     const jobId = newJobId();
     const startedAt = Date.now();
     const status = new StatusLine(sink, {
@@ -611,13 +612,19 @@ export class JobManager implements IJobManager {
     }
   }
 
-  /** A one-off cell's VENV2 versions when a cell taught us its python; else the runner checks. */
+  /** A one-off cell's VENV2 versions once the env is built; before, the runner checks. */
   private async _venv2Versions(
     ctx: IJobContext,
     bundle: IJobBundle
   ): Promise<IPythonVersions | undefined> {
     const key = Venv2Cache.key(ctx.runtime.workDir, bundle.envHash);
-    const python = this._venv2.get(ctx.transport, key);
+    const python =
+      this._venv2.get(ctx.transport, key) ??
+      (await builtVenv2Python(
+        ctx.transport,
+        ctx.runtime.workDir,
+        bundle.envHash
+      ));
     return python
       ? probeVersions(ctx.transport, python, ctx.agent.runtimeDir)
       : undefined;

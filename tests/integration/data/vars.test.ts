@@ -204,6 +204,10 @@ describe('variables in and out', () => {
       expect(r.skew.error.evalue).toMatch(/Nothing was sent/);
       // Builtins need no numpy: they go.
       expect(ok(r.plain).stdout).toBe('[1, 2]\n');
+      // A one-off process on the same (built) VENV2: refused before sending too.
+      expect(r.fresh_skew.reply.status).toBe('error');
+      expect(r.fresh_skew.error.ename).toBe('VersionSkewError');
+      expect(r.fresh_skew.error.evalue).toMatch(/numpy 2\.0\.0 on the cluster/);
       // Nothing of the refused cells reached the remote; the sent one was removed after use.
       expect(r.remote_vars).toEqual([]);
     } finally {

@@ -245,6 +245,8 @@ def scenario_skew(bridge, cluster):
     r['skew'] = nb.run('%%%%cluster %s --env np2 --in a\nprint(a)\n' % cluster, names_in=['a'])
     r['plain'] = nb.run('%%%%cluster %s --env np2 --in plain\nprint(plain)\n' % cluster,
                         names_in=['plain'])
+    r['fresh_skew'] = nb.run('%%%%cluster %s --env np2 --fresh --in a\nprint(a)\n' % cluster,
+                             names_in=['a'])
     r['remote_vars'] = sorted(os.listdir(os.path.join(os.environ['CB_VARS_WORKDIR'], 'vars'))) \
         if os.path.isdir(os.path.join(os.environ['CB_VARS_WORKDIR'], 'vars')) else []
     return r
