@@ -29,12 +29,12 @@ export interface IJobBundle {
   syncDir?: string;
   /** The cluster's retention for the agent's daily clean; false: no automatic clean. */
   retention?: IRetention | false;
+  /** An --array rerun: the index each element had in the job it re-runs. */
+  arrayIndexes?: number[];
   /** `--in`: remote folder of values set before the cell (_cb_vars.receive). */
   varsIn?: string;
   /** `--out`: names written into `dir` after the cell ends without error (_cb_vars.send). */
   varsOut?: { names: string[]; dir: string; protocol: number };
-  /** An --array rerun: the index each element had in the job it re-runs. */
-  arrayIndexes?: number[];
 }
 
 /** A fresh job id: sortable by time, unique, safe as a directory name. */

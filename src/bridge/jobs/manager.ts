@@ -138,7 +138,7 @@ export class JobManager implements IJobManager {
     // Before anything runs: an option this scheduler cannot honour is a usage error.
     const request = honouredRequest(kind, options.request, cluster.config);
     arrayRefusals(kind, request, !!options.vars);
-    checkDistributed(kind, request);
+    checkDistributed(kind, request, cluster.config.defaults);
     const jobId = newJobId();
     const startedAt = Date.now();
     const status = new StatusLine(sink, {
