@@ -81,18 +81,18 @@ def skew(manifest, here):
     return None
 
 
-def dump(namespace, names, folder, protocol=None):
+def dump(namespace, names, folder, protocol=None, outcome='nothing was sent'):
     """Encodes namespace[name] for each name into `folder` (existing, private). On any failure,
-    nothing stays in the folder and the error says which name and why."""
+    nothing stays in the folder and the error says which name and why, and `outcome`."""
     names = list(names)
     missing = [n for n in names if not isinstance(n, str) or n not in namespace]
     if missing:
-        raise NameError('name %s is not defined (nothing was sent)' % ', '.join(
-            repr(n) for n in missing))
+        raise NameError('name %s is not defined (%s)' % (', '.join(
+            repr(n) for n in missing), outcome))
     for name in names:
         if isinstance(namespace[name], CODE_TYPES):
             raise TypeError('%s is %s: send data, not code (define it on the other side; '
-                            'nothing was sent)' % (name, _type_name(namespace[name])))
+                            '%s)' % (name, _type_name(namespace[name]), outcome))
     if protocol is None:
         protocol = min(pickle.HIGHEST_PROTOCOL, 5)
     entries, libraries, written = [], {}, []
@@ -102,8 +102,8 @@ def dump(namespace, names, folder, protocol=None):
             try:
                 entry, libs = _encode(value, folder, '%03d-%s' % (i, name), protocol, written)
             except (pickle.PicklingError, TypeError, AttributeError) as e:
-                raise TypeError('cannot send %s (%s): %s; nothing was sent' % (
-                    name, _type_name(value), e)) from None
+                raise TypeError('cannot send %s (%s): %s; %s' % (
+                    name, _type_name(value), e, outcome)) from None
             entry.update(name=name, type=_type_name(value))
             entries.append(entry)
             libraries.update(libs)
@@ -306,4 +306,6 @@ def send(bundle, namespace):
         return
     folder = out['dir']
     os.makedirs(folder, mode=0o700, exist_ok=True)
-    dump(namespace, out.get('names') or [], folder, out.get('protocol') or 4)
+    # --out: the notebook's kernel is left as it was.
+    dump(namespace, out.get('names') or [], folder, out.get('protocol') or 4,
+         outcome='nothing was set in the notebook')

@@ -174,6 +174,7 @@ class RunnerStepsTest(TempDirCase):
         errors = of_type(events, 'error')
         self.assertEqual(errors[0]['ename'], 'NameError')
         self.assertIn("'nope'", errors[0]['evalue'])
+        self.assertIn('nothing was set in the notebook', errors[0]['evalue'])
         self.assertFalse(os.path.exists(os.path.join(outgoing, 'manifest.json')))
         self.assertEqual(os.listdir(outgoing), [])
 
