@@ -1,4 +1,7 @@
 /**
+ * Over 500 lines: it is the one place that chooses a cell's path (session,
+ * one-off, array, ranks, vars, sync); each path's work lives in its own module.
+ *
  * JobManager: the job pipeline's public face. A cell goes: resolve the
  * cluster -> open() it (connector.ts: connection, runtime, VENV1) -> bundle
  * and spec (submission.ts) -> direct: ONE exec of the agent's `go` / batch
