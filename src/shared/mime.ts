@@ -2,12 +2,7 @@
  * The bridge's own output types, rendered by the frontend's mime renderers and
  * always sent with a text/plain fallback for other frontends.
  */
-import type {
-  IGpuDevice,
-  IGpuNode,
-  JobEndState,
-  JobPhase
-} from './events';
+import type { IGpuDevice, IGpuNode, JobEndState, JobPhase } from './events';
 
 export const STATUS_MIME = 'application/vnd.cluster-bridge.status+json';
 export const GPU_MIME = 'application/vnd.cluster-bridge.gpu+json';
