@@ -479,6 +479,12 @@ describe('parseCell: data and array line magics', () => {
   });
 
   it.each([
+    ['%cluster session gpu --in a', /--in belongs on a %%cluster cell/],
+    [
+      '%cluster session gpu --array s=1,2 --detach',
+      /--detach, --array belong on a %%cluster cell/
+    ],
+    ['%cluster session gpu --fresh', /--fresh belongs on a %%cluster cell/],
     ['%cluster push gpu', /%cluster push NAME a,b/],
     ['%cluster pull gpu 1x', /not a Python variable name/],
     ['%cluster put gpu', /%cluster put NAME LOCAL \[REMOTE\]/],

@@ -675,6 +675,7 @@ namespace Private {
     if (spec.name === 'session') {
       // `%cluster session [NAME] [options]`: the options of a %%cluster line.
       const request = parseJobArgs(rest);
+      refuseCellOnlyOptions(request);
       const args = request.cluster ? [request.cluster] : [];
       return { kind: 'line', command: 'session', args, request };
     }
@@ -874,6 +875,28 @@ namespace Private {
     }
     if (r.inVars && r.dryRun) {
       refuse('option --in cannot be combined with --dry-run (nothing is sent)');
+    }
+  }
+
+  /** Options of one cell that a session (a process that outlives cells) cannot take. */
+  const CELL_ONLY: (keyof IJobRequest)[] = [
+    'inVars',
+    'outVars',
+    'array',
+    'maxParallel',
+    'fresh',
+    'detach',
+    'dryRun'
+  ];
+
+  function refuseCellOnlyOptions(request: IJobRequest): void {
+    const given = MAGIC_OPTIONS.filter(
+      o => CELL_ONLY.includes(o.field) && request[o.field] !== undefined
+    ).map(o => `--${o.name}`);
+    if (given.length > 0) {
+      throw new MagicError(
+        `%cluster session takes resource options; ${given.join(', ')} belong${given.length === 1 ? 's' : ''} on a %%cluster cell`
+      );
     }
   }
 
