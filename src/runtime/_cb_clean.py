@@ -185,6 +185,7 @@ def survey(work_dir, retention=None, now=None):
     keep = []
     envs_in_use = {}
     env_last_use = {}
+    live_jobs = set()  # running, or maybe running on another node
 
     def item(kind, path, age, why, name=None):
         return {'kind': kind, 'name': name or os.path.basename(path), 'path': path,
@@ -204,6 +205,8 @@ def survey(work_dir, retention=None, now=None):
                 env_last_use[env_hash] = max(env_last_use.get(env_hash, 0.0), last)
             state, why = job_state(path, here)
             limit = days['jobsDays'] * DAY
+            if kind == 'jobs' and state != 'ended':
+                live_jobs.add(name)
             if state == 'running':
                 keep.append(item(kind, path, age, why))
             elif state == 'ended' and age > limit:
@@ -218,6 +221,29 @@ def survey(work_dir, retention=None, now=None):
                 keep.append(item(kind, path, age, '%s, %.1f days old' % (why, age / DAY)))
             if env_hash:
                 envs_in_use[env_hash] = '%s %s' % (kind[:-1], name)
+
+    # --in/--out folders (vars/<jobId>-in, -out): the bridge removes them after the cell; what a
+    # crash or a detached multi-process cell left goes with the jobs' retention.
+    vars_base = os.path.join(work_dir, 'vars')
+    for name in _listdir(vars_base):
+        path = os.path.join(vars_base, name)
+        age = now - newest_write(path)
+        if name.rsplit('-', 1)[0] in live_jobs:
+            keep.append(item('vars', path, age, 'its job may still run'))
+        elif age > days['jobsDays'] * DAY:
+            remove.append(item('vars', path, age, 'left by a cell, %.1f days ago' % (age / DAY)))
+        else:
+            keep.append(item('vars', path, age, '%.1f days old' % (age / DAY)))
+
+    # --sync mirrors (sync/<key>/): a removed mirror is sent again, whole, by the next sync.
+    sync_base = os.path.join(work_dir, 'sync')
+    for name in _listdir(sync_base):
+        path = os.path.join(sync_base, name)
+        age = now - newest_write(path)
+        if age > days['envsDays'] * DAY:
+            remove.append(item('sync', path, age, 'not synced for %.1f days' % (age / DAY)))
+        else:
+            keep.append(item('sync', path, age, 'synced %.1f days ago' % (age / DAY)))
 
     runtime_base = os.path.join(work_dir, 'runtime')
     current = os.path.realpath(RUNTIME_DIR)
@@ -257,7 +283,7 @@ def survey(work_dir, retention=None, now=None):
             entry['why'] = 'used %.1f days ago' % (age / DAY)
             keep.append(entry)
 
-    sizes = {'jobs': 0, 'sessions': 0, 'runtimes': 0, 'envs': 0}
+    sizes = {'jobs': 0, 'sessions': 0, 'runtimes': 0, 'envs': 0, 'vars': 0, 'sync': 0}
     for entry in remove + keep:
         sizes[entry['kind']] += entry['bytes']
     sizes['workDir'] = tree_size(work_dir)

@@ -87,11 +87,25 @@ class Clean(CleanCase):
             f.write('#' * 300)
         self.age(old_rt, 10)
 
+        leftovers = []
+        for base, name, days in (('vars', 'old-ended-out', 10), ('vars', 'old-running-in', 10),
+                                 ('vars', 'recent-in', 2), ('sync', 'k-old', 40),
+                                 ('sync', 'k-used', 3)):
+            path = os.path.join(self.work, base, name)
+            os.makedirs(path)
+            with open(os.path.join(path, 'x.npy'), 'w') as f:
+                f.write('#' * 300)
+            self.age(path, days)
+            self.age(os.path.join(path, 'x.npy'), days)
+            leftovers.append(path)
+        stale_vars, running_vars, recent_vars, old_mirror, used_mirror = leftovers
+
         report = self.clean('--dry-run')
         planned = sorted((e['kind'], e['name']) for e in report['remove'])
         self.assertEqual(planned, sorted([
             ('jobs', 'old-ended'), ('jobs', 'old-gone'), ('jobs', 'ancient'),
-            ('jobs', 'done-no-status'), ('envs', 'e-unused'), ('runtimes', 'oldhash')]))
+            ('jobs', 'done-no-status'), ('envs', 'e-unused'), ('runtimes', 'oldhash'),
+            ('vars', 'old-ended-out'), ('sync', 'k-old')]))
         self.assertTrue(report['dryRun'])
         for e in report['remove']:
             self.assertGreater(e['bytes'], 0, e)
@@ -105,8 +119,10 @@ class Clean(CleanCase):
         report = self.clean()
         self.assertEqual(report['failed'], [])
         self.assertGreater(report['freed'], 5000)
-        for path in (ended, gone, ancient, done, unused, old_rt):
+        for path in (ended, gone, ancient, done, unused, old_rt, stale_vars, old_mirror):
             self.assertFalse(os.path.exists(path), path)
+        for path in (running_vars, recent_vars, used_mirror):
+            self.assertTrue(os.path.exists(path), path)
         self.assertFalse(os.path.exists(unused + '.ready'))
         for path in (recent, running, elsewhere, live, in_use, session_env, fresh, used_lately):
             self.assertTrue(os.path.exists(path), path)
