@@ -29,7 +29,7 @@ class ClusterBridgeKernelTests(jkt.KernelTests):
     code_stderr = 'import sys; print("test", file=sys.stderr)'
 
     completion_samples = [
-        {'text': '%%cluster --gp', 'matches': {'--gpus'}},
+        {'text': '%%cluster --me', 'matches': {'--mem'}},
         {'text': '%%cluster --scheduler s', 'matches': {'slurm', 'sge'}},
         {'text': '%cluster li', 'matches': {'list'}},
         {'text': '%cluster use lo', 'matches': {'local'}},
