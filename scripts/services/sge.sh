@@ -8,8 +8,11 @@
 # SGE_CELL=default) so that the /usr/bin/q* wrappers work for every user without any
 # environment, as on a real cluster. Follows the field notes: act_qmaster + host_aliases,
 # sge_qmaster and sge_execd started by hand, exec host, @allhosts, all.q with
-# pe_list NONE and load_thresholds NONE, schedule_interval 0:0:1; plus a consumable
-# `gpu` complex with the host offering gpu=2 (ids 0 and 1). Facts go to .cache/services/sge.env.
+# load_thresholds NONE, schedule_interval 0:0:1; plus a consumable `gpu` complex with the
+# host offering gpu=2 (ids 0 and 1), and a parallel environment `cbpe` in all.q's pe_list
+# (slots 999, $fill_up, control_slaves TRUE, job_is_first_task FALSE: what sites set up for
+# MPI-style jobs) for distributed cells (`-pe cbpe N`; the queue's slots, nproc, are the
+# real limit). Facts go to .cache/services/sge.env.
 #
 # GPU ids: Son of Grid Engine 8.1.9 has no RSMAP complex type (qconf -Mc says: unknown complex
 # attribute type "RSMAP"), so it cannot say which GPUs a job got. Univa/Altair GE's RSMAP does,
@@ -31,6 +34,7 @@ TEST_USER=${CB_TEST_USER:-cbtest}
 ADMIN=sgeadmin
 QMASTER_PID="$SPOOL/qmaster/qmaster.pid"
 GPU_IDS="0 1"
+PE=cbpe
 STARTER="$SGE_ROOT/$SGE_CELL/common/cb-gpu-starter"
 # The execd spool dir is named as the host resolves (often "localhost" here), not as aliased.
 execd_pid() { for p in "$SPOOL"/execd/*/execd.pid; do [ -f "$p" ] && echo "$p" && return; done; echo "$SPOOL/execd/$HOST/execd.pid"; }
@@ -79,6 +83,7 @@ qconf_apply() {
     e) list=$(qconf -sel 2>/dev/null || true) ;;
     hgrp) list=$(qconf -shgrpl 2>/dev/null || true) ;;
     q) list=$(qconf -sql 2>/dev/null || true) ;;
+    p) list=$(qconf -spl 2>/dev/null || true) ;;
   esac
   if echo "$list" | grep -qx "$name"; then
     qconf -M"$obj" "$file" >/dev/null
@@ -176,6 +181,23 @@ hostlist $HOST
 EOF
   qconf_apply hgrp @allhosts "$DIR/hgrp"
 
+  # The parallel environment of distributed cells; the queue below lists it.
+  cat >"$DIR/pe" <<EOF
+pe_name            $PE
+slots              999
+user_lists         NONE
+xuser_lists        NONE
+start_proc_args    NONE
+stop_proc_args     NONE
+allocation_rule    \$fill_up
+control_slaves     TRUE
+job_is_first_task  FALSE
+urgency_slots      min
+accounting_summary FALSE
+qsort_args         NONE
+EOF
+  qconf_apply p "$PE" "$DIR/pe"
+
   slots=$(nproc)
   cat >"$DIR/queue" <<EOF
 qname                 all.q
@@ -190,7 +212,7 @@ min_cpu_interval      00:05:00
 processors            UNDEFINED
 qtype                 BATCH INTERACTIVE
 ckpt_list             NONE
-pe_list               NONE
+pe_list               $PE
 rerun                 FALSE
 slots                 $slots
 tmpdir                /tmp
@@ -249,6 +271,7 @@ SGE_ROOT=$SGE_ROOT
 SGE_CELL=$SGE_CELL
 SGE_HOST=$HOST
 SGE_QUEUE=all.q
+SGE_PE=$PE
 SGE_SLOTS=$(nproc)
 SGE_GPUS=2
 SGE_GPU_IDS=$(echo "$GPU_IDS" | tr " " ,)
@@ -300,7 +323,7 @@ start() {
     exit 1
   }
   write_env
-  log "up: all.q@$HOST, $(nproc) slots, gpu=2 (ids $GPU_IDS in SGE_HGR_gpu)"
+  log "up: all.q@$HOST, $(nproc) slots, pe $PE, gpu=2 (ids $GPU_IDS in SGE_HGR_gpu)"
 }
 
 case "${1:-}" in
