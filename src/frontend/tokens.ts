@@ -88,6 +88,8 @@ export interface IClusterBridge extends IDisposable {
   refreshClusters(): Promise<ReadonlyArray<IClusterInfo>>;
   refreshJobs(): Promise<ReadonlyArray<IJobInfo>>;
   cancelJob(jobId: string): Promise<CommResult<'cancel'>>;
+  /** A distributed job's ranks, the last `lines` of each (comm `rankLogs` op). */
+  rankLogs(jobId: string, lines?: number): Promise<CommResult<'rankLogs'>>;
   refreshSessions(): Promise<ReadonlyArray<ISessionInfo>>;
   /** Stop or restart a remote session (comm `session` op). */
   sessionAction(

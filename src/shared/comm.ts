@@ -6,7 +6,7 @@
 import type { IClusterInfo, IClustersFile } from './config';
 import type { IVarsLocalStep } from './data';
 import type { IDoctorLine } from './doctor';
-import type { IJobInfo } from './jobs';
+import type { IJobInfo, IRankLogs } from './jobs';
 import type { IStatusPayload } from './mime';
 import type { ISessionInfo } from './sessions';
 
@@ -16,6 +16,8 @@ export type CommRequest =
   | { id: string; op: 'clusters' }
   | { id: string; op: 'jobs' }
   | { id: string; op: 'cancel'; jobId: string }
+  /** The jobs panel's Ranks view: each rank's last `lines` (default 200). */
+  | { id: string; op: 'rankLogs'; jobId: string; lines?: number }
   | { id: string; op: 'test'; cluster: string }
   | { id: string; op: 'sessions' }
   | {
@@ -49,6 +51,7 @@ export interface ICommResults {
   clusters: IClustersResult;
   jobs: IJobInfo[];
   cancel: null;
+  rankLogs: IRankLogs;
   /** The doctor checklist. */
   test: IDoctorLine[];
   sessions: ISessionInfo[];

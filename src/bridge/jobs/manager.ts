@@ -12,7 +12,7 @@
 import * as path from 'path';
 
 import type { IResolvedCluster, SchedulerKind } from '../../shared/config';
-import type { IJobInfo } from '../../shared/jobs';
+import type { IJobInfo, IRankLogs } from '../../shared/jobs';
 import { ClusterRegistry } from '../clusters/registry';
 import { refuseSyncOnSession, syncForCell } from '../data/sync';
 import { agentPrefix, DirectScheduler } from '../schedulers/direct';
@@ -33,6 +33,7 @@ import {
   type ITiming
 } from './context';
 import { elementCell } from './arrayRerun';
+import { checkedLines, readRankLogs } from './rankLogs';
 import { arrayRefusals, refuseArrayAttach, runArray } from './arrayRun';
 import { markFailed, showFailed } from './ending';
 import { JobFollower, type IFirstCommand } from './follower';
@@ -521,6 +522,13 @@ export class JobManager implements IJobManager {
 
   jobs(): IJobInfo[] {
     return this._records.list();
+  }
+
+  /** The jobs panel's Ranks view, read over the cluster's connection (running or ended jobs). */
+  async rankLogs(jobId: string, lines?: number): Promise<IRankLogs> {
+    const job = this._records.get(jobId);
+    const open = await this._connector.open(this.registry.resolve(job.cluster));
+    return readRankLogs(open.transport, job, checkedLines(lines));
   }
 
   onChange(listener: (job: IJobInfo) => void): () => void {

@@ -30,6 +30,7 @@ import {
   ensureEnvOnLogin
 } from './envOnLogin';
 import { EnvProgress } from './envProgress';
+import { ranksShape } from './ranksPlan';
 import type { IFirstCommand } from './follower';
 import type { IRunOutcome } from './types';
 import { Venv2Cache } from './venv2Cache';
@@ -73,7 +74,8 @@ export function newJobInfo(
     detached: !!spec.request.detach,
     submittedAt,
     title: Private.title(code),
-    offset: 0
+    offset: 0,
+    ...Private.rankLayout(spec.request)
   };
 }
 
@@ -204,6 +206,14 @@ namespace Private {
   export function title(code: string): string {
     const line = code.split('\n').find(l => l.trim()) ?? '';
     return line.length > 80 ? line.slice(0, 77) + '...' : line.trim();
+  }
+
+  /** A distributed job's ranks and nodes (the jobs panel's "N ranks on M nodes"). */
+  export function rankLayout(
+    request: IJobRequest
+  ): Pick<IJobInfo, 'ranks' | 'nodes'> {
+    const shape = ranksShape(request);
+    return shape ? { ranks: shape.worldSize, nodes: shape.nodes } : {};
   }
 
   /**

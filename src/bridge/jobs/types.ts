@@ -3,7 +3,7 @@
  * Bundle -> submit (through a scheduler) -> follow events.jsonl -> Jupyter outputs.
  */
 import type { IJobRequest } from '../../shared/magic';
-import type { IJobInfo } from '../../shared/jobs';
+import type { IJobInfo, IRankLogs } from '../../shared/jobs';
 import type { IVarsLocalStep } from '../../shared/data';
 import type { MimeBundle } from '../../shared/events';
 import type { IPrompter } from '../transport/types';
@@ -88,6 +88,8 @@ export interface IJobManager {
     options: IRerunOptions
   ): Promise<IRunOutcome>;
   jobs(): IJobInfo[];
+  /** The jobs panel's Ranks view: each rank's last `lines` of a distributed job. */
+  rankLogs?(jobId: string, lines?: number): Promise<IRankLogs>;
   /** Fires whenever a job's state changes (for comm pushes). */
   onChange(listener: (job: IJobInfo) => void): () => void;
 }

@@ -108,6 +108,13 @@ async function answer(
     case 'cancel':
       await jobs.cancel(String(request.jobId));
       return null;
+    case 'rankLogs':
+      if (!jobs.rankLogs) {
+        throw new Error(
+          'rank logs are not available in this build of the bridge'
+        );
+      }
+      return await jobs.rankLogs(String(request.jobId), request.lines);
     case 'test': {
       const name = String(request.cluster);
       const cluster = clusters.get(name);

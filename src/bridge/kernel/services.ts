@@ -108,6 +108,7 @@ export function createServices(options: IServicesOptions = {}): IRealServices {
     rerunElement: (id, index, options) =>
       load().rerunElement(id, index, options),
     jobs: () => load().jobs(),
+    rankLogs: (id, lines) => load().rankLogs(id, lines),
     onChange: listener => load().onChange(listener)
   };
   const sessions: ISessionService = {

@@ -132,6 +132,14 @@ export class BridgeModel implements IClusterBridge {
     return result;
   }
 
+  async rankLogs(
+    jobId: string,
+    lines?: number
+  ): Promise<CommResult<'rankLogs'>> {
+    const comm = await this._ready();
+    return comm.request({ op: 'rankLogs', jobId, lines });
+  }
+
   async refreshSessions(): Promise<ReadonlyArray<ISessionInfo>> {
     const comm = await this._ready();
     const result = await comm.request({ op: 'sessions' });
