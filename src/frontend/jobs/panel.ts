@@ -11,6 +11,7 @@ import { appendElement } from '../renderers/dom';
 import { isJobOver, shownState } from '../../shared/jobState';
 import { schedulerIdText } from '../../shared/jobWording';
 import { appendButton } from './button';
+import { rankLayoutText, RanksView } from './ranksView';
 import { SessionsView } from './sessionsView';
 
 export class JobsPanel extends Widget {
@@ -83,6 +84,9 @@ export class JobsPanel extends Widget {
     }
     this._stopPolling();
     this._sessions.dispose();
+    for (const view of this._ranks.values()) {
+      view.dispose();
+    }
     this._bridge.jobsChanged.disconnect(this._render, this);
     this._bridge.connectionChanged.disconnect(this._render, this);
     super.dispose();
@@ -123,6 +127,12 @@ export class JobsPanel extends Widget {
         : this._bridge.isConnected
           ? 'No remote jobs yet.'
           : 'Not connected to the Cluster Bridge kernel.');
+    for (const [id, view] of this._ranks) {
+      if (!jobs.some(j => j.id === id)) {
+        view.dispose();
+        this._ranks.delete(id);
+      }
+    }
     this._list.replaceChildren(...jobs.map(job => this._row(job)));
   }
 
@@ -160,6 +170,7 @@ export class JobsPanel extends Widget {
       job.array
         ? `array of ${job.array} element${job.array > 1 ? 's' : ''}`
         : '',
+      rankLayoutText(job),
       job.node ? `node ${job.node}` : '',
       job.detached ? 'detached' : '',
       job.detail ?? ''
@@ -173,6 +184,9 @@ export class JobsPanel extends Widget {
       `Show the outputs of job ${job.id}`
     );
     open.addEventListener('click', () => this._onOpen(job));
+    if (job.ranks) {
+      this._ranksToggle(li, actions, job);
+    }
     if (!isJobOver(job)) {
       const cancel = appendButton(actions, 'Cancel', `Cancel job ${job.id}`);
       cancel.classList.add('jp-mod-warn');
@@ -187,12 +201,51 @@ export class JobsPanel extends Widget {
     return li;
   }
 
+  /** The "Ranks" toggle; an open view survives the re-renders (it is kept per job). */
+  private _ranksToggle(
+    li: HTMLElement,
+    actions: HTMLElement,
+    job: IJobInfo
+  ): void {
+    const toggle = appendButton(
+      actions,
+      'Ranks',
+      `Show each rank's output of job ${job.id}`
+    );
+    toggle.classList.add('jp-ClusterBridge-job-ranks');
+    const view = this._ranks.get(job.id);
+    toggle.setAttribute('aria-expanded', String(!!view));
+    if (view) {
+      view.setJob(job);
+      li.appendChild(view.node);
+    }
+    toggle.addEventListener('click', () => {
+      const shown = this._ranks.get(job.id);
+      if (shown) {
+        shown.dispose();
+        this._ranks.delete(job.id);
+        toggle.setAttribute('aria-expanded', 'false');
+        return;
+      }
+      const created = new RanksView({
+        bridge: this._bridge,
+        job,
+        isVisible: () => this.isVisible
+      });
+      this._ranks.set(job.id, created);
+      li.appendChild(created.node);
+      toggle.setAttribute('aria-expanded', 'true');
+      void created.refresh();
+    });
+  }
+
   private _bridge: IClusterBridge;
   private _sessions: SessionsView;
   private _onOpen: (job: IJobInfo) => void;
   private _status: HTMLElement;
   private _list: HTMLElement;
   private _error = '';
+  private _ranks = new Map<string, RanksView>();
   private _poll: ReturnType<typeof setInterval> | null = null;
 }
 
