@@ -76,6 +76,45 @@ def launch_kind(plan, environ):
     return kind
 
 
+def grid_engine_hosts(environ):
+    """{host: slots} of a Grid Engine parallel job (its PE_HOSTFILE), else None."""
+    path = environ.get('PE_HOSTFILE')
+    if not path:
+        return None
+    hosts = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2 and parts[1].isdigit():
+                    hosts[parts[0]] = hosts.get(parts[0], 0) + int(parts[1])
+    except OSError:
+        return None
+    return hosts
+
+
+def check_grid_engine_hosts(kind, plan, environ):
+    """Grid Engine places a parallel environment's slots by its allocation_rule, not by
+    --nodes: fewer hosts than nodes (or local ranks over several hosts) is refused rather than
+    run side by side on one host."""
+    hosts = grid_engine_hosts(environ)
+    if not hosts:
+        return
+    got = ', '.join('%s: %d slots' % (h, n) for h, n in sorted(hosts.items()))
+    pe = environ.get('PE') or '?'
+    if len(hosts) < plan['nodes']:
+        raise RanksError('--nodes %d needs %d hosts, and Grid Engine gave this job %d (%s) from '
+                         'parallel environment %s, whose allocation_rule placed them. Use a '
+                         'parallel environment whose allocation_rule is the tasks per node (%d), '
+                         'or --nodes 1.' % (plan['nodes'], plan['nodes'], len(hosts), got, pe,
+                                            plan['tasksPerNode']))
+    if kind == 'local' and len(hosts) > 1:
+        raise RanksError('Grid Engine spread this job over %d hosts (%s) from parallel '
+                         'environment %s, and ranks without --launch all run on this one. Use '
+                         '--launch mpirun, or a parallel environment whose allocation_rule is '
+                         '$pe_slots.' % (len(hosts), got, pe))
+
+
 def find_tool(name, environ):
     """The tool in VENV2's bin folder first, then on PATH; a clear error names the env."""
     path = os.path.dirname(sys.executable) + os.pathsep + environ.get('PATH', '')
@@ -111,7 +150,9 @@ def command(kind, plan, jobdir, master, environ):
             raise RanksError('--launch torchrun with --nodes %d needs a SLURM allocation' % n)
         return tail
     if kind == 'mpirun':
-        mpirun = find_tool('mpirun', environ)
+        # Open MPI takes its install prefix from the path it was started by: /bin/mpirun
+        # (first on Grid Engine's PATH, /bin -> /usr/bin) gives "/", which it refuses.
+        mpirun = os.path.realpath(find_tool('mpirun', environ))
         return [mpirun, '-np', str(w), '--map-by', 'ppr:%d:node' % t] + rank_argv
     raise RanksError('unknown --launch %r' % kind)
 
@@ -284,6 +325,7 @@ def run_launch(jobdir):
     signal.signal(signal.SIGTERM, on_signal)
     try:
         kind = launch_kind(plan, os.environ)
+        check_grid_engine_hosts(kind, plan, os.environ)
         master = (os.environ.get('CB_MASTER_ADDR') or hostname(), free_port())
         argv = command(kind, plan, jobdir, master, os.environ)
     except RanksError as e:

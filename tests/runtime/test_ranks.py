@@ -175,5 +175,34 @@ class LocalRanks(TempDirCase):
         self.assertIn('needs a SLURM allocation', of_type(events, 'error')[0]['evalue'])
 
 
+class GridEngineHosts(TempDirCase):
+    def hostfile(self, *lines):
+        path = os.path.join(self.tmp, 'pe_hostfile')
+        with open(path, 'w') as f:
+            f.write(''.join(line + '\n' for line in lines))
+        return {'PE_HOSTFILE': path, 'PE': 'mpi'}
+
+    def test_fewer_hosts_than_nodes_is_refused_with_what_grid_engine_gave(self):
+        env = self.hostfile('vm 2 all.q@vm UNDEFINED')
+        plan = _cb_ranks.shape({'nodes': 2, 'tasksPerNode': 1, 'launch': 'mpirun'})
+        with self.assertRaisesRegex(_cb_ranks.RanksError, r'--nodes 2 needs 2 hosts, and Grid '
+                                    r'Engine gave this job 1 \(vm: 2 slots\) from parallel '
+                                    r'environment mpi'):
+            _cb_ranks.check_grid_engine_hosts('mpirun', plan, env)
+
+    def test_local_ranks_spread_over_hosts_are_refused(self):
+        env = self.hostfile('a 1 all.q@a UNDEFINED', 'b 1 all.q@b UNDEFINED')
+        plan = _cb_ranks.shape({'tasksPerNode': 2})
+        with self.assertRaisesRegex(_cb_ranks.RanksError, 'spread this job over 2 hosts'):
+            _cb_ranks.check_grid_engine_hosts('local', plan, env)
+        _cb_ranks.check_grid_engine_hosts('mpirun', plan, env)
+
+    def test_enough_hosts_or_no_grid_engine_pass(self):
+        env = self.hostfile('a 2 all.q@a UNDEFINED', 'b 2 all.q@b UNDEFINED')
+        _cb_ranks.check_grid_engine_hosts(
+            'mpirun', _cb_ranks.shape({'nodes': 2, 'launch': 'mpirun'}), env)
+        _cb_ranks.check_grid_engine_hosts('local', _cb_ranks.shape({'nodes': 2}), {})
+
+
 if __name__ == '__main__':
     unittest.main()
