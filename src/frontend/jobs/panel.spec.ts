@@ -1,24 +1,12 @@
 import { Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
-import type { IJobInfo } from '../../shared/jobs';
+import type { IJobInfo, IRankLogs } from '../../shared/jobs';
 import type { ISessionInfo } from '../../shared/sessions';
 import type { IClusterBridge } from '../tokens';
+import { jobInfo, twoRankLogs } from '../../../tests/support/jobInfo';
 import { JobsPanel } from './panel';
 
-function job(over: Partial<IJobInfo>): IJobInfo {
-  return {
-    id: 'j',
-    cluster: 'hpc',
-    scheduler: 'slurm',
-    remoteDir: '/home/u/.cluster-bridge/jobs/j',
-    phase: 'running',
-    detached: false,
-    submittedAt: Date.UTC(2026, 10, 28, 12),
-    title: 'train()',
-    offset: 0,
-    ...over
-  };
-}
+const job = jobInfo;
 
 class FakeBridge {
   jobs: IJobInfo[] = [];
@@ -28,6 +16,7 @@ class FakeBridge {
   sessionsChanged = new Signal<any, any>(this);
   connectionChanged = new Signal<any, any>(this);
   cancelJob = jest.fn(async () => null);
+  rankLogs = jest.fn(async (): Promise<IRankLogs> => twoRankLogs());
   refreshJobs = jest.fn(async () => this.jobs);
   refreshSessions = jest.fn(async () => this.sessions);
   sessionAction = jest.fn(async () => null);
@@ -177,5 +166,46 @@ describe('JobsPanel', () => {
     expect(panel.node.textContent).toContain(
       'Could not load sessions: unknown op'
     );
+  });
+
+  const row = (id: string) =>
+    panel.node.querySelector<HTMLElement>(`[data-job-id="${id}"]`)!;
+  const toggle = (id: string) =>
+    row(id).querySelector<HTMLButtonElement>('.jp-ClusterBridge-job-ranks');
+
+  it('a distributed job says its layout and has a Ranks toggle; a single process has none', () => {
+    bridge.set([
+      job({ id: 'd', ranks: 4, nodes: 2, phase: 'done' }),
+      job({ id: 's' })
+    ]);
+    expect(
+      row('d').querySelector('.jp-ClusterBridge-job-meta')!.textContent
+    ).toBe('job d · 4 ranks on 2 nodes');
+    expect(toggle('d')!.getAttribute('aria-expanded')).toBe('false');
+    expect(toggle('s')).toBeNull();
+  });
+
+  it('opens the per-rank view, keeps it across re-renders, closes it', async () => {
+    bridge.set([
+      job({ id: 'j', ranks: 2, phase: 'failed', endState: 'failed' })
+    ]);
+    toggle('j')!.click();
+    await new Promise(resolve => setTimeout(resolve, 0));
+    expect(bridge.rankLogs).toHaveBeenCalledWith('j', 200);
+    expect(toggle('j')!.getAttribute('aria-expanded')).toBe('true');
+    const text = () =>
+      row('j').querySelector('.jp-ClusterBridge-ranks')?.textContent ?? '';
+    expect(text()).toContain('rank 1 failed');
+    expect(text()).toContain('[rank 1] ValueError: bad');
+
+    bridge.set([
+      job({ id: 'j', ranks: 2, phase: 'failed', endState: 'failed' })
+    ]);
+    expect(text()).toContain('[rank 0] hello');
+    expect(toggle('j')!.getAttribute('aria-expanded')).toBe('true');
+
+    toggle('j')!.click();
+    expect(row('j').querySelector('.jp-ClusterBridge-ranks')).toBeNull();
+    expect(toggle('j')!.getAttribute('aria-expanded')).toBe('false');
   });
 });

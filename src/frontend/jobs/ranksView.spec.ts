@@ -1,8 +1,5 @@
-import { Signal } from '@lumino/signaling';
-import { Widget } from '@lumino/widgets';
-import type { IJobInfo, IRankLogs } from '../../shared/jobs';
-import type { IClusterBridge } from '../tokens';
-import { JobsPanel } from './panel';
+import type { IJobInfo } from '../../shared/jobs';
+import { INJECTED, jobInfo, twoRankLogs } from '../../../tests/support/jobInfo';
 import {
   rankHeading,
   rankLayoutText,
@@ -10,56 +7,9 @@ import {
   RanksView
 } from './ranksView';
 
-function job(over: Partial<IJobInfo> = {}): IJobInfo {
-  return {
-    id: 'j',
-    cluster: 'hpc',
-    scheduler: 'slurm',
-    remoteDir: '/home/u/.cluster-bridge/jobs/j',
-    phase: 'running',
-    detached: false,
-    submittedAt: Date.UTC(2026, 10, 28, 12),
-    title: 'train()',
-    offset: 0,
-    ranks: 2,
-    nodes: 1,
-    ...over
-  };
-}
-
-const INJECTED = '<img src=x onerror="window.__pwned=1">';
-
-function logs(over: Partial<IRankLogs> = {}): IRankLogs {
-  return {
-    jobId: 'j',
-    found: true,
-    worldSize: 2,
-    failedRank: 1,
-    ranks: [
-      {
-        rank: 0,
-        node: 'n1',
-        state: 'cancelled',
-        lines: [{ text: '[rank 0] hello' }],
-        truncated: false
-      },
-      {
-        rank: 1,
-        node: 'n1',
-        state: 'error',
-        failed: true,
-        lines: [
-          { text: `[rank 1] ${INJECTED}` },
-          { text: '[rank 1] ValueError: bad', stderr: true }
-        ],
-        truncated: true
-      }
-    ],
-    ...over
-  };
-}
-
-const flush = () => new Promise(resolve => setTimeout(resolve, 0));
+const job = (over: Partial<IJobInfo> = {}) =>
+  jobInfo({ ranks: 2, nodes: 1, ...over });
+const logs = twoRankLogs;
 
 describe('ranksView formatting', () => {
   it('says the layout of a distributed job, nothing for a single process', () => {
@@ -166,73 +116,5 @@ describe('RanksView', () => {
     await new Promise(resolve => setTimeout(resolve, 30));
     expect(bridge.rankLogs.mock.calls.length).toBe(stopped + 1);
     view.dispose();
-  });
-});
-
-describe('JobsPanel Ranks toggle', () => {
-  class FakeBridge {
-    jobs: IJobInfo[] = [];
-    sessions = [];
-    isConnected = true;
-    jobsChanged = new Signal<any, any>(this);
-    sessionsChanged = new Signal<any, any>(this);
-    connectionChanged = new Signal<any, any>(this);
-    cancelJob = jest.fn(async () => null);
-    refreshJobs = jest.fn(async () => this.jobs);
-    refreshSessions = jest.fn(async () => this.sessions);
-    rankLogs = jest.fn(async () => logs());
-    set(jobs: IJobInfo[]) {
-      this.jobs = jobs;
-      this.jobsChanged.emit(jobs);
-    }
-  }
-
-  let bridge: FakeBridge;
-  let panel: JobsPanel;
-  beforeEach(() => {
-    bridge = new FakeBridge();
-    panel = new JobsPanel({
-      bridge: bridge as unknown as IClusterBridge,
-      onOpen: () => undefined
-    });
-    Widget.attach(panel, document.body);
-  });
-  afterEach(() => panel.dispose());
-
-  const row = (id: string) =>
-    panel.node.querySelector<HTMLElement>(`[data-job-id="${id}"]`)!;
-  const toggle = (id: string) =>
-    row(id).querySelector<HTMLButtonElement>('.jp-ClusterBridge-job-ranks');
-
-  it('a distributed job says its layout and has a Ranks toggle; a single process has none', () => {
-    bridge.set([
-      job({ id: 'd', ranks: 4, nodes: 2, phase: 'done' }),
-      job({ id: 's', ranks: undefined, nodes: undefined })
-    ]);
-    expect(
-      row('d').querySelector('.jp-ClusterBridge-job-meta')!.textContent
-    ).toBe('job d · 4 ranks on 2 nodes');
-    expect(toggle('d')!.getAttribute('aria-expanded')).toBe('false');
-    expect(toggle('s')).toBeNull();
-  });
-
-  it('opens the per-rank view, keeps it across re-renders, closes it', async () => {
-    bridge.set([job({ id: 'j', phase: 'failed', endState: 'failed' })]);
-    toggle('j')!.click();
-    await flush();
-    expect(bridge.rankLogs).toHaveBeenCalledWith('j', 200);
-    expect(toggle('j')!.getAttribute('aria-expanded')).toBe('true');
-    const text = () =>
-      row('j').querySelector('.jp-ClusterBridge-ranks')?.textContent ?? '';
-    expect(text()).toContain('rank 1 failed');
-    expect(text()).toContain('[rank 1] ValueError: bad');
-
-    bridge.set([job({ id: 'j', phase: 'failed', endState: 'failed' })]);
-    expect(text()).toContain('[rank 0] hello');
-    expect(toggle('j')!.getAttribute('aria-expanded')).toBe('true');
-
-    toggle('j')!.click();
-    expect(row('j').querySelector('.jp-ClusterBridge-ranks')).toBeNull();
-    expect(toggle('j')!.getAttribute('aria-expanded')).toBe('false');
   });
 });
