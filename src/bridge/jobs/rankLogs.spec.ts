@@ -155,6 +155,28 @@ describe('rankLogs', () => {
     ]);
   });
 
+  it('ranks of a job that ended without their own end (time limit, cancel) are not left running', () => {
+    const dir = made({ 0: [start(0)] });
+    const ended = (endState: 'timeout' | 'cancelled') =>
+      parseRankLogs(runCommand(dir), {
+        id: 'j1',
+        ranks: 2,
+        phase: endState === 'cancelled' ? 'cancelled' : 'failed',
+        endState
+      }).ranks.map(r => r.state);
+    expect(ended('timeout')).toEqual(['error', 'error']);
+    expect(ended('cancelled')).toEqual(['cancelled', 'cancelled']);
+  });
+
+  it('reads a size padded with spaces (BSD wc)', () => {
+    const out =
+      '@cb rank 0      300000\n{"type":"rank-start","node":"n"}\n\n@cb tail\n\n@cb job\n';
+    expect(parseRankLogs(out, { id: 'j', ranks: 1 }).ranks[0]).toMatchObject({
+      node: 'n',
+      truncated: true
+    });
+  });
+
   it('keeps the last lines asked for and says earlier ones are not shown', () => {
     const text = Array.from({ length: 10 }, (_, i) => `line ${i}\n`).join('');
     const dir = made({

@@ -13,6 +13,7 @@ import type {
   IRankLogs,
   RankLogState
 } from '../../shared/jobs';
+import { isJobOver } from '../../shared/jobState';
 import type { ITransport } from '../transport/types';
 import { shellQuote } from '../util/quote';
 
@@ -90,7 +91,7 @@ export function rankLogsCommand(jobDir: string): string {
 /** The command's output as the view's data: pure, so it is unit-tested. */
 export function parseRankLogs(
   stdout: string,
-  job: Pick<IJobInfo, 'id' | 'ranks'>,
+  job: Pick<IJobInfo, 'id' | 'ranks'> & Partial<IJobInfo>,
   lines = RANK_TAIL_LINES
 ): IRankLogs {
   const worldSize = job.ranks ?? 0;
@@ -108,6 +109,14 @@ export function parseRankLogs(
         ? Private.rankLog(raw, ends.get(r), lines)
         : { rank: r, state: 'waiting', lines: [], truncated: false }
     );
+  }
+  if (job.phase && isJobOver({ phase: job.phase, endState: job.endState })) {
+    // Killed with the job (time limit, scancel, a lost node): no end of its own.
+    for (const rank of ranks) {
+      if (rank.state === 'running' || rank.state === 'waiting') {
+        rank.state = job.endState === 'cancelled' ? 'cancelled' : 'error';
+      }
+    }
   }
   let failedRank = [...ends.entries()].find(([, e]) => e.failed)?.[0];
   if (failedRank === undefined) {
@@ -164,7 +173,8 @@ namespace Private {
     };
     for (const line of stdout.split('\n')) {
       if (line.startsWith(MARK)) {
-        const words = line.slice(MARK.length).split(' ');
+        // BSD's wc pads its count with spaces.
+        const words = line.slice(MARK.length).trim().split(/\s+/);
         if (words[0] === 'gone') {
           out.gone = true;
         } else if (words[0] === 'rank') {
