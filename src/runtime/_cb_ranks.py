@@ -12,6 +12,7 @@ launcher started it, then an exec of the runner on JOBDIR/ranks/<r>.
 
 Python 3.8+ (VENV2's interpreter), standard library only.
 """
+import importlib.util
 import json
 import os
 import shutil
@@ -23,11 +24,13 @@ import time
 RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 RANKS_FILE = os.path.abspath(__file__)
 RUNNER_FILE = os.path.join(RUNTIME_DIR, 'runner.py')
+ENV_BIN = os.path.dirname(sys.executable)  # VENV2's bin folder: its tools come first
 POLL_S = 0.05
 STOP_GRACE_S = 10.0  # after SIGTERM to the ranks, SIGKILL
-# Variables naming a rank, per launcher: torchrun/ours, SLURM, Open MPI, MPICH/PMIx.
-RANK_VARS = ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'PMIX_RANK', 'PMI_RANK')
-LOCAL_VARS = ('LOCAL_RANK', 'SLURM_LOCALID', 'OMPI_COMM_WORLD_LOCAL_RANK', 'MPI_LOCALRANKID')
+# Variables naming a rank, per launcher: torchrun/ours, Open MPI, PMIx, MPICH, SLURM. SLURM's
+# come last: mpirun inside an allocation inherits the batch step's SLURM_PROCID=0.
+RANK_VARS = ('RANK', 'OMPI_COMM_WORLD_RANK', 'PMIX_RANK', 'PMI_RANK', 'SLURM_PROCID')
+LOCAL_VARS = ('LOCAL_RANK', 'OMPI_COMM_WORLD_LOCAL_RANK', 'MPI_LOCALRANKID', 'SLURM_LOCALID')
 
 
 class RanksError(Exception):
@@ -117,7 +120,7 @@ def check_grid_engine_hosts(kind, plan, environ):
 
 def find_tool(name, environ):
     """The tool in VENV2's bin folder first, then on PATH; a clear error names the env."""
-    path = os.path.dirname(sys.executable) + os.pathsep + environ.get('PATH', '')
+    path = ENV_BIN + os.pathsep + environ.get('PATH', '')
     found = shutil.which(name, path=path)
     if found is None:
         raise RanksError('--launch %s: `%s` was not found in the cell\'s environment (%s) nor on '
@@ -125,6 +128,22 @@ def find_tool(name, environ):
                          'mpirun with an MPI module in the cluster\'s setup lines).'
                          % (name, name, sys.prefix))
     return found
+
+
+def torch_importable():
+    return importlib.util.find_spec('torch') is not None
+
+
+def torchrun_argv(environ):
+    """torchrun as the cell's env has it: its own torchrun script, else `python -m
+    torch.distributed.run` when it imports torch (a venv that sees the system's torch has no
+    torchrun script), else a torchrun on PATH."""
+    own = os.path.join(ENV_BIN, 'torchrun')
+    if os.access(own, os.X_OK):
+        return [own]
+    if torch_importable():
+        return [sys.executable, '-m', 'torch.distributed.run']
+    return [find_tool('torchrun', environ)]
 
 
 def command(kind, plan, jobdir, master, environ):
@@ -139,10 +158,16 @@ def command(kind, plan, jobdir, master, environ):
         find_tool('srun', environ)
         return srun + ['--ntasks=%d' % w, '--ntasks-per-node=%d' % t] + rank_argv
     if kind == 'torchrun':
-        torchrun = find_tool('torchrun', environ)
-        rdzv = ['--nnodes=%d' % n, '--nproc-per-node=%d' % t, '--rdzv-backend=c10d',
-                '--rdzv-endpoint=%s:%d' % master, '--rdzv-id=%s' % os.path.basename(jobdir)]
-        tail = [torchrun] + rdzv + [RANKS_FILE, 'rank', jobdir]
+        # Underscored flags: torch before 2.0 knows no dashed ones. --no_python with our own
+        # interpreter: a torchrun of another Python (PATH, a module) still runs VENV2's ranks.
+        rdzv = ['--nnodes=%d' % n, '--nproc_per_node=%d' % t, '--rdzv_backend=c10d',
+                '--rdzv_endpoint=%s:%d' % master, '--rdzv_id=%s' % os.path.basename(jobdir),
+                # Redirect settings other than the default 0: torch 1.x on Python 3.11+ cannot
+                # parse 0 (IntFlag no longer iterates it). stderr teed: it reaches launcher.err.
+                '--redirects=2', '--tee=2',
+                '--log_dir=%s' % os.path.join(jobdir, 'ranks', 'torchrun'),
+                '--no_python']
+        tail = torchrun_argv(environ) + rdzv + rank_argv
         if environ.get('SLURM_JOB_ID'):
             find_tool('srun', environ)
             return srun + ['--ntasks=%d' % n, '--ntasks-per-node=1'] + tail

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 import unittest
+from unittest import mock
 
 from rt_helpers import TempDirCase, of_type, read_events, stream_text, wait_for
 
@@ -45,6 +46,16 @@ class Shape(unittest.TestCase):
         with self.assertRaisesRegex(_cb_ranks.RanksError, 'no rank variable'):
             _cb_ranks.rank_environment(base, plan)
 
+    def test_mpirun_inside_an_allocation_beats_the_batch_steps_slurm_rank(self):
+        # The batch script's SLURM_PROCID=0 / SLURM_LOCALID=0 reach every rank mpirun starts.
+        plan = _cb_ranks.shape({'tasksPerNode': 2, 'launch': 'mpirun'})
+        for env in ({'OMPI_COMM_WORLD_RANK': '1', 'OMPI_COMM_WORLD_LOCAL_RANK': '1'},
+                    {'PMIX_RANK': '1', 'MPI_LOCALRANKID': '1'}):
+            env.update({'SLURM_PROCID': '0', 'SLURM_LOCALID': '0', 'CB_MASTER_ADDR': 'n1',
+                        'CB_MASTER_PORT': '5'})
+            got = _cb_ranks.rank_environment(env, plan)
+            self.assertEqual((got['RANK'], got['LOCAL_RANK']), ('1', '1'), env)
+
     def test_torchrun_ranks_keep_the_nodes_gpus(self):
         plan = _cb_ranks.shape({'gpusPerNode': 2})
         got = _cb_ranks.rank_environment({'RANK': '1', 'LOCAL_RANK': '1', 'MASTER_ADDR': 'a',
@@ -65,12 +76,21 @@ class Shape(unittest.TestCase):
         empty = {'PATH': '/nonexistent'}
         for kind in ('torchrun', 'mpirun'):
             plan = _cb_ranks.shape({'tasksPerNode': 2, 'launch': kind})
-            with self.assertRaisesRegex(_cb_ranks.RanksError, '`%s` was not found in the cell\'s '
-                                        'environment' % kind):
+            with mock.patch.object(_cb_ranks, 'ENV_BIN', '/nonexistent'), \
+                    mock.patch.object(_cb_ranks, 'torch_importable', return_value=False), \
+                    self.assertRaisesRegex(_cb_ranks.RanksError, '`%s` was not found in the '
+                                           'cell\'s environment' % kind):
                 _cb_ranks.command(kind, plan, '/j', ('a', 1), empty)
 
 
 class Commands(TempDirCase):
+    def setUp(self):
+        super().setUp()
+        # The tools of the interpreter running the tests (/usr/bin) must not count as VENV2's.
+        env_bin = mock.patch.object(_cb_ranks, 'ENV_BIN', os.path.join(self.tmp, 'env-bin'))
+        env_bin.start()
+        self.addCleanup(env_bin.stop)
+
     def tools(self, *names):
         bin_dir = os.path.join(self.tmp, 'bin')
         os.makedirs(bin_dir, exist_ok=True)
@@ -94,9 +114,41 @@ class Commands(TempDirCase):
         argv = _cb_ranks.command('torchrun', plan, '/w/jobs/cb-1', ('n1', 5), env)
         self.assertIn('--ntasks-per-node=1', argv)
         self.assertIn('--ntasks=2', argv)
+        with mock.patch.object(_cb_ranks, 'torch_importable', return_value=False):
+            argv = _cb_ranks.command('torchrun', plan, '/w/jobs/cb-1', ('n1', 5), env)
         tail = argv[argv.index(os.path.join(env['PATH'], 'torchrun')):]
-        self.assertEqual(tail[1:6], ['--nnodes=2', '--nproc-per-node=4', '--rdzv-backend=c10d',
-                                     '--rdzv-endpoint=n1:5', '--rdzv-id=cb-1'])
+        # Underscored flags (torch 1.x knows no dashed ones); the rank runs on our interpreter
+        # whatever Python the torchrun script has.
+        self.assertEqual(tail[1:6], ['--nnodes=2', '--nproc_per_node=4', '--rdzv_backend=c10d',
+                                     '--rdzv_endpoint=n1:5', '--rdzv_id=cb-1'])
+        # Redirect settings torch 1.13 on Python 3.11 can parse (its default 0 fails there).
+        self.assertEqual(tail[6:9], ['--redirects=2', '--tee=2',
+                                     '--log_dir=/w/jobs/cb-1/ranks/torchrun'])
+        self.assertEqual(tail[9], '--no_python')
+        self.assertEqual(tail[10:], [sys.executable, '-u', _cb_ranks.RANKS_FILE, 'rank',
+                                    '/w/jobs/cb-1'])
+
+    def test_torchrun_of_an_env_that_imports_torch_but_has_no_torchrun_script(self):
+        # A venv seeing the system's torch: `python -m torch.distributed.run` of that venv,
+        # before any torchrun on PATH (another Python's).
+        plan = _cb_ranks.shape({'tasksPerNode': 2, 'launch': 'torchrun'})
+        env = self.tools('torchrun')
+        del env['SLURM_JOB_ID']
+        with mock.patch.object(_cb_ranks, 'torch_importable', return_value=True):
+            argv = _cb_ranks.command('torchrun', plan, '/w/jobs/cb-2', ('n1', 5), env)
+        self.assertEqual(argv[:4], [sys.executable, '-m', 'torch.distributed.run', '--nnodes=1'])
+        with mock.patch.object(_cb_ranks, 'torch_importable', return_value=False):
+            argv = _cb_ranks.command('torchrun', plan, '/w/jobs/cb-2', ('n1', 5), env)
+        self.assertEqual(argv[0], os.path.join(env['PATH'], 'torchrun'))
+        # The env's own torchrun script comes first.
+        own = os.path.join(_cb_ranks.ENV_BIN, 'torchrun')
+        os.makedirs(_cb_ranks.ENV_BIN)
+        with open(own, 'w') as f:
+            f.write('#!/bin/sh\n')
+        os.chmod(own, 0o755)
+        with mock.patch.object(_cb_ranks, 'torch_importable', return_value=True):
+            argv = _cb_ranks.command('torchrun', plan, '/w/jobs/cb-2', ('n1', 5), env)
+        self.assertEqual(argv[0], own)
 
     def test_mpirun_places_tasks_per_node(self):
         plan = _cb_ranks.shape({'nodes': 2, 'tasksPerNode': 3, 'launch': 'mpirun'})
