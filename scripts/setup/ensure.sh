@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup behind `npm start` and `npm test`; fast when nothing changed.
-#   1. Debian packages of scripts/setup/apt-packages.txt that are missing (apt-get update only then)
+#   1. Debian packages of scripts/setup/apt-packages.txt that are missing (apt-get update only then);
+#      those of apt-packages-lean.txt without their recommends (torch would bring a compiler)
 #   2. npm ci when node_modules is missing or older than package-lock.json
 #   3. npm run build's parts (bridge; frontend + labextension) when a source is newer than their build
 #   4. npm run build:app (the embedded JupyterLab; it skips itself when unchanged)
@@ -16,17 +17,22 @@ log() { echo "[setup] $*" >&2; }
 t0=$(date +%s)
 
 # --- 1. Debian packages -------------------------------------------------------------------------
-if [ "${CLUSTER_BRIDGE_SKIP_APT:-0}" != 1 ]; then
-  missing=()
+# missing_of LIST: the packages of LIST not installed, one a line.
+missing_of() {
+  local pkg status
   while IFS= read -r pkg || [ -n "$pkg" ]; do
     pkg="${pkg%%#*}"
     pkg="$(echo "$pkg" | tr -d '[:space:]')"
     [ -n "$pkg" ] || continue
     status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
-    [ "$status" = "install ok installed" ] || missing+=("$pkg")
-  done <scripts/setup/apt-packages.txt
-  if [ "${#missing[@]}" -gt 0 ]; then
-    log "installing Debian packages: ${missing[*]}"
+    [ "$status" = "install ok installed" ] || echo "$pkg"
+  done <"$1"
+}
+if [ "${CLUSTER_BRIDGE_SKIP_APT:-0}" != 1 ]; then
+  mapfile -t missing < <(missing_of scripts/setup/apt-packages.txt)
+  mapfile -t missing_lean < <(missing_of scripts/setup/apt-packages-lean.txt)
+  if [ "${#missing[@]}" -gt 0 ] || [ "${#missing_lean[@]}" -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]} ${missing_lean[*]}"
     if [ "$(id -u)" -eq 0 ]; then
       SUDO=()
     elif command -v sudo >/dev/null; then
@@ -37,8 +43,14 @@ if [ "${CLUSTER_BRIDGE_SKIP_APT:-0}" != 1 ]; then
     fi
     export DEBIAN_FRONTEND=noninteractive
     "${SUDO[@]}" apt-get update -qq
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" </dev/null
+    install=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
+      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+    if [ "${#missing[@]}" -gt 0 ]; then
+      "${install[@]}" "${missing[@]}" </dev/null
+    fi
+    if [ "${#missing_lean[@]}" -gt 0 ]; then
+      "${install[@]}" --no-install-recommends "${missing_lean[@]}" </dev/null
+    fi
   fi
 fi
 
