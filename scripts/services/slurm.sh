@@ -14,6 +14,8 @@
 # (default, no limit) and `gpu` (MaxTime 1 minute, so TIMEOUT can be hit quickly).
 # KillWait=10: time between scancel's SIGTERM and SIGKILL, for the agent to stop the
 # cell and record `cancelled` even on a loaded machine (real clusters use ~30 s).
+# EnforcePartLimits=ALL, as real clusters commonly set: a job no node or partition can
+# ever run (more nodes, tasks or GPUs than there are) is refused by sbatch, not left pending.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -65,6 +67,7 @@ JobCompType=jobcomp/filetxt
 JobCompLoc=$DIR/log/jobcomp.txt
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,sched_interval=1,bf_interval=1
+EnforcePartLimits=ALL
 MinJobAge=600
 KillWait=10
 OverTimeLimit=0

@@ -12,6 +12,7 @@
 # is shared, like a shared home. Jobs are submitted as CB_TEST_USER2 (cbtest2) over
 # the test sshd (same client key as cbtest): its ~/.bashrc exports SLURM_CONF, as a
 # login node's profile would.
+# EnforcePartLimits=ALL: more nodes than the partition has is refused by sbatch, not pending.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -72,6 +73,7 @@ JobCompType=jobcomp/filetxt
 JobCompLoc=$DIR/log/jobcomp.txt
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,sched_interval=1,bf_interval=1
+EnforcePartLimits=ALL
 MinJobAge=600
 KillWait=10
 OverTimeLimit=0

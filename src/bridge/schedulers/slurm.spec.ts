@@ -286,6 +286,17 @@ describe('SLURM state parsing (recorded from the test cluster)', () => {
     });
   });
 
+  it('a site without EnforcePartLimits: a job no partition can run stays pending with its reason', () => {
+    const text = [
+      '20|PENDING||N/A|0|PartitionNodeLimit|',
+      '21|PENDING||N/A|0|PartitionConfig|'
+    ].join('\n');
+    expect(Object.fromEntries(parseSqueue(text, RECORDED))).toEqual({
+      '20': { state: 'pending', reason: 'PartitionNodeLimit' },
+      '21': { state: 'pending', reason: 'PartitionConfig' }
+    });
+  });
+
   it('maps the other SLURM states', () => {
     expect(slurmState('COMPLETING', { node: 'n1' })).toEqual({
       state: 'running',

@@ -11,12 +11,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
-import {
-  GPU_MIME,
-  RANKS_MIME,
-  type IGpuPayload,
-  type IRanksPayload
-} from '../../../src/shared/mime';
+import { GPU_MIME, type IGpuPayload } from '../../../src/shared/mime';
 import {
   eventually,
   ITestBed,
@@ -27,19 +22,9 @@ import {
   testBed
 } from '../jobs/helpers';
 import { service } from '../schedulers/helpers';
+import { ALLREDUCE, alive, ranksOf } from './helpers';
 
 mkCacheDir();
-
-const ALLREDUCE = fs.readFileSync(path.join(__dirname, 'allreduce.py'), 'utf8');
-
-/** The newest form of the ranks display. */
-function ranksOf(sink: RecordingSink): IRanksPayload | undefined {
-  const all = sink.calls
-    .filter(c => c.kind === 'display' || c.kind === 'update')
-    .map(c => (c as { data: { [m: string]: unknown } }).data[RANKS_MIME])
-    .filter(Boolean) as IRanksPayload[];
-  return all.pop();
-}
 
 function ranksPlain(sink: RecordingSink): string {
   const all = sink.calls
@@ -52,10 +37,6 @@ function ranksPlain(sink: RecordingSink): string {
       String((c as { data: { [m: string]: unknown } }).data['text/plain'])
     );
   return all.pop() ?? '';
-}
-
-function alive(pid: number): boolean {
-  return fs.existsSync(`/proc/${pid}`);
 }
 
 describe('distributed cells', () => {
@@ -200,29 +181,6 @@ describe('distributed cells', () => {
     const ps = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
     expect(ps).not.toContain(marks);
     fs.rmSync(marks, { recursive: true, force: true });
-  });
-
-  it("SLURM: ranks the cluster cannot provide show the scheduler's own reason", async () => {
-    // One node with one GPU: SLURM here queues four per node with its reason (a site
-    // with EnforcePartLimits refuses it at submit: the JobRejected path shows its words).
-    const sink = new RecordingSink();
-    const abort = new AbortController();
-    const pending = run(
-      'slurm',
-      'print(1)',
-      { gpusPerNode: 4 },
-      sink,
-      abort.signal
-    );
-    await sink.until(
-      s =>
-        s
-          .statuses()
-          .some(st => /PartitionConfig|not available/.test(st.detail ?? '')),
-      60000
-    );
-    abort.abort();
-    expect((await pending).status).toBe('aborted');
   });
 
   it('a direct host runs --tasks-per-node ranks side by side and refuses --nodes', async () => {

@@ -13,7 +13,6 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import type { IJobRequest } from '../../../src/shared/magic';
-import { RANKS_MIME, type IRanksPayload } from '../../../src/shared/mime';
 import {
   eventually,
   ITestBed,
@@ -23,65 +22,15 @@ import {
   sshd,
   testBed
 } from '../jobs/helpers';
-import { ROOT } from '../schedulers/helpers';
+import {
+  ALLREDUCE,
+  alive,
+  ranksOf,
+  shareClientKeys,
+  twoNodeService
+} from './helpers';
 
 mkCacheDir();
-
-const ALLREDUCE = fs.readFileSync(path.join(__dirname, 'allreduce.py'), 'utf8');
-const START = 'scripts/services/slurm2.sh start';
-
-/** The facts slurm2.sh wrote; a clear error when the cluster is not up. */
-function twoNodeService(): { [key: string]: string } {
-  const file = path.join(ROOT, '.cache', 'services', 'slurm2.env');
-  if (!fs.existsSync(file)) {
-    throw new Error(`two-node SLURM missing: ${file}. Start it with: ${START}`);
-  }
-  const facts: { [key: string]: string } = {};
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq > 0) {
-      facts[line.slice(0, eq)] = line.slice(eq + 1);
-    }
-  }
-  const states = execFileSync('sinfo', ['-h', '-N', '-o', '%N %T'], {
-    encoding: 'utf8',
-    env: { ...process.env, SLURM_CONF: facts.SLURM_CONF }
-  });
-  if (!/cbn1 (idle|mixed|alloc)/.test(states)) {
-    throw new Error(`two-node SLURM not ready (${states}). Run: ${START}`);
-  }
-  return facts;
-}
-
-/** The submit user logs in with the test sshd's client key (sshd.sh may start after slurm2.sh). */
-function shareClientKeys(user: string): string {
-  const home = execFileSync('getent', ['passwd', user], { encoding: 'utf8' })
-    .trim()
-    .split(':')[5];
-  const from = path.join(sshd().home, '.ssh', 'authorized_keys');
-  const to = path.join(home, '.ssh', 'authorized_keys');
-  if (
-    !fs.existsSync(to) ||
-    !fs.readFileSync(to).equals(fs.readFileSync(from))
-  ) {
-    fs.copyFileSync(from, to);
-    execFileSync('chown', [`${user}:`, to]);
-    fs.chmodSync(to, 0o600);
-  }
-  return home;
-}
-
-function ranksOf(sink: RecordingSink): IRanksPayload | undefined {
-  const all = sink.calls
-    .filter(c => c.kind === 'display' || c.kind === 'update')
-    .map(c => (c as { data: { [m: string]: unknown } }).data[RANKS_MIME])
-    .filter(Boolean) as IRanksPayload[];
-  return all.pop();
-}
-
-function alive(pid: number): boolean {
-  return fs.existsSync(`/proc/${pid}`);
-}
 
 /** The hostname a process sees (its UTS namespace: the emulated node). */
 function nodeOf(pid: number): string {
