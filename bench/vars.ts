@@ -1,10 +1,12 @@
 /**
- * Variables bench: `--in` of a 1 GB float64 array (np.ones) to the test
- * sshd and `--out` of it back, end to end (export in a Python "notebook
- * kernel", the cell in a session, the import) and the transfer part alone
- * (src/bridge/data/varsTransfer.ts), side by side with `scp` of the same
- * file and raw ssh2 fastPut/fastGet (library defaults) over the same sshd,
- * in one run. Needs scripts/services/sshd.sh.
+ * Variables bench: `--in` of a 1 GB float64 array to the test sshd and
+ * `--out` of it back, end to end (export in a Python "notebook kernel", the
+ * cell in a session, the import) and the transfer part alone
+ * (src/bridge/data/varsTransfer.ts), side by side with `scp`, `scp -C` of
+ * the same file and raw ssh2 fastPut/fastGet (library defaults) over the
+ * same sshd, in one run. Two arrays: np.ones, which deflates (the bridge
+ * sends it as zblocks), and uniform random floats, which do not (sent as
+ * is). Needs scripts/services/sshd.sh.
  *   npx tsc -p bench/tsconfig.json && node bench/build/bench/vars.js
  */
 import { execFileSync } from 'child_process';
@@ -52,6 +54,113 @@ function python(setup: string, code: string): number {
   return Number(out.trim().split('\n').pop());
 }
 
+/** The arrays: one that deflates (the bridge sends it as zblocks), one that does not. */
+const ARRAYS: { [label: string]: string } = {
+  ones: `np.ones(${ELEMENTS})`,
+  random: `np.random.default_rng(0).random(${ELEMENTS})`
+};
+
+/**
+ * Transfer alone for one array, all peers over the same sshd, each way:
+ * our module, scp, scp -C (zlib in ssh), raw ssh2 fastPut/fastGet.
+ */
+async function transferRows(
+  label: string,
+  expr: string,
+  ctx: {
+    manager: ReturnType<typeof benchManager>;
+    folders: ReturnType<typeof varsFolders>;
+    facts: { [key: string]: string };
+    workDir: string;
+    dir: string;
+  }
+): Promise<{ [name: string]: number }> {
+  const { manager, folders, facts, workDir, dir } = ctx;
+  const rows: { [name: string]: number } = {};
+  const mbps = (seconds: number) => Math.round(1000 / seconds);
+  const inDir = await folders.create();
+  rows.exportSeconds = python(
+    `import numpy as np\na = ${expr}`,
+    exportStep(['a'], inDir).code
+  );
+  const file = path.join(inDir, readManifest(inDir).vars[0].file);
+
+  const open = await manager.open(manager.registry.resolve('b'));
+  const remote = `${workDir}/vars/bench-in`;
+  const manifest = readManifest(inDir);
+  const [, up] = await timed(() => uploadVars(open, inDir, manifest, remote));
+  const back = await folders.create();
+  const [, down] = await timed(() => downloadVars(open, remote, back));
+  await removeRemote(open.transport, remote);
+  await folders.remove(back);
+  rows.bridgeUpMBps = mbps(up);
+  rows.bridgeDownMBps = mbps(down);
+
+  const scpArgs = [
+    '-q',
+    '-P',
+    facts.SSHD_PORT,
+    '-i',
+    facts.SSHD_KEY,
+    '-o',
+    `UserKnownHostsFile=${facts.SSHD_KNOWN_HOSTS}`,
+    '-o',
+    'BatchMode=yes'
+  ];
+  const target = `${facts.SSHD_USER}@${facts.SSHD_HOST}:${workDir}/scp.npy`;
+  const [, scpUp] = await timed(() =>
+    execFileSync('scp', [...scpArgs, file, target])
+  );
+  const [, scpDown] = await timed(() =>
+    execFileSync('scp', [...scpArgs, target, path.join(dir, 'scp.npy')])
+  );
+  const [, scpCUp] = await timed(() =>
+    execFileSync('scp', ['-C', ...scpArgs, file, target])
+  );
+  fs.rmSync(path.join(dir, 'scp.npy'));
+  rows.scpUpMBps = mbps(scpUp);
+  rows.scpDownMBps = mbps(scpDown);
+  rows.scpCompressedUpMBps = mbps(scpCUp);
+
+  // Raw ssh2 fastPut/fastGet with the library's defaults, own connection.
+  const client = await ssh2Client(facts);
+  const sftp = await new Promise<any>((resolve, reject) =>
+    client.sftp((err, s) => (err ? reject(err) : resolve(s)))
+  );
+  const raw = `${workDir}/raw.npy`;
+  const [, putS] = await timed(
+    () =>
+      new Promise<void>((resolve, reject) =>
+        sftp.fastPut(file, raw, (e: Error) => (e ? reject(e) : resolve()))
+      )
+  );
+  const [, getS] = await timed(
+    () =>
+      new Promise<void>((resolve, reject) =>
+        sftp.fastGet(raw, path.join(dir, 'raw.npy'), (e: Error) =>
+          e ? reject(e) : resolve()
+        )
+      )
+  );
+  client.end();
+  fs.rmSync(path.join(dir, 'raw.npy'));
+  await open.transport.exec(`rm -f ${workDir}/raw.npy ${workDir}/scp.npy`);
+  await folders.remove(inDir);
+  rows.fastPutMBps = mbps(putS);
+  rows.fastGetMBps = mbps(getS);
+  const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+  const result = {
+    ...rows,
+    upVsScp: ratio(rows.bridgeUpMBps, rows.scpUpMBps),
+    upVsScpCompressed: ratio(rows.bridgeUpMBps, rows.scpCompressedUpMBps),
+    downVsScp: ratio(rows.bridgeDownMBps, rows.scpDownMBps),
+    upVsFastPut: ratio(rows.bridgeUpMBps, rows.fastPutMBps),
+    downVsFastGet: ratio(rows.bridgeDownMBps, rows.fastGetMBps)
+  };
+  console.log(label, JSON.stringify(result));
+  return result;
+}
+
 async function main(): Promise<void> {
   const facts = sshdService();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-bench-vars-'));
@@ -60,120 +169,49 @@ async function main(): Promise<void> {
   const manager = benchManager(dir, { b: sshdCluster(facts, workDir) });
   const folders = varsFolders();
   const rows: { [name: string]: number } = {};
-  const mbps = (seconds: number) => Math.round(1000 / seconds);
+  const transfers: { [label: string]: { [name: string]: number } } = {};
   try {
-    // The notebook kernel's export step (np.ones made before the clock starts).
-    const inDir = await folders.create();
-    const step = exportStep(['a'], inDir);
-    rows.exportSeconds = python(
-      `import numpy as np\na = np.ones(${ELEMENTS})`,
-      step.code
-    );
-    const file = path.join(inDir, readManifest(inDir).vars[0].file);
-    const bytes = fs.statSync(file).size;
-
-    // Transfer alone: our module, up and down.
-    const open = await manager.open(manager.registry.resolve('b'));
-    const remote = `${workDir}/vars/bench-in`;
-    const manifest = readManifest(inDir);
-    const [, up] = await timed(() => uploadVars(open, inDir, manifest, remote));
-    const back = await folders.create();
-    const [, down] = await timed(() => downloadVars(open, remote, back));
-    await removeRemote(open.transport, remote);
-    await folders.remove(back);
-    rows.bridgeUpMBps = mbps(up);
-    rows.bridgeDownMBps = mbps(down);
-
-    // scp of the same file, both ways.
-    const scpArgs = [
-      '-q',
-      '-P',
-      facts.SSHD_PORT,
-      '-i',
-      facts.SSHD_KEY,
-      '-o',
-      `UserKnownHostsFile=${facts.SSHD_KNOWN_HOSTS}`,
-      '-o',
-      'BatchMode=yes'
-    ];
-    const target = `${facts.SSHD_USER}@${facts.SSHD_HOST}:${workDir}/scp.npy`;
-    const [, scpUp] = await timed(() =>
-      execFileSync('scp', [...scpArgs, file, target])
-    );
-    const [, scpDown] = await timed(() =>
-      execFileSync('scp', [...scpArgs, target, path.join(dir, 'scp.npy')])
-    );
-    fs.rmSync(path.join(dir, 'scp.npy'));
-    rows.scpUpMBps = mbps(scpUp);
-    rows.scpDownMBps = mbps(scpDown);
-
-    // Raw ssh2 fastPut/fastGet with the library's defaults, own connection.
-    const client = await ssh2Client(facts);
-    const sftp = await new Promise<any>((resolve, reject) =>
-      client.sftp((err, s) => (err ? reject(err) : resolve(s)))
-    );
-    const raw = `${workDir}/raw.npy`;
-    const [, putS] = await timed(
-      () =>
-        new Promise<void>((resolve, reject) =>
-          sftp.fastPut(file, raw, (e: Error) => (e ? reject(e) : resolve()))
-        )
-    );
-    const [, getS] = await timed(
-      () =>
-        new Promise<void>((resolve, reject) =>
-          sftp.fastGet(raw, path.join(dir, 'raw.npy'), (e: Error) =>
-            e ? reject(e) : resolve()
-          )
-        )
-    );
-    client.end();
-    fs.rmSync(path.join(dir, 'raw.npy'));
-    await open.transport.exec(`rm -f ${workDir}/raw.npy ${workDir}/scp.npy`);
-    rows.fastPutMBps = mbps(putS);
-    rows.fastGetMBps = mbps(getS);
+    const ctx = { manager, folders, facts, workDir, dir };
+    for (const [label, expr] of Object.entries(ARRAYS)) {
+      transfers[label] = await transferRows(label, expr, ctx);
+    }
+    rows.bytes = ELEMENTS * 8 + 128;
 
     // End to end: the cell with --in a --out a in a session (the folder is sent again).
-    const again = await folders.create();
-    python(
-      `import numpy as np\na = np.ones(${ELEMENTS})`,
-      exportStep(['a'], again).code
-    );
-    const sink = new TextSink();
-    const [outcome, cell] = await timed(() =>
-      manager.runCell({
-        request: { cluster: 'b', inVars: ['a'], outVars: ['a'] },
-        code: 'a[0] = 2.0',
-        lineOffset: 1,
-        sink,
-        notebook: '/bench/vars.ipynb',
-        vars: { inDir: again, out: ['a'] }
-      })
-    );
-    if (outcome.status !== 'ok' || !outcome.varsOut) {
-      throw new Error(`the cell failed: ${sink.errors.join('; ')}`);
+    for (const [label, expr] of Object.entries(ARRAYS)) {
+      const again = await folders.create();
+      const exportSeconds = python(
+        `import numpy as np\na = ${expr}`,
+        exportStep(['a'], again).code
+      );
+      const sink = new TextSink();
+      const [outcome, cell] = await timed(() =>
+        manager.runCell({
+          request: { cluster: 'b', inVars: ['a'], outVars: ['a'] },
+          code: 'a[0] = 2.0',
+          lineOffset: 1,
+          sink,
+          notebook: '/bench/vars.ipynb',
+          vars: { inDir: again, out: ['a'] }
+        })
+      );
+      if (outcome.status !== 'ok' || !outcome.varsOut) {
+        throw new Error(`the cell failed: ${sink.errors.join('; ')}`);
+      }
+      const importSeconds = python(
+        'g = {}',
+        outcome.varsOut.code.replace('globals()', 'g')
+      );
+      const round = (x: number) => Math.round(x * 100) / 100;
+      rows[`${label}ExportSeconds`] = round(exportSeconds);
+      rows[`${label}CellSeconds`] = round(cell);
+      rows[`${label}ImportSeconds`] = round(importSeconds);
+      rows[`${label}EndToEndSeconds`] = round(
+        exportSeconds + cell + importSeconds
+      );
     }
-    rows.cellSeconds = Math.round(cell * 100) / 100;
-    rows.importSeconds = python(
-      'g = {}',
-      outcome.varsOut.code.replace('globals()', 'g')
-    );
-    rows.endToEndSeconds =
-      Math.round(
-        (rows.exportSeconds + rows.cellSeconds + rows.importSeconds) * 100
-      ) / 100;
     await manager.sessions.stopNotebook('/bench/vars.ipynb');
-    const result = {
-      bytes,
-      ...rows,
-      upVsScp: Math.round((rows.bridgeUpMBps / rows.scpUpMBps) * 100) / 100,
-      downVsScp:
-        Math.round((rows.bridgeDownMBps / rows.scpDownMBps) * 100) / 100,
-      upVsFastPut:
-        Math.round((rows.bridgeUpMBps / rows.fastPutMBps) * 100) / 100,
-      downVsFastGet:
-        Math.round((rows.bridgeDownMBps / rows.fastGetMBps) * 100) / 100
-    };
+    const result = { ...rows, transfers };
     console.log(JSON.stringify(result, null, 2));
     console.log(`written to ${writeResult('vars', result)}`);
   } finally {

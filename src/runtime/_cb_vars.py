@@ -10,6 +10,10 @@ everything else picklable by pickle. Code (functions, classes, modules) is refus
 it by reference, and the other side's Python may differ. Decoding goes through an allow-list
 (numpy, pandas, builtin data types) unless the caller trusts the folder.
 
+A value's file may arrive as zblocks (manifest entry `encoding`): the bridge deflates values
+that compress well on their way up (src/bridge/data/varsDeflate.ts), and they are inflated here
+while they are decoded, never written out whole a second time.
+
 Standard library only, Python 3.6 syntax; numpy and pandas are imported only when present.
 """
 import io
@@ -17,11 +21,14 @@ import json
 import os
 import pickle
 import re
+import struct
 import sys
 import types
+import zlib
 
 MANIFEST = 'manifest.json'
 FORMATS = ('npy', 'pandas', 'pickle', 'json')
+ENCODINGS = (None, 'zblocks')
 NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
 CODE_TYPES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType,
               type, types.CodeType)
@@ -135,12 +142,16 @@ def load(folder, trust=False, here=None):
     values = {}
     for entry in manifest.get('vars', []):
         name, fmt, file = entry.get('name'), entry.get('format'), entry.get('file')
+        encoding = entry.get('encoding')
         if not (isinstance(name, str) and NAME.match(name)) or fmt not in FORMATS or \
-                not isinstance(file, str) or os.path.basename(file) != file:
+                not isinstance(file, str) or os.path.basename(file) != file or \
+                encoding not in ENCODINGS:
             raise RuntimeError('%s lists a malformed value: %r' % (MANIFEST, entry))
         path = os.path.join(folder, file)
         try:
-            values[name] = _decode(fmt, path, trust)
+            values[name] = _decode(fmt, path, trust, encoding)
+        except ZBlocksError as e:
+            raise RuntimeError('%s did not arrive whole: %s' % (name, e))
         except RefusedGlobal as e:
             raise pickle.UnpicklingError(
                 '%s was refused: %s. Results are decoded with an allow-list (numpy, pandas, '
@@ -208,17 +219,78 @@ class _RecordingPickler(pickle.Pickler):
         return NotImplemented
 
 
-def _decode(fmt, path, trust):
+def _decode(fmt, path, trust, encoding=None):
+    if encoding == 'zblocks':
+        with open(path, 'rb') as f:
+            return _decode_stream(fmt, ZBlocksReader(f), trust)
     if fmt == 'npy':
         import numpy
         return numpy.load(path, allow_pickle=False)
-    if fmt == 'json':
-        with open(path, 'rb') as f:
-            return json.loads(f.read().decode('utf-8'))
     with open(path, 'rb') as f:
-        if trust:
-            return pickle.load(f)
-        return _AllowListUnpickler(f).load()
+        return _decode_stream(fmt, f, trust)
+
+
+def _decode_stream(fmt, f, trust):
+    if fmt == 'npy':
+        from numpy.lib import format as npy_format
+        return npy_format.read_array(f, allow_pickle=False)
+    if fmt == 'json':
+        return json.loads(f.read().decode('utf-8'))
+    if not isinstance(f, io.BufferedIOBase):
+        f = io.BufferedReader(f, 1 << 20)
+    if trust:
+        return pickle.load(f)
+    return _AllowListUnpickler(f).load()
+
+
+class ZBlocksError(ValueError):
+    pass
+
+
+class ZBlocksReader(io.RawIOBase):
+    """The plain bytes of a zblocks file: blocks of [raw length, stored length] (two big-endian
+    uint32) and the stored bytes, raw deflate, or the raw bytes where the lengths are equal.
+    Not a BufferedReader on purpose: numpy's read_array then reads it in chunks."""
+
+    def __init__(self, f):
+        io.RawIOBase.__init__(self)
+        self._f = f
+        self._block = memoryview(b'')
+        self._at = 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        while self._at >= len(self._block):
+            if not self._next_block():
+                return 0
+        n = min(len(b), len(self._block) - self._at)
+        b[:n] = self._block[self._at:self._at + n]
+        self._at += n
+        return n
+
+    def _next_block(self):
+        head = self._f.read(8)
+        if not head:
+            return False
+        if len(head) != 8:
+            raise ZBlocksError('the file ends inside a block header')
+        raw_len, stored_len = struct.unpack('>II', head)
+        stored = self._f.read(stored_len)
+        if len(stored) != stored_len:
+            raise ZBlocksError('the file ends inside a block (%d of %d bytes)' % (
+                len(stored), stored_len))
+        if stored_len != raw_len:
+            try:
+                stored = zlib.decompress(stored, -15)
+            except zlib.error as e:
+                raise ZBlocksError('a block does not inflate: %s' % e)
+            if len(stored) != raw_len:
+                raise ZBlocksError('a block inflates to %d bytes, not %d' % (len(stored), raw_len))
+        self._block = memoryview(stored)
+        self._at = 0
+        return True
 
 
 class _AllowListUnpickler(pickle.Unpickler):

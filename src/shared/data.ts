@@ -37,6 +37,8 @@ export interface IVarEntry {
   bytes: number;
   /** The value's type, `numpy.ndarray`, for messages. */
   type: string;
+  /** How the file travelled, when not as is: `zblocks`, deflated blocks (src/bridge/data/varsDeflate.ts). */
+  encoding?: 'zblocks';
 }
 
 /** manifest.json: written by whichever side encodes, read by the other before decoding. */

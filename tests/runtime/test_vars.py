@@ -151,6 +151,68 @@ class CodecTest(TempDirCase):
         self.assertIn('numpy 0.9', str(caught.exception))
 
 
+class ZBlocksTest(TempDirCase):
+    """Files the bridge deflated on the way up (varsDeflate.ts): inflated while decoded."""
+
+    @staticmethod
+    def zblocks(data, block=1 << 20):
+        import struct
+        import zlib
+        out = []
+        for at in range(0, len(data), block):
+            raw = data[at:at + block]
+            packer = zlib.compressobj(1, zlib.DEFLATED, -15)
+            stored = packer.compress(raw) + packer.flush()
+            if len(stored) >= len(raw):
+                stored = raw
+            out.append(struct.pack('>II', len(raw), len(stored)) + stored)
+        return b''.join(out)
+
+    def sent_deflated(self, values):
+        folder = os.path.join(self.tmp, 'vars')
+        os.makedirs(folder)
+        _cb_vars.dump(values, sorted(values), folder)
+        path = os.path.join(folder, 'manifest.json')
+        with open(path) as f:
+            manifest = json.load(f)
+        for entry in manifest['vars']:
+            file = os.path.join(folder, entry['file'])
+            with open(file, 'rb') as f:
+                data = f.read()
+            with open(file, 'wb') as f:
+                f.write(self.zblocks(data))
+            entry['encoding'] = 'zblocks'
+        with open(path, 'w') as f:
+            json.dump(manifest, f)
+        return folder, manifest
+
+    def test_arrays_and_pickles_round_trip_through_zblocks(self):
+        a = np.ones((3000, 200))
+        a[7, 7] = 2.0
+        mixed = np.concatenate([np.zeros(300000), np.random.RandomState(0).rand(300000)])
+        values = {'a': a, 'mixed': mixed, 'frame': pd.DataFrame({'x': range(50000)}),
+                  'd': {'k': [1, 2, 3] * 1000}}
+        folder, _ = self.sent_deflated(values)
+        got = _cb_vars.load(folder)
+        np.testing.assert_array_equal(got['a'], a)
+        np.testing.assert_array_equal(got['mixed'], mixed)
+        pd.testing.assert_frame_equal(got['frame'], values['frame'])
+        self.assertEqual(got['d'], values['d'])
+
+    def test_a_cut_file_and_an_unknown_encoding_are_clear_errors(self):
+        folder, manifest = self.sent_deflated({'a': np.zeros(500000)})
+        file = os.path.join(folder, manifest['vars'][0]['file'])
+        with open(file, 'r+b') as f:
+            f.truncate(os.path.getsize(file) - 5)
+        with self.assertRaisesRegex(RuntimeError, 'a did not arrive whole: the file ends inside'):
+            _cb_vars.load(folder)
+        manifest['vars'][0]['encoding'] = 'gzip'
+        with open(os.path.join(folder, 'manifest.json'), 'w') as f:
+            json.dump(manifest, f)
+        with self.assertRaisesRegex(RuntimeError, 'malformed value'):
+            _cb_vars.load(folder)
+
+
 class RunnerStepsTest(TempDirCase):
     def test_vars_in_before_the_cell_and_vars_out_after_it(self):
         incoming = os.path.join(self.tmp, 'in')

@@ -9,10 +9,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { SFTPWrapper, TransferOptions } from 'ssh2';
 
-import type { IVarsManifest } from '../../shared/data';
+import type { IVarEntry, IVarsManifest } from '../../shared/data';
 import type { IOpenCluster } from '../jobs/context';
 import type { ITransport } from '../transport/types';
 import { shellQuote } from '../util/quote';
+import { compressesWell, putDeflated, ZBLOCKS } from './varsDeflate';
 import { readManifest } from './varsLocal';
 
 /**
@@ -38,12 +39,17 @@ export async function uploadVars(
 ): Promise<void> {
   const { transport } = open;
   await makeRemoteDir(transport, remoteDir);
-  const files = [...manifest.vars.map(v => v.file), 'manifest.json'];
   const sftp = await Private.sftpOf(open);
+  const sent: IVarEntry[] = [];
   try {
-    for (const file of files) {
-      const from = path.join(localDir, file);
-      const to = `${remoteDir}/${file}`;
+    for (const entry of manifest.vars) {
+      const from = path.join(localDir, entry.file);
+      const to = `${remoteDir}/${entry.file}`;
+      if (sftp && (await compressesWell(from))) {
+        await putDeflated(sftp, from, to);
+        sent.push({ ...entry, encoding: ZBLOCKS });
+        continue;
+      }
       if (sftp) {
         await Private.call(cb => sftp.fastPut(from, to, TRANSFER, cb));
       } else if (Private.isLocal(open)) {
@@ -52,6 +58,16 @@ export async function uploadVars(
         // No SFTP subsystem: one exec per file through the transport.
         await transport.writeFile(to, await fs.promises.readFile(from));
       }
+      sent.push(entry);
+    }
+    // Last: a folder with a manifest is complete. It says how each file travelled.
+    const text = JSON.stringify({ ...manifest, vars: sent });
+    if (sftp) {
+      await Private.call(cb =>
+        sftp.writeFile(`${remoteDir}/manifest.json`, text, { mode: 0o600 }, cb)
+      );
+    } else {
+      await transport.writeFile(`${remoteDir}/manifest.json`, text);
     }
   } catch (err) {
     const full = await Private.diskFull(transport, remoteDir);

@@ -244,6 +244,12 @@ describe('variables in and out', () => {
       );
       expect(r.full.error.evalue).toMatch(/not sent/);
       expect(r.left).toEqual([]);
+      // The same through the deflated path (a value that compresses, still too big).
+      expect(r.full_z.reply.status).toBe('error');
+      expect(r.full_z.error.evalue).toMatch(
+        /the disk of it-ssh is full \([0-9]+ KiB free\).*not sent/
+      );
+      expect(r.left_z).toEqual([]);
       expect(ok(r.after).stdout).toBe('1\n');
     } finally {
       execFileSync('umount', [vars]);

@@ -256,11 +256,16 @@ def scenario_diskfull(bridge, cluster):
     """The remote vars folder is on a small file system (the test mounts it): --in of more than
     fits is a clear error, and nothing is left there."""
     nb = Notebook(bridge, '/srv/full.ipynb')
-    nb.ns['big'] = np.ones(4000000)  # 32 MB
+    nb.ns['big'] = np.random.RandomState(0).rand(4000000)  # 32 MB that do not deflate
+    nb.ns['big_z'] = np.arange(8000000)  # 64 MB that deflate to about 12 MB (zblocks)
     nb.ns['small'] = 1
+    vars_dir = os.path.join(os.environ['CB_VARS_WORKDIR'], 'vars')
     r = {'full': nb.run('%%%%cluster %s --in big\nprint(big.sum())\n' % cluster,
                         names_in=['big'])}
-    r['left'] = sorted(os.listdir(os.path.join(os.environ['CB_VARS_WORKDIR'], 'vars')))
+    r['left'] = sorted(os.listdir(vars_dir))
+    r['full_z'] = nb.run('%%%%cluster %s --in big_z\nprint(big_z.sum())\n' % cluster,
+                         names_in=['big_z'])
+    r['left_z'] = sorted(os.listdir(vars_dir))
     r['after'] = nb.run('%%%%cluster %s --in small\nprint(small)\n' % cluster,
                         names_in=['small'])
     return r
