@@ -27,6 +27,7 @@ RUNNER_FILE = os.path.join(RUNTIME_DIR, 'runner.py')
 ENV_BIN = os.path.dirname(sys.executable)  # VENV2's bin folder: its tools come first
 POLL_S = 0.05
 STOP_GRACE_S = 10.0  # after SIGTERM to the ranks, SIGKILL
+ROOT_MPI_VARS = ('OMPI_ALLOW_RUN_AS_ROOT', 'OMPI_ALLOW_RUN_AS_ROOT_CONFIRM')
 # Variables naming a rank, per launcher: torchrun/ours, Open MPI, PMIx, MPICH, SLURM. SLURM's
 # come last: mpirun inside an allocation inherits the batch step's SLURM_PROCID=0.
 RANK_VARS = ('RANK', 'OMPI_COMM_WORLD_RANK', 'PMIX_RANK', 'PMI_RANK', 'SLURM_PROCID')
@@ -146,6 +147,17 @@ def torchrun_argv(environ):
     return [find_tool('torchrun', environ)]
 
 
+def check_mpirun_user(mpirun, environ):
+    """Open MPI refuses root unless two variables allow it, with a banner for an error: say so
+    first, and how to allow it, rather than pass --allow-run-as-root behind the user's back."""
+    allowed = all(environ.get(v) == '1' for v in ROOT_MPI_VARS)
+    open_mpi = os.path.exists(os.path.join(os.path.dirname(mpirun), 'ompi_info'))
+    if os.geteuid() == 0 and open_mpi and not allowed:
+        raise RanksError('--launch mpirun: Open MPI refuses to run as root, and this job runs as '
+                         'root. Run jobs as another user, or allow it in the env\'s setup lines: '
+                         'export %s' % ' '.join('%s=1' % v for v in ROOT_MPI_VARS))
+
+
 def command(kind, plan, jobdir, master, environ):
     """argv of the one launcher process (None for local ranks, which this process starts)."""
     n, t, w = plan['nodes'], plan['tasksPerNode'], plan['worldSize']
@@ -178,6 +190,7 @@ def command(kind, plan, jobdir, master, environ):
         # Open MPI takes its install prefix from the path it was started by: /bin/mpirun
         # (first on Grid Engine's PATH, /bin -> /usr/bin) gives "/", which it refuses.
         mpirun = os.path.realpath(find_tool('mpirun', environ))
+        check_mpirun_user(mpirun, environ)
         return [mpirun, '-np', str(w), '--map-by', 'ppr:%d:node' % t] + rank_argv
     raise RanksError('unknown --launch %r' % kind)
 
@@ -481,7 +494,7 @@ def finish(log, merger, codes, state, world, err_path):
     if not merger.started and not cancelled:
         text = tail(err_path) or 'the launcher exited with status %s' % launcher_code
         extra.append({'type': 'error', 'ename': 'LaunchError',
-                      'evalue': 'no rank started: %s' % text.splitlines()[-1],
+                      'evalue': 'no rank started: %s' % summary_line(text),
                       'traceback': ['LaunchError: no rank started. The launcher said:', text]})
     gpu = merger.gpu_event()
     if gpu is not None:
@@ -493,6 +506,13 @@ def finish(log, merger, codes, state, world, err_path):
     if failed is not None or not merger.started or launcher_code != 0:
         return 1
     return 0
+
+
+def summary_line(text):
+    """The last line that says something (Open MPI ends its messages with a rule of dashes)."""
+    lines = [line.strip() for line in text.splitlines()]
+    return next((line for line in reversed(lines) if any(c.isalnum() for c in line)),
+                lines[-1] if lines else '')
 
 
 def tail(path, limit=4000):

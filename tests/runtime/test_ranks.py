@@ -150,6 +150,33 @@ class Commands(TempDirCase):
             argv = _cb_ranks.command('torchrun', plan, '/w/jobs/cb-2', ('n1', 5), env)
         self.assertEqual(argv[0], own)
 
+    def test_open_mpi_as_root_is_refused_unless_its_variables_allow_it(self):
+        plan = _cb_ranks.shape({'tasksPerNode': 2, 'launch': 'mpirun'})
+        env = self.tools('mpirun', 'ompi_info')
+        with mock.patch.object(_cb_ranks.os, 'geteuid', return_value=0):
+            with self.assertRaisesRegex(_cb_ranks.RanksError, 'Open MPI refuses to run as root.*'
+                                        'export OMPI_ALLOW_RUN_AS_ROOT=1 '
+                                        'OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1$'):
+                _cb_ranks.command('mpirun', plan, '/j', ('n1', 5), env)
+            env.update({'OMPI_ALLOW_RUN_AS_ROOT': '1', 'OMPI_ALLOW_RUN_AS_ROOT_CONFIRM': '1'})
+            self.assertEqual(_cb_ranks.command('mpirun', plan, '/j', ('n1', 5), env)[1:3],
+                             ['-np', '2'])
+            # Another MPI (no ompi_info beside its mpirun) is not Open MPI's business.
+            os.remove(os.path.join(env['PATH'], 'ompi_info'))
+            del env['OMPI_ALLOW_RUN_AS_ROOT']
+            self.assertEqual(_cb_ranks.command('mpirun', plan, '/j', ('n1', 5), env)[1:3],
+                             ['-np', '2'])
+        with mock.patch.object(_cb_ranks.os, 'geteuid', return_value=1000):
+            self.tools('ompi_info')
+            self.assertEqual(_cb_ranks.command('mpirun', plan, '/j', ('n1', 5), env)[1:3],
+                             ['-np', '2'])
+
+    def test_a_launchers_message_is_summed_up_by_its_last_line_with_words(self):
+        banner = 'mpirun has detected an attempt to run as root.\n\n---------\n'
+        self.assertEqual(_cb_ranks.summary_line(banner),
+                         'mpirun has detected an attempt to run as root.')
+        self.assertEqual(_cb_ranks.summary_line('a\nb'), 'b')
+
     def test_mpirun_places_tasks_per_node(self):
         plan = _cb_ranks.shape({'nodes': 2, 'tasksPerNode': 3, 'launch': 'mpirun'})
         env = self.tools('mpirun')

@@ -23,7 +23,7 @@ import {
   testBed,
   eventually
 } from '../jobs/helpers';
-import { service } from '../schedulers/helpers';
+import { ROOT, service } from '../schedulers/helpers';
 import {
   ALLREDUCE,
   alive,
@@ -277,7 +277,65 @@ describe('torchrun and mpirun launchers', () => {
   });
 });
 
-describe('torchrun on two nodes', () => {
+describe('mpirun as root', () => {
+  let bed: ITestBed;
+  const allowed = fs.mkdtempSync(path.join(ROOT, '.cache', 'it-mpi-root-'));
+
+  beforeAll(() => {
+    bed = testBed({
+      allowed: {
+        type: 'local',
+        workDir: allowed,
+        env: {
+          setup: [
+            'export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1'
+          ]
+        }
+      }
+    });
+  });
+
+  afterAll(async () => {
+    await bed?.dispose();
+    fs.rmSync(allowed, { recursive: true, force: true });
+  });
+
+  it('is refused with how to allow it (Open MPI refuses root unless told)', async () => {
+    expect(process.getuid?.()).toBe(0);
+    const sink = new RecordingSink();
+    const outcome = await bed.manager.runCell({
+      request: { cluster: 'local', tasksPerNode: 2, launch: 'mpirun' },
+      code: 'print(1)',
+      lineOffset: 1,
+      sink
+    });
+    expect(outcome.status).toBe('error');
+    const errors = sink.errors();
+    expect(errors).toHaveLength(1);
+    expect(errors[0].ename).toBe('LaunchError');
+    expect(errors[0].evalue).toMatch(
+      /Open MPI refuses to run as root.*export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1$/
+    );
+  });
+
+  it("runs where the env's setup lines allow it", async () => {
+    const sink = new RecordingSink();
+    const outcome = await bed.manager.runCell({
+      request: { cluster: 'allowed', tasksPerNode: 2, launch: 'mpirun' },
+      code: ALLREDUCE,
+      lineOffset: 1,
+      sink
+    });
+    expect(sink.errors()).toEqual([]);
+    expect(outcome.status).toBe('ok');
+    expect(sink.text('stdout')).toMatch(
+      /^rank 0\/2 local 0 on \S+: allreduce 3/
+    );
+    expect(ranksOf(sink)).toMatchObject({ launch: 'mpirun' });
+  });
+});
+
+describe('torchrun and mpirun on two nodes', () => {
   let bed: ITestBed;
   let home: string;
   const workDir = `~/.cb-launchers2-${process.pid}`;
@@ -302,6 +360,24 @@ describe('torchrun on two nodes', () => {
         force: true
       });
     }
+  });
+
+  it('mpirun reaches both nodes through the allocation', async () => {
+    const sink = new RecordingSink();
+    const outcome = await bed.manager.runCell({
+      request: { cluster: 'two', nodes: 2, tasksPerNode: 1, launch: 'mpirun' },
+      code: ALLREDUCE,
+      lineOffset: 1,
+      sink
+    });
+    expect(sink.errors()).toEqual([]);
+    expect(outcome.status).toBe('ok');
+    expect(sink.text('stdout')).toBe(
+      'rank 0/2 local 0 on cbn1: allreduce 3 cvd=None\n'
+    );
+    expect(ranksText(sink)).toBe(
+      '[rank 1] rank 1/2 local 0 on cbn2: allreduce 3 cvd=None\n'
+    );
   });
 
   it('one torchrun per node, a c10d rendezvous on the first node', async () => {
