@@ -92,6 +92,10 @@ describe('distributed cells on Grid Engine', () => {
     expect(ranks.ranks).toEqual([
       expect.objectContaining({ rank: 1, localRank: 1, state: 'done' })
     ]);
+    // Rank 1's own output is in the ranks display.
+    expect(JSON.stringify(ranks.ranks[0].outputs)).toMatch(
+      /rank 1\/2 local 1 on \S+: allreduce 3 cvd=None\\nNSLOTS 2 PE cbpe/
+    );
     const jobDir = path.join(home(), workDir.slice(2), 'jobs', outcome.job!.id);
     const script = fs.readFileSync(path.join(jobDir, 'job.sh'), 'utf8');
     expect(script).toContain('#$ -pe cbpe 2\n');
