@@ -119,6 +119,24 @@ describe('distributed cells on Grid Engine', () => {
     });
   });
 
+  it('torchrun in the parallel environment: one node, its ranks meet', async () => {
+    const sink = new RecordingSink();
+    const outcome = await run(
+      ALLREDUCE,
+      { tasksPerNode: 2, launch: 'torchrun' },
+      sink
+    );
+    expect(sink.errors()).toEqual([]);
+    expect(outcome.status).toBe('ok');
+    expect(sink.text('stdout')).toMatch(
+      /^rank 0\/2 local 0 on \S+: allreduce 3 cvd=None\n$/
+    );
+    expect(ranksOf(sink)).toMatchObject({
+      launch: 'torchrun',
+      ranks: [expect.objectContaining({ rank: 1, localRank: 1, state: 'done' })]
+    });
+  });
+
   it('a failing rank ends the cell with its traceback and names it', async () => {
     const sink = new RecordingSink();
     const outcome = await run(
