@@ -206,7 +206,7 @@ describe('torchrun and mpirun launchers', () => {
     expect(await marks.noted([0, 1])).toBe(true);
     const pids = [...marks.pidsOf(0), ...marks.pidsOf(1)];
     expect(pids.every(alive)).toBe(true);
-    expect(psArgs()).toMatch(/torch\.distributed\.run|torchrun/);
+    expect(psArgs()).toMatch(/ -m torch\.distributed\.run /);
     abort.abort();
     const outcome = await pending;
     expect(outcome.status).toBe('aborted');
