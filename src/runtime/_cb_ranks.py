@@ -10,7 +10,9 @@ JOBDIR/events.jsonl, being its only writer while the ranks run: rank 0's events 
 stopped. `python -u _cb_ranks.py rank JOBDIR` is one rank: the rank's variables from whichever
 launcher started it, then an exec of the runner on JOBDIR/ranks/<r>.
 
-Python 3.8+ (VENV2's interpreter), standard library only.
+Python 3.8+ (VENV2's interpreter), standard library only. Over 500 lines: one process per role
+(launch, rank) sharing the plan, so the launchers' quirks (torch 1.x, Open MPI, Grid Engine)
+live beside the code that starts them.
 """
 import importlib.util
 import json
