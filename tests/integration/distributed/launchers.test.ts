@@ -13,6 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import type { IClusterConfig } from '../../../src/shared/config';
+import type { IRunOutcome } from '../../../src/bridge/jobs';
 import type { IJobRequest } from '../../../src/shared/magic';
 import {
   ITestBed,
@@ -84,6 +85,35 @@ function fields(line: string): { [name: string]: string } {
 
 function psArgs(): string {
   return execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
+}
+
+/**
+ * Starts two ranks that sleep (each with a child), interrupts them, and
+ * expects nothing of the job left: no rank, no child, no launcher (ps; one
+ * pid namespace for the emulated nodes too). `whileRunning` sees ps first.
+ */
+async function expectInterruptLeavesNothing(
+  home: string,
+  start: (code: string, signal: AbortSignal) => Promise<IRunOutcome>,
+  whileRunning: (ps: string) => void = () => undefined
+): Promise<void> {
+  const marks = new PidMarks(home, '.cb-launchers-marks-');
+  const abort = new AbortController();
+  const pending = start(marks.code, abort.signal);
+  expect(await marks.noted([0, 1])).toBe(true);
+  const pids = [...marks.pidsOf(0), ...marks.pidsOf(1)];
+  expect(pids.every(alive)).toBe(true);
+  whileRunning(psArgs());
+  abort.abort();
+  const outcome = await pending;
+  expect(outcome.status).toBe('aborted');
+  expect(await eventually(() => !pids.some(alive), 30000)).toBe(true);
+  const left = () => {
+    const ps = psArgs();
+    return ps.includes(marks.dir) || ps.includes(outcome.job!.id);
+  };
+  expect(await eventually(() => !left(), 30000)).toBe(true);
+  marks.dispose();
 }
 
 describe('torchrun and mpirun launchers', () => {
@@ -193,30 +223,19 @@ describe('torchrun and mpirun launchers', () => {
   });
 
   it('torchrun on SLURM: interrupt leaves no torchrun and no rank behind', async () => {
-    const marks = new PidMarks(home(), '.cb-launchers-marks-');
-    const sink = new RecordingSink();
-    const abort = new AbortController();
-    const pending = run(
-      'slurm',
-      marks.code,
-      { tasksPerNode: 2, launch: 'torchrun' },
-      sink,
-      abort.signal
+    await expectInterruptLeavesNothing(
+      home(),
+      (code, signal) =>
+        run(
+          'slurm',
+          code,
+          { tasksPerNode: 2, launch: 'torchrun' },
+          new RecordingSink(),
+          signal
+        ),
+      // VENV2 has no torchrun script: its python runs torch.distributed.run.
+      ps => expect(ps).toMatch(/ -m torch\.distributed\.run /)
     );
-    expect(await marks.noted([0, 1])).toBe(true);
-    const pids = [...marks.pidsOf(0), ...marks.pidsOf(1)];
-    expect(pids.every(alive)).toBe(true);
-    expect(psArgs()).toMatch(/ -m torch\.distributed\.run /);
-    abort.abort();
-    const outcome = await pending;
-    expect(outcome.status).toBe('aborted');
-    expect(await eventually(() => !pids.some(alive), 30000)).toBe(true);
-    const left = () => {
-      const ps = psArgs();
-      return ps.includes(marks.dir) || ps.includes(outcome.job!.id);
-    };
-    expect(await eventually(() => !left(), 30000)).toBe(true);
-    marks.dispose();
   });
 
   it('mpirun on SLURM: ranks from OMPI_COMM_WORLD_*, the TCP rendezvous, tagged output', async () => {
@@ -255,6 +274,21 @@ describe('torchrun and mpirun launchers', () => {
     expect(errors[0].evalue).toBe('rank one broke');
     expect(errors[0].traceback[0]).toMatch(/^Rank 1 of 2 \(on \S+\) failed:$/);
     expect(ranksOf(sink)).toMatchObject({ failedRank: 1, launch: 'mpirun' });
+  });
+
+  it('mpirun on SLURM: interrupt leaves no mpirun and no rank behind', async () => {
+    await expectInterruptLeavesNothing(
+      home(),
+      (code, signal) =>
+        run(
+          'slurm',
+          code,
+          { tasksPerNode: 2, launch: 'mpirun' },
+          new RecordingSink(),
+          signal
+        ),
+      ps => expect(ps).toMatch(/(orterun|mpirun) -np 2 /)
+    );
   });
 
   it('mpirun on a direct host: two ranks side by side', async () => {
@@ -377,6 +411,23 @@ describe('torchrun and mpirun on two nodes', () => {
     );
     expect(ranksText(sink)).toBe(
       '[rank 1] rank 1/2 local 0 on cbn2: allreduce 3 cvd=None\n'
+    );
+  });
+
+  it('torchrun on two nodes: interrupt leaves nothing of the job on either node', async () => {
+    await expectInterruptLeavesNothing(home, (code, signal) =>
+      bed.manager.runCell({
+        request: {
+          cluster: 'two',
+          nodes: 2,
+          tasksPerNode: 1,
+          launch: 'torchrun'
+        },
+        code,
+        lineOffset: 1,
+        sink: new RecordingSink(),
+        signal
+      })
     );
   });
 
