@@ -46,6 +46,21 @@ export function sshdService(): { [key: string]: string } {
   return serviceFacts('sshd');
 }
 
+/** scp's options for the test sshd (its key, its known_hosts, never a prompt). */
+export function scpArgs(facts: { [key: string]: string }): string[] {
+  return [
+    '-q',
+    '-P',
+    facts.SSHD_PORT,
+    '-i',
+    facts.SSHD_KEY,
+    '-o',
+    `UserKnownHostsFile=${facts.SSHD_KNOWN_HOSTS}`,
+    '-o',
+    'BatchMode=yes'
+  ];
+}
+
 /** The test user on the test sshd as a cluster, working in `workDir`. */
 export function sshdCluster(
   facts: { [key: string]: string },

@@ -22,6 +22,7 @@ import { transferCommand } from '../src/bridge/kernel/transferCommands';
 import type { IMessage } from '../src/bridge/kernel/wire';
 import {
   benchManager,
+  scpArgs as scpOptions,
   sshdCluster,
   sshdService,
   ssh2Client,
@@ -107,17 +108,7 @@ async function main(): Promise<void> {
         .then(o => o.transport.exec(`rm -f '${workDir}/files/one.bin'`));
 
     // scp of the same file, both ways.
-    const scpArgs = [
-      '-q',
-      '-P',
-      facts.SSHD_PORT,
-      '-i',
-      facts.SSHD_KEY,
-      '-o',
-      `UserKnownHostsFile=${facts.SSHD_KNOWN_HOSTS}`,
-      '-o',
-      'BatchMode=yes'
-    ];
+    const scpArgs = scpOptions(facts);
     const target = `${facts.SSHD_USER}@${facts.SSHD_HOST}:${workDir}/scp.bin`;
 
     // Raw ssh2 fastPut/fastGet on a connection of their own.

@@ -26,6 +26,7 @@ import {
 } from '../src/bridge/data/varsTransfer';
 import {
   benchManager,
+  scpArgs as scpOptions,
   sshdCluster,
   sshdService,
   ssh2Client,
@@ -96,17 +97,7 @@ async function transferRows(
   rows.bridgeUpMBps = mbps(up);
   rows.bridgeDownMBps = mbps(down);
 
-  const scpArgs = [
-    '-q',
-    '-P',
-    facts.SSHD_PORT,
-    '-i',
-    facts.SSHD_KEY,
-    '-o',
-    `UserKnownHostsFile=${facts.SSHD_KNOWN_HOSTS}`,
-    '-o',
-    'BatchMode=yes'
-  ];
+  const scpArgs = scpOptions(facts);
   const target = `${facts.SSHD_USER}@${facts.SSHD_HOST}:${workDir}/scp.npy`;
   const [, scpUp] = await timed(() =>
     execFileSync('scp', [...scpArgs, file, target])
