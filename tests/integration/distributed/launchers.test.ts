@@ -291,6 +291,24 @@ describe('torchrun and mpirun launchers', () => {
     );
   });
 
+  it('torchrun on a direct host: its own c10d rendezvous, no srun', async () => {
+    const sink = new RecordingSink();
+    const outcome = await run(
+      'host',
+      TORCH_ALLREDUCE,
+      { tasksPerNode: 2, launch: 'torchrun' },
+      sink
+    );
+    expect(sink.errors()).toEqual([]);
+    expect(outcome.status).toBe('ok');
+    expect(fields(sink.text('stdout'))).toMatchObject({
+      RANK: '0',
+      WORLD_SIZE: '2',
+      sum: '3'
+    });
+    expect(fields(ranksText(sink))).toMatchObject({ RANK: '1', sum: '3' });
+  });
+
   it('mpirun on a direct host: two ranks side by side', async () => {
     const sink = new RecordingSink();
     const outcome = await run(
