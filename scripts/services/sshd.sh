@@ -6,10 +6,14 @@
 #   target  127.0.0.1:SSHD_PORT       public keys only (the cells' host)
 #   jump    127.0.0.1:SSHD_JUMP_PORT  public keys only, a ProxyJump hop
 #   kbd     127.0.0.1:SSHD_KBD_PORT   keyboard-interactive through PAM only (password prompt)
+#   nofwd   127.0.0.1:SSHD_NOFWD_PORT public keys only, AllowTcpForwarding no (an HPC login
+#           node that forbids forwarding: sessions relay through an exec channel)
 # A test user `cbtest` (home /home/cbtest, /bin/bash) is created when missing;
 # its authorized_keys holds a plain and a passphrase-protected client key.
 # Facts for tests go to .cache/services/sshd.env. Idempotent: `start` while
-# running is a no-op. Must run as root (sshd privilege separation, useradd).
+# running is a no-op; when only an instance added later (nofwd) is missing, it
+# is started alone, so tests running on the others are not disturbed.
+# Must run as root (sshd privilege separation, useradd).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -21,7 +25,8 @@ TEST_HOME=/home/$TEST_USER
 # Test-only credentials of a throwaway local user; not secrets.
 PASSPHRASE=cb-test-passphrase
 PASSWORD=cb-test-password
-INSTANCES="target jump kbd"
+BASE_INSTANCES="target jump kbd"
+INSTANCES="$BASE_INSTANCES nofwd"
 
 log() { echo "sshd.sh: $*" >&2; }
 
@@ -35,7 +40,14 @@ running() { # instance
 all_running() {
   local i
   [ -f "$ENV_FILE" ] || return 1
+  grep -q '^SSHD_NOFWD_PORT=' "$ENV_FILE" || return 1
   for i in $INSTANCES; do running "$i" || return 1; done
+}
+
+base_running() {
+  local i
+  [ -f "$ENV_FILE" ] || return 1
+  for i in $BASE_INSTANCES; do running "$i" || return 1; done
 }
 
 free_port() {
@@ -79,7 +91,8 @@ ensure_keys() {
 }
 
 write_config() { # instance port
-  local i=$1 port=$2 auth
+  local i=$1 port=$2 auth forwarding=yes
+  [ "$i" = nofwd ] && forwarding=no
   if [ "$i" = kbd ]; then
     auth="UsePAM yes
 KbdInteractiveAuthentication yes
@@ -101,7 +114,7 @@ PasswordAuthentication no
 PermitRootLogin prohibit-password
 StrictModes no
 AuthorizedKeysFile .ssh/authorized_keys
-AllowTcpForwarding yes
+AllowTcpForwarding $forwarding
 PermitTunnel no
 X11Forwarding no
 PrintMotd no
@@ -112,10 +125,67 @@ Subsystem sftp internal-sftp
 CONF
 }
 
+launch() { # instance port
+  local i=$1 port=$2
+  write_config "$i" "$port"
+  "$SSHD" -t -f "$DIR/$i.conf"
+  : >"$DIR/$i.log"
+  "$SSHD" -f "$DIR/$i.conf" -E "$DIR/$i.log"
+  echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$DIR/host_$i.pub")" >>"$DIR/known_hosts"
+}
+
+# Waits until an instance accepts connections (sshd daemonizes before listening is visible).
+wait_listening() { # instance port
+  local n=0
+  until /usr/bin/python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $2), 1).close()" 2>/dev/null; do
+    n=$((n + 1))
+    if [ $n -gt 100 ]; then
+      log "sshd $1 did not start; log:"
+      cat "$DIR/$1.log" >&2
+      exit 1
+    fi
+    sleep 0.05
+  done
+}
+
+nofwd_facts() { # port
+  cat <<ENV
+SSHD_NOFWD_PORT=$1
+SSHD_NOFWD_LOG=$DIR/nofwd.log
+SSHD_NOFWD_HOST_KEY_PUB=$DIR/host_nofwd.pub
+ENV
+}
+
+nofwd_ssh_config() { # port
+  printf 'Host cb-nofwd\n  HostName 127.0.0.1\n  Port %s\n' "$1"
+}
+
+# The three base instances run (maybe from before nofwd existed): start nofwd alone.
+add_nofwd() {
+  ensure_keys
+  local port tmp="$ENV_FILE.tmp"
+  if running nofwd; then
+    kill "$(cat "$DIR/nofwd.pid")" 2>/dev/null || true
+  fi
+  rm -f "$DIR/nofwd.pid"
+  port=$(free_port)
+  launch nofwd "$port"
+  wait_listening nofwd "$port"
+  { grep -v '^SSHD_NOFWD_' "$ENV_FILE"; nofwd_facts "$port"; } >"$tmp"
+  mv "$tmp" "$ENV_FILE"
+  sed -i '/^Host cb-nofwd$/,+2d' "$DIR/ssh_config"
+  nofwd_ssh_config "$port" >>"$DIR/ssh_config"
+  log "started nofwd ${port} beside the running target, jump and kbd"
+}
+
 start() {
   if all_running; then
     ensure_keys # cheap; repairs authorized_keys if something rewrote it
-    log "already running ($(grep -E '^SSHD_(PORT|JUMP_PORT|KBD_PORT)=' "$ENV_FILE" | tr '\n' ' '))"
+    log "already running ($(grep -E '^SSHD_(PORT|JUMP_PORT|KBD_PORT|NOFWD_PORT)=' "$ENV_FILE" | tr '\n' ' '))"
+    return 0
+  fi
+  if base_running; then
+    add_nofwd
     return 0
   fi
   stop_quiet
@@ -123,31 +193,15 @@ start() {
   ensure_keys
   mkdir -p /run/sshd
   chmod 755 /run/sshd
-  local i port known="$DIR/known_hosts"
-  : >"$known"
+  local i port
+  : >"$DIR/known_hosts"
   declare -A ports
   for i in $INSTANCES; do
     port=$(free_port)
     ports[$i]=$port
-    write_config "$i" "$port"
-    "$SSHD" -t -f "$DIR/$i.conf"
-    : >"$DIR/$i.log"
-    "$SSHD" -f "$DIR/$i.conf" -E "$DIR/$i.log"
-    echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$DIR/host_$i.pub")" >>"$known"
+    launch "$i" "$port"
   done
-  # Wait until each one accepts connections (sshd daemonizes before listening is visible).
-  for i in $INSTANCES; do
-    local n=0
-    until /usr/bin/python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', ${ports[$i]}), 1).close()" 2>/dev/null; do
-      n=$((n + 1))
-      if [ $n -gt 100 ]; then
-        log "sshd $i did not start; log:"
-        cat "$DIR/$i.log" >&2
-        exit 1
-      fi
-      sleep 0.05
-    done
-  done
+  for i in $INSTANCES; do wait_listening "$i" "${ports[$i]}"; done
 
   # An OpenSSH client config for benches and manual checks: ssh -F "$SSHD_SSH_CONFIG" cb-target
   cat >"$DIR/ssh_config" <<CONF
@@ -170,6 +224,7 @@ Host cb-*
   StrictHostKeyChecking yes
   BatchMode yes
 CONF
+  nofwd_ssh_config "${ports[nofwd]}" >>"$DIR/ssh_config"
 
   local tmp="$ENV_FILE.tmp"
   mkdir -p "$(dirname "$ENV_FILE")"
@@ -195,9 +250,10 @@ SSHD_JUMP_LOG=$DIR/jump.log
 SSHD_KBD_LOG=$DIR/kbd.log
 SSHD_PID_FILE=$DIR/target.pid
 SSHD_CONFIG=$DIR/target.conf
+$(nofwd_facts "${ports[nofwd]}")
 ENV
   mv "$tmp" "$ENV_FILE"
-  log "started: target ${ports[target]}, jump ${ports[jump]}, kbd ${ports[kbd]} (user $TEST_USER)"
+  log "started: target ${ports[target]}, jump ${ports[jump]}, kbd ${ports[kbd]}, nofwd ${ports[nofwd]} (user $TEST_USER)"
 }
 
 stop_quiet() {

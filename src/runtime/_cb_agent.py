@@ -16,6 +16,7 @@ Usage: <venv1>/bin/python -u agent.py COMMAND [JOBDIR] [options]   (see docs/arc
                               retention: old job dirs, runtimes, envs     prints JSON
   env-ensure [--workdir DIR]  {"env", "envHash"} on stdin: VENV2 ready here   prints env event lines
   sync-apply SYNCDIR          a project folder's delta on stdin (_cb_sync.py) prints JSON
+  relay HOST PORT             stdin/stdout <-> a TCP socket, raw (_cb_relay.py)  prints the bytes
 
 Runs on Python 3.6+ with the standard library only: no f-strings, no 3.7+ APIs. It imports its
 siblings (_cb_*.py in this folder, which the agent.py stub puts on sys.path, so `python -I`
@@ -328,6 +329,9 @@ def parse_args(argv):
     opts = {'command': argv[0], 'jobdir': None, 'offset': 0, 'grace': 5.0, 'workdir': None,
             'envKind': None}
     rest = argv[1:]
+    if argv[0] == 'relay':
+        opts['args'] = rest
+        return opts
     if argv[0] == 'clean':
         import _cb_clean
         opts.update(_cb_clean.parse_options(rest, AgentError))
@@ -435,6 +439,12 @@ def main(argv):
             import _cb_clean
             print_json(_cb_clean.clean(work_dir_for(explicit=opts['workdir']), opts))
             return 0
+        if cmd == 'relay':
+            import _cb_relay
+            try:
+                return _cb_relay.command(opts['args'])
+            except _cb_relay.RelayError as e:
+                raise AgentError(str(e))
         if cmd == 'sync-apply':
             import _cb_sync
             return _cb_sync.command(jobdir, print_json)
