@@ -153,6 +153,22 @@ describe('ClusterRegistry', () => {
     );
   });
 
+  it('says why a cluster it cannot find may be missing: a clusters file that did not load', () => {
+    const file = write(
+      'bad.json',
+      JSON.stringify({
+        clusters: { tidy: { type: 'local', retention: { jobsDays: 0 } } }
+      })
+    );
+    const registry = new ClusterRegistry({
+      sshConfigPath: null,
+      configFile: file
+    });
+    expect(() => registry.resolve('tidy')).toThrow(
+      /^unknown cluster "tidy"\. Known clusters: local\. Some clusters could not be read: .*bad\.json[\s\S]*jobsDays/
+    );
+  });
+
   it('ignores a default that names no cluster', () => {
     const file = write(
       'c.json',

@@ -31,10 +31,15 @@ export interface IClusterRegistryOptions {
 export class UnknownClusterError extends Error {
   constructor(
     readonly cluster: string,
-    readonly known: string[]
+    readonly known: string[],
+    problems: string[] = []
   ) {
+    // A clusters file that failed to load is the likely reason: say so.
     super(
-      `unknown cluster "${cluster}". Known clusters: ${known.join(', ') || '(none)'}`
+      `unknown cluster "${cluster}". Known clusters: ${known.join(', ') || '(none)'}` +
+        (problems.length
+          ? `. Some clusters could not be read: ${problems.join('; ')}`
+          : '')
     );
     // The ename a notebook shows.
     this.name = 'UnknownCluster';
@@ -202,7 +207,7 @@ export class ClusterRegistry {
     const wanted = name || this.defaultCluster;
     const cluster = this.get(wanted);
     if (!cluster) {
-      throw new UnknownClusterError(wanted, this.names());
+      throw new UnknownClusterError(wanted, this.names(), this._problems);
     }
     return cluster;
   }

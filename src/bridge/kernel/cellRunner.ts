@@ -154,7 +154,7 @@ export class CellRunner implements IKernelHandler {
     if (!clusters.get(name)) {
       return Private.fail(
         ctx.sink,
-        new UnknownClusterError(name, clusters.names())
+        new UnknownClusterError(name, clusters.names(), clusters.problems)
       );
     }
     try {

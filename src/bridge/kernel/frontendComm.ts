@@ -119,7 +119,11 @@ async function answer(
       const name = String(request.cluster);
       const cluster = clusters.get(name);
       if (!cluster) {
-        throw new UnknownClusterError(name, clusters.names());
+        throw new UnknownClusterError(
+          name,
+          clusters.names(),
+          clusters.problems
+        );
       }
       if (!services.doctor) {
         throw new Error('doctor is not available in this build of the bridge');
