@@ -165,7 +165,7 @@ describe('ClusterRegistry', () => {
       configFile: file
     });
     expect(() => registry.resolve('tidy')).toThrow(
-      /^unknown cluster "tidy"\. Known clusters: local\. Some clusters could not be read: .*bad\.json[\s\S]*jobsDays/
+      /^unknown cluster "tidy"\. Known clusters: local\. Some clusters could not be read: .*bad\.json: invalid cluster config:\n {2}\/clusters\/tidy\/retention\/jobsDays: must be more than 0$/
     );
   });
 

@@ -24,7 +24,19 @@ export function validateClustersFile(data: unknown): string[] {
   if (validate(data)) {
     return [];
   }
-  return (validate.errors ?? []).map(Private.describe);
+  const errors = validate.errors ?? [];
+  // A oneOf's own complaints ("must be equal to constant", "must match exactly
+  // one schema") only blur the specific problem found inside the same value.
+  const specific = errors.filter(
+    e =>
+      !['oneOf', 'const'].includes(e.keyword) ||
+      !errors.some(
+        o =>
+          !['oneOf', 'const'].includes(o.keyword) &&
+          o.instancePath.startsWith(e.instancePath)
+      )
+  );
+  return specific.map(Private.describe);
 }
 
 /** Parses and validates; throws one error listing every problem. */
@@ -50,7 +62,7 @@ namespace Private {
   export function validator(): ValidateFunction {
     if (!compiled) {
       const schema = JSON.parse(fs.readFileSync(clusterSchemaPath(), 'utf8'));
-      const ajv = new Ajv({ allErrors: true, strict: false });
+      const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
       compiled = ajv.compile(schema);
     }
     return compiled;
@@ -67,6 +79,10 @@ namespace Private {
       const allowed = (error.params as { allowedValues: unknown[] })
         .allowedValues;
       return `${where}: must be one of ${allowed.map(v => JSON.stringify(v)).join(', ')}`;
+    }
+    const bound = (error.schema as { maximum?: unknown } | undefined)?.maximum;
+    if (error.keyword === 'not' && typeof bound === 'number') {
+      return `${where}: must be more than ${bound}`;
     }
     return `${where}: ${error.message ?? error.keyword}`;
   }
