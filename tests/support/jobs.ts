@@ -128,6 +128,12 @@ export class FakeTransport implements ITransport {
     );
   }
 
+  execDuplex(command: string): Promise<Duplex> {
+    return Promise.reject(
+      new Error(`fake transport: no exec stream for ${command}`)
+    );
+  }
+
   stream(command: string, options: IStreamOptions): IStreamHandle {
     const stream = new FakeStream(
       command,

@@ -26,6 +26,7 @@ import type { IOutputSink } from '../jobs/types';
 import type { IPrompter } from '../transport/types';
 import { SessionClient, type IRemoteSessionStatus } from './client';
 import { sessionInfo, startDirect, submitBatch, waitReady } from './remote';
+import { SessionLink } from './sessionLink';
 import {
   conflictingOptions,
   resourcesOf,
@@ -399,7 +400,7 @@ export class SessionManager {
           signal
         );
       }
-      const client = await this._connect(open, record);
+      const client = await this._connect(open, record, cell.sink);
       return { record: this._table.get(id) ?? record, client };
     } catch (err) {
       this._end(
@@ -444,7 +445,10 @@ export class SessionManager {
         cell.signal
       );
     }
-    return { record, client: await this._connect(cell.open, record) };
+    return {
+      record,
+      client: await this._connect(cell.open, record, cell.sink)
+    };
   }
 
   /** The client of a record, connecting when there is none. */
@@ -465,9 +469,11 @@ export class SessionManager {
     return this._connect(open, record);
   }
 
+  /** `sink`: the cell connecting, for the link's one-time notice. */
   private async _connect(
     open: IOpenCluster,
-    record: ISessionRecord
+    record: ISessionRecord,
+    sink?: IOutputSink
   ): Promise<SessionClient> {
     let pending = this._connecting.get(record.id);
     if (!pending) {
@@ -476,9 +482,11 @@ export class SessionManager {
         if (!info.endpoint || !info.token) {
           throw new Error(`the session on ${record.cluster} is not listening`);
         }
-        const socket = await open.transport.tunnel(
+        const socket = await this._link.open(
+          open,
           record.scheduler === 'direct' ? '127.0.0.1' : info.endpoint.host,
-          info.endpoint.port
+          info.endpoint.port,
+          sink
         );
         const client = await SessionClient.connect(
           socket,
@@ -556,6 +564,7 @@ export class SessionManager {
   private _clients = new Map<string, SessionClient>();
   private _stopping = new Map<string, Promise<ISessionRecord>>();
   private _connecting = new Map<string, Promise<SessionClient>>();
+  private _link = new SessionLink();
   private _listeners = new Set<() => void>();
 }
 

@@ -11,6 +11,7 @@ import * as path from 'path';
 import type { Duplex } from 'stream';
 import type { ConnectionState } from '../../shared/config';
 import { envPrefix } from '../util/quote';
+import { CommandDuplex } from './commandDuplex';
 import { abortError, TransportError } from './errors';
 import { tempSibling } from './execFiles';
 import type {
@@ -69,6 +70,34 @@ export class LocalTransport implements ITransport {
         )
       );
     });
+  }
+
+  /** A child process's stdin/stdout as one byte stream (stderr in its error), like an ssh exec channel. */
+  async execDuplex(command: string): Promise<Duplex> {
+    const child = spawn('/bin/sh', ['-c', command], {
+      cwd: os.homedir(),
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe']
+    });
+    const kill = (): void => {
+      if (child.pid !== undefined && child.exitCode === null) {
+        Private.killGroup(child.pid, 'SIGTERM');
+      }
+    };
+    this._running.add(kill);
+    const duplex = new CommandDuplex({
+      stdin: child.stdin,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      kill,
+      label: this.cluster
+    });
+    child.on('error', err => duplex.destroy(err));
+    child.on('close', (code, signal) => {
+      this._running.delete(kill);
+      duplex.onExit(code, signal ?? undefined);
+    });
+    return duplex;
   }
 
   async writeFile(

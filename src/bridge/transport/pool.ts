@@ -125,7 +125,7 @@ namespace Private {
               return handle;
             };
           }
-          if (prop === 'tunnel') {
+          if (prop === 'tunnel' || prop === 'execDuplex') {
             return (...args: unknown[]) =>
               this._tunnel(value.apply(target, args));
           }

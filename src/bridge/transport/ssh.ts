@@ -17,6 +17,7 @@ import {
   sftpReadFile,
   sftpWriteFile
 } from './sftp';
+import { CommandDuplex } from './commandDuplex';
 import { execReadFile, execWriteFile } from './execFiles';
 import { ChannelLimiter } from './limiter';
 import {
@@ -121,7 +122,8 @@ export class SshTransport implements ITransport {
           reject(
             new TransportError(
               'channel',
-              `${this.cluster}: cannot open a tunnel to ${host}:${port} (${err.message}); the server may forbid TCP forwarding (AllowTcpForwarding)`
+              `${this.cluster}: cannot open a tunnel to ${host}:${port} (${err.message}); the server may forbid TCP forwarding (AllowTcpForwarding)`,
+              err
             )
           );
           return;
@@ -129,6 +131,44 @@ export class SshTransport implements ITransport {
         resolve(channel);
       });
     });
+  }
+
+  /**
+   * A command's stdin/stdout as one byte stream on an exec channel, which
+   * holds one session slot until it closes (sessions where the server
+   * forbids forwarding relay through it). Its stderr ends up in the error.
+   */
+  async execDuplex(command: string): Promise<Duplex> {
+    const conn = await this._connection();
+    const release = await this._limiter.acquire();
+    try {
+      return await this._openChannel(conn, command, async ch => {
+        const duplex = new CommandDuplex({
+          stdin: ch,
+          stdout: ch,
+          stderr: ch.stderr,
+          kill: () => stopChannel(ch),
+          label: this.cluster
+        });
+        let code: number | null = null;
+        let signal: string | undefined;
+        let exited = false;
+        ch.on('exit', (c: number | null, sig?: string) => {
+          exited = true;
+          code = typeof c === 'number' ? c : null;
+          signal = sig;
+        });
+        ch.on('error', () => undefined);
+        ch.on('close', () => {
+          release();
+          duplex.onExit(code, signal, !exited);
+        });
+        return duplex;
+      });
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   /**

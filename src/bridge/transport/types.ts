@@ -78,5 +78,13 @@ export interface ITransport {
    * channel, no remote process; local: a TCP socket). Sessions talk over it.
    */
   tunnel(host: string, port: number): Promise<Duplex>;
+  /**
+   * A command's stdin and stdout as one byte stream (ssh: an exec channel,
+   * holding a session slot; local: a child process). Ends when the command
+   * exits 0; any other end destroys it with an error that carries stderr.
+   * Destroying it stops the command. Sessions relay through it where the
+   * server forbids forwarding.
+   */
+  execDuplex(command: string): Promise<Duplex>;
   close(): Promise<void>;
 }
