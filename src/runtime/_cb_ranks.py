@@ -11,8 +11,8 @@ stopped. `python -u _cb_ranks.py rank JOBDIR` is one rank: the rank's variables 
 launcher started it, then an exec of the runner on JOBDIR/ranks/<r>.
 
 Python 3.8+ (VENV2's interpreter), standard library only. Over 500 lines: one process per role
-(launch, rank) sharing the plan, so the launchers' quirks (torch 1.x, Open MPI, Grid Engine)
-live beside the code that starts them.
+(launch, rank) sharing the plan, so the launchers' quirks (torch 1.x, Open MPI, Grid Engine,
+PBS) live beside the code that starts them.
 """
 import importlib.util
 import json
@@ -121,6 +121,45 @@ def check_grid_engine_hosts(kind, plan, environ):
                          '$pe_slots.' % (len(hosts), got, pe))
 
 
+def pbs_hosts(environ):
+    """{host: slots} of a PBS job, in $PBS_NODEFILE's order (one line per mpiprocs slot; the
+    first host runs the job script), else None."""
+    path = environ.get('PBS_NODEFILE')
+    if not path:
+        return None
+    hosts = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                host = line.strip()
+                if host:
+                    hosts[host] = hosts.get(host, 0) + 1
+    except OSError:
+        return None
+    return hosts
+
+
+def check_pbs_hosts(plan, environ):
+    """PBS places the select line's chunks (one a node, place=scatter) as the site lets it: fewer
+    hosts than --nodes is refused rather than run side by side on one host."""
+    hosts = pbs_hosts(environ)
+    if not hosts or len(hosts) >= plan['nodes']:
+        return
+    got = ', '.join('%s: %d slots' % (h, n) for h, n in hosts.items())
+    raise RanksError('--nodes %d needs %d hosts, and PBS gave this job %d (%s) in $PBS_NODEFILE. '
+                     'The job asked for %d chunks with place=scatter; a site or queue that '
+                     'overrides the placement can pack them on one host. Ask for a queue that '
+                     'scatters, or --nodes 1.' % (plan['nodes'], plan['nodes'], len(hosts), got,
+                                                 plan['nodes']))
+
+
+def master_host(environ, fallback):
+    """MASTER_ADDR: ours if set, else PBS's first host (the name its other hosts know it by),
+    else this host's name."""
+    pbs = pbs_hosts(environ)
+    return environ.get('CB_MASTER_ADDR') or (next(iter(pbs)) if pbs else None) or fallback
+
+
 def find_tool(name, environ):
     """The tool in VENV2's bin folder first, then on PATH; a clear error names the env."""
     path = ENV_BIN + os.pathsep + environ.get('PATH', '')
@@ -185,16 +224,33 @@ def command(kind, plan, jobdir, master, environ):
         if environ.get('SLURM_JOB_ID'):
             find_tool('srun', environ)
             return srun + ['--ntasks=%d' % n, '--ntasks-per-node=1'] + tail
+        if n > 1 and environ.get('PBS_NODEFILE'):
+            # One torchrun a node through mpirun: pbsdsh passes no environment to its tasks,
+            # exits 0 whatever they return, and starts one task per mpiprocs slot.
+            return mpirun_argv(n, 1, environ) + tail
         if n > 1:
-            raise RanksError('--launch torchrun with --nodes %d needs a SLURM allocation' % n)
+            raise RanksError('--launch torchrun with --nodes %d needs a SLURM or PBS allocation'
+                             % n)
         return tail
     if kind == 'mpirun':
-        # Open MPI takes its install prefix from the path it was started by: /bin/mpirun
-        # (first on Grid Engine's PATH, /bin -> /usr/bin) gives "/", which it refuses.
-        mpirun = os.path.realpath(find_tool('mpirun', environ))
-        check_mpirun_user(mpirun, environ)
-        return [mpirun, '-np', str(w), '--map-by', 'ppr:%d:node' % t] + rank_argv
+        return mpirun_argv(w, t, environ) + rank_argv
     raise RanksError('unknown --launch %r' % kind)
+
+
+def mpirun_argv(np, per_node, environ):
+    """mpirun starting np processes, per_node on each node. On PBS the hosts come from
+    $PBS_NODEFILE: an Open MPI built with tm launches through PBS anyway (the file only repeats
+    the allocation), one without tm launches over ssh, which forwards only the variables named
+    by -x."""
+    # Open MPI takes its install prefix from the path it was started by: /bin/mpirun
+    # (first on Grid Engine's PATH, /bin -> /usr/bin) gives "/", which it refuses.
+    mpirun = os.path.realpath(find_tool('mpirun', environ))
+    check_mpirun_user(mpirun, environ)
+    argv = [mpirun, '-np', str(np), '--map-by', 'ppr:%d:node' % per_node]
+    if environ.get('PBS_NODEFILE'):
+        argv += ['--hostfile', environ['PBS_NODEFILE'], '-x', 'CB_MASTER_ADDR',
+                 '-x', 'CB_MASTER_PORT']
+    return argv
 
 
 def first_var(environ, names):
@@ -366,7 +422,8 @@ def run_launch(jobdir):
     try:
         kind = launch_kind(plan, os.environ)
         check_grid_engine_hosts(kind, plan, os.environ)
-        master = (os.environ.get('CB_MASTER_ADDR') or hostname(), free_port())
+        check_pbs_hosts(plan, os.environ)
+        master = (master_host(os.environ, hostname()), free_port())
         argv = command(kind, plan, jobdir, master, os.environ)
     except RanksError as e:
         log.write([{'type': 'error', 'ename': 'LaunchError', 'evalue': str(e),

@@ -283,5 +283,110 @@ class GridEngineHosts(TempDirCase):
         _cb_ranks.check_grid_engine_hosts('local', _cb_ranks.shape({'nodes': 2}), {})
 
 
+
+class PbsNodefile(TempDirCase):
+    """PBS's side of a job emulated without faults: the $PBS_NODEFILE a PBS mom writes (one line
+    per mpiprocs slot, the script's host first). No PBS runs here (Debian has none)."""
+
+    def nodefile(self, *hosts, **extra):
+        path = os.path.join(self.tmp, 'pbs_nodefile')
+        with open(path, 'w') as f:
+            f.write(''.join(h + '\n' for h in hosts))
+        env = {'PBS_NODEFILE': path, 'PBS_ENVIRONMENT': 'PBS_BATCH', 'PBS_JOBID': '7.pbs'}
+        env.update(extra)
+        return env
+
+    def tools(self, env, *names):
+        bin_dir = os.path.join(self.tmp, 'bin')
+        os.makedirs(bin_dir, exist_ok=True)
+        for name in names:
+            path = os.path.join(bin_dir, name)
+            with open(path, 'w') as f:
+                f.write('#!/bin/sh\n')
+            os.chmod(path, 0o755)
+        env['PATH'] = bin_dir
+        return os.path.realpath(os.path.join(bin_dir, names[0]))
+
+    def setUp(self):
+        super().setUp()
+        for target, value in (('ENV_BIN', os.path.join(self.tmp, 'env-bin')),
+                              ('torch_importable', lambda: False)):
+            patch = mock.patch.object(_cb_ranks, target, value)
+            patch.start()
+            self.addCleanup(patch.stop)
+
+    def test_hosts_in_nodefile_order_with_their_slots_the_first_is_master(self):
+        env = self.nodefile('n2', 'n2', 'n1', 'n1', '')
+        self.assertEqual(list(_cb_ranks.pbs_hosts(env).items()), [('n2', 2), ('n1', 2)])
+        self.assertEqual(_cb_ranks.master_host(env, 'here'), 'n2')
+        self.assertEqual(_cb_ranks.master_host(dict(env, CB_MASTER_ADDR='m'), 'here'), 'm')
+        self.assertEqual(_cb_ranks.master_host({}, 'here'), 'here')
+        self.assertIsNone(_cb_ranks.pbs_hosts({'PBS_NODEFILE': os.path.join(self.tmp, 'no')}))
+
+    def test_fewer_hosts_than_nodes_is_refused_with_what_pbs_gave(self):
+        env = self.nodefile('n1', 'n1')
+        plan = _cb_ranks.shape({'nodes': 2, 'tasksPerNode': 1, 'launch': 'mpirun'})
+        with self.assertRaisesRegex(_cb_ranks.RanksError, r'--nodes 2 needs 2 hosts, and PBS '
+                                    r'gave this job 1 \(n1: 2 slots\) in \$PBS_NODEFILE'):
+            _cb_ranks.check_pbs_hosts(plan, env)
+        _cb_ranks.check_pbs_hosts(plan, self.nodefile('n1', 'n2'))
+        _cb_ranks.check_pbs_hosts(plan, {})
+
+    def test_mpirun_takes_the_nodefile_and_forwards_the_master(self):
+        env = self.nodefile('n1', 'n1', 'n2', 'n2')
+        mpirun = self.tools(env, 'mpirun')
+        plan = _cb_ranks.shape({'nodes': 2, 'tasksPerNode': 2, 'launch': 'mpirun'})
+        argv = _cb_ranks.command('mpirun', plan, '/j', ('n1', 5), env)
+        self.assertEqual(argv, [mpirun, '-np', '4', '--map-by', 'ppr:2:node', '--hostfile',
+                                env['PBS_NODEFILE'], '-x', 'CB_MASTER_ADDR', '-x',
+                                'CB_MASTER_PORT', sys.executable, '-u', _cb_ranks.RANKS_FILE,
+                                'rank', '/j'])
+        del env['PBS_NODEFILE']
+        self.assertNotIn('--hostfile', _cb_ranks.command('mpirun', plan, '/j', ('n1', 5), env))
+
+    def test_torchrun_over_nodes_is_one_torchrun_a_node_through_mpirun(self):
+        env = self.nodefile('n1', 'n1', 'n2', 'n2')
+        mpirun = self.tools(env, 'mpirun', 'torchrun')
+        torchrun = os.path.join(env['PATH'], 'torchrun')
+        plan = _cb_ranks.shape({'nodes': 2, 'tasksPerNode': 2, 'launch': 'torchrun'})
+        argv = _cb_ranks.command('torchrun', plan, '/j', ('n1', 5), env)
+        self.assertEqual(argv[:11], [mpirun, '-np', '2', '--map-by', 'ppr:1:node',
+                                     '--hostfile', env['PBS_NODEFILE'], '-x', 'CB_MASTER_ADDR',
+                                     '-x', 'CB_MASTER_PORT'])
+        self.assertEqual(argv[11:15], [torchrun, '--nnodes=2', '--nproc_per_node=2',
+                                       '--rdzv_backend=c10d'])
+        one = _cb_ranks.shape({'tasksPerNode': 2, 'launch': 'torchrun'})
+        self.assertEqual(_cb_ranks.command('torchrun', one, '/j', ('n1', 5), env)[0], torchrun)
+        del env['PBS_NODEFILE']
+        with self.assertRaisesRegex(_cb_ranks.RanksError, 'needs a SLURM or PBS allocation'):
+            _cb_ranks.command('torchrun', plan, '/j', ('n1', 5), env)
+
+    def launch(self, code, request, env):
+        jobdir = self.jobdir()
+        out = self.agent('prepare', jobdir, input=self.bundle(code, request=request))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        pid = json.loads(self.agent('launch', jobdir, env=self.env(**env)).stdout.decode())['pid']
+        self.assertTrue(wait_for(lambda: of_type(read_events(jobdir), 'done'), 90))
+        self.assertGroupsGone(pid)
+        return read_events(jobdir)
+
+    def test_local_ranks_rendezvous_at_the_first_pbs_host(self):
+        # 127.0.0.1 resolves here and is never this host's name (the fallback).
+        events = self.launch(ALLREDUCE, {'tasksPerNode': 2},
+                             self.nodefile('127.0.0.1', '127.0.0.1'))
+        self.assertDone(events, 'completed')
+        head = of_type(events, 'ranks')[0]
+        self.assertEqual((head['launch'], head['masterAddr']), ('local', '127.0.0.1'))
+        self.assertIn('allreduce 3', stream_text(ranked(events, 1)))
+
+    def test_fewer_pbs_hosts_than_nodes_fails_the_cell_before_any_rank(self):
+        events = self.launch('print(1)', {'nodes': 2, 'launch': 'mpirun'},
+                             self.nodefile('n1', 'n1'))
+        self.assertDone(events, 'failed')
+        error = of_type(events, 'error')[0]
+        self.assertEqual(error['ename'], 'LaunchError')
+        self.assertIn('PBS gave this job 1 (n1: 2 slots)', error['evalue'])
+        self.assertEqual(of_type(events, 'ranks'), [])
+
 if __name__ == '__main__':
     unittest.main()
