@@ -42,8 +42,19 @@ describe('ranksPlan', () => {
       /--gpus-per-node is not supported on Grid Engine yet/
     );
     expect(() => checkDistributed('pbs', { nodes: 2 })).toThrow(
-      /not supported on PBS/
+      /--nodes 2 on PBS needs --launch mpirun or torchrun/
     );
+    expect(() =>
+      checkDistributed('pbs', { tasksPerNode: 2, launch: 'srun' })
+    ).toThrow(
+      /--launch srun needs a SLURM cluster \(this one's scheduler is pbs\)/
+    );
+    for (const launch of ['mpirun', 'torchrun'] as const) {
+      expect(() =>
+        checkDistributed('pbs', { nodes: 2, gpusPerNode: 2, launch })
+      ).not.toThrow();
+    }
+    expect(() => checkDistributed('pbs', { tasksPerNode: 2 })).not.toThrow();
     expect(() => checkDistributed('direct', { tasksPerNode: 2 })).not.toThrow();
     expect(() =>
       checkDistributed('slurm', {

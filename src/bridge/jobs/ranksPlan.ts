@@ -43,8 +43,8 @@ export function isDistributed(request: IJobRequest): boolean {
 
 /**
  * Throws a UsageError when `kind` cannot run the request's ranks as asked:
- * several nodes or `srun` on a direct host, and the batch schedulers whose
- * launch is not built yet.
+ * several nodes or `srun` on a direct host, `srun` off SLURM, and several
+ * nodes without a launcher that reaches them (Grid Engine, PBS).
  */
 export function checkDistributed(
   kind: SchedulerKind,
@@ -85,9 +85,9 @@ export function checkDistributed(
       );
     }
   }
-  if (kind === 'pbs') {
+  if (kind === 'pbs' && shape.nodes > 1 && request.launch === undefined) {
     refuse(
-      '(--nodes/--gpus-per-node/--tasks-per-node/--launch) is not supported on PBS yet: use a SLURM cluster, or a direct host for several ranks on one machine'
+      `over --nodes ${shape.nodes} on PBS needs --launch mpirun or torchrun (without one, ranks start on one node only)`
     );
   }
 }

@@ -61,6 +61,33 @@ describe('PbsScheduler.script', () => {
     expect(pbs.script(jobSpec())).toContain('#PBS -l select=1:ncpus=1\n');
   });
 
+  it('asks for one chunk a node with the ranks as MPI slots, scattered', () => {
+    const script = pbs.script(
+      jobSpec({
+        request: {
+          nodes: 2,
+          gpusPerNode: 4,
+          cpus: 8,
+          mem: '64G',
+          constraint: 'gpu_model=a100'
+        },
+        defaults: { gpus: 1 }
+      })
+    );
+    expect(script).toContain(
+      '#PBS -l select=2:ncpus=32:mpiprocs=4:ngpus=4:mem=64gb:gpu_model=a100\n#PBS -l place=scatter\n'
+    );
+    const tasks = pbs.script(
+      jobSpec({ request: { tasksPerNode: 3, launch: 'mpirun' } })
+    );
+    expect(tasks).toContain(
+      '#PBS -l select=1:ncpus=3:mpiprocs=3\n#PBS -l place=scatter\n'
+    );
+    const single = pbs.script(jobSpec({ request: { gpus: 2 } }));
+    expect(single).toContain('#PBS -l select=1:ncpus=1:ngpus=2\n');
+    expect(single).not.toMatch(/mpiprocs|place=scatter/);
+  });
+
   it('explains the submit command', () => {
     expect(pbs.explain(jobSpec()).command).toBe(
       'cd /home/alice/.cluster-bridge/jobs/cb-20261128-abc123 && qsub' +

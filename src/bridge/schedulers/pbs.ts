@@ -1,6 +1,7 @@
 /**
  * PBS Professional / OpenPBS (and Torque's text output): `#PBS` script with
- * `-l select=1:ncpus=N:ngpus=G:mem=M` and walltime, `qsub`, states from
+ * `-l select=1:ncpus=N:ngpus=G:mem=M` and walltime (a distributed cell:
+ * `select=NODES:ncpus=T*C:mpiprocs=T`, `place=scatter`), `qsub`, states from
  * `qstat -x -f -F json` (finished jobs included, PBS Pro 19+), falling back
  * to the text form of `qstat -f` (Torque, older PBS). Cancel is `qdel`
  * (SIGTERM, then SIGKILL after kill_delay).
@@ -28,6 +29,7 @@ import {
   resolveResources
 } from './script';
 import { unhonoured } from './options';
+import { ranksShape } from '../jobs/ranksPlan';
 import { SchedulerError, type IJobSpec, type SchedulerState } from './types';
 
 export class PbsScheduler extends BatchScheduler {
@@ -55,11 +57,21 @@ export class PbsScheduler extends BatchScheduler {
     if (res.timeSeconds !== undefined) {
       d.push(`#PBS -l walltime=${formatHms(res.timeSeconds)}`);
     }
-    const chunk = [`select=1`, `ncpus=${res.cpus ?? 1}`];
-    if (res.gpus) {
-      chunk.push(`ngpus=${res.gpus}`);
+    // A distributed cell: one chunk a node, its ranks as MPI slots ($PBS_NODEFILE lines).
+    const ranks = ranksShape(spec.request);
+    const chunk = ranks
+      ? [
+          `select=${ranks.nodes}`,
+          `ncpus=${ranks.tasksPerNode * (res.cpus ?? 1)}`,
+          `mpiprocs=${ranks.tasksPerNode}`
+        ]
+      : ['select=1', `ncpus=${res.cpus ?? 1}`];
+    const gpus = ranks ? ranks.gpusPerNode : res.gpus;
+    if (gpus) {
+      chunk.push(`ngpus=${gpus}`);
     }
     if (res.memMiB !== undefined) {
+      // Per chunk, so per node (as SLURM's --mem).
       chunk.push(`mem=${formatMem(res.memMiB, { m: 'mb', g: 'gb' })}`);
     }
     if (res.constraint) {
@@ -67,6 +79,9 @@ export class PbsScheduler extends BatchScheduler {
       chunk.push(res.constraint);
     }
     d.push(`#PBS -l ${chunk.join(':')}`);
+    if (ranks) {
+      d.push('#PBS -l place=scatter');
+    }
     const array = jobArray(spec);
     if (array) {
       d.push(`#PBS -J 0-${array.count - 1}`);
