@@ -52,6 +52,12 @@ export const COMMANDS: { [name: string]: ICommand } = {
     module: 'jobs',
     exportName: 'main',
     summary: 'list, attach to or cancel remote jobs'
+  },
+  clean: {
+    module: 'clean',
+    exportName: 'main',
+    summary:
+      "remove a cluster's old job dirs, runtimes and unused envs: clean NAME [--dry-run]"
   }
 };
 

@@ -66,8 +66,15 @@ export function createClean(preparer: IClusterPreparer): CleanFunction {
   };
 }
 
-/** The report as text: what goes, what failed, and a summary of what stays. Pure, for tests. */
-export function cleanReport(cluster: string, report: ICleanReport): string {
+/**
+ * The report as text: what goes, what failed, and a summary of what stays.
+ * `command` is how the user removes for real after a dry run. Pure, for tests.
+ */
+export function cleanReport(
+  cluster: string,
+  report: ICleanReport,
+  command = '%cluster clean'
+): string {
   const days = report.retention;
   const lines = [
     `${report.dryRun ? 'Dry run: would remove' : 'Removed'} on ${cluster} (${report.workDir}; ` +
@@ -86,7 +93,7 @@ export function cleanReport(cluster: string, report: ICleanReport): string {
   const total = gone.reduce((sum, i) => sum + i.bytes, 0);
   lines.push(
     report.dryRun
-      ? `Would free ${formatBytes(total)}. Run %cluster clean ${cluster} to remove.`
+      ? `Would free ${formatBytes(total)}. Run ${command} ${cluster} to remove.`
       : `Freed ${formatBytes(report.freed)}.`
   );
   const failed = report.remove.filter(i => !report.dryRun && !i.removed);

@@ -1,6 +1,7 @@
 /**
  * The CLI commands that share the kernel's pipeline, as a user runs them:
- * `cluster-bridge run --cluster local FILE.py`, `doctor local`, `jobs`.
+ * `cluster-bridge run --cluster local FILE.py`, `doctor local`, `jobs`,
+ * `clean`.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -91,4 +92,61 @@ describe('cluster-bridge run / doctor / jobs', () => {
       jobs.some(j => j.title.startsWith('x = 1') && j.endState === 'failed')
     ).toBe(true);
   }, 60000);
+
+  it('clean lists, then removes, ended job dirs past the retention, and refuses bad usage', async () => {
+    const work = path.join(k.dir, 'tidy-work');
+    const config = path.join(k.dir, 'tidy.json');
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        clusters: {
+          tidy: {
+            type: 'local',
+            workDir: work,
+            retention: { jobsDays: 0.5 }
+          }
+        }
+      })
+    );
+    const tidy = (...args: string[]) =>
+      run(process.execPath, [BIN, ...args], {
+        env: { ...k.env, CLUSTER_BRIDGE_CONFIG: config },
+        timeoutMs: 180000
+      });
+    const file = path.join(k.dir, 'tidy.py');
+    fs.writeFileSync(file, 'print("to be cleaned")\n');
+    expect((await tidy('run', '--cluster', 'tidy', file)).code).toBe(0);
+    const jobDirs = () => fs.readdirSync(path.join(work, 'jobs'));
+    expect(jobDirs()).toHaveLength(1);
+    const [job] = jobDirs();
+    // As if it had ended yesterday (retention looks at the newest file of the job dir).
+    const yesterday = new Date(Date.now() - 86400000);
+    const jobDir = path.join(work, 'jobs', job);
+    for (const name of ['.', ...fs.readdirSync(jobDir)]) {
+      fs.utimesSync(path.join(jobDir, name), yesterday, yesterday);
+    }
+
+    const dry = await tidy('clean', 'tidy', '--dry-run');
+    expect(dry.stderr).toBe('');
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/^Dry run: would remove on tidy/);
+    expect(dry.stdout).toContain(job);
+    expect(dry.stdout).toContain('Run cluster-bridge clean tidy to remove.');
+    expect(jobDirs()).toEqual([job]);
+
+    const real = await tidy('clean', 'tidy', '--json');
+    expect(real.code).toBe(0);
+    const report = JSON.parse(real.stdout);
+    expect(report.dryRun).toBe(false);
+    expect(report.remove.map((i: { name: string }) => i.name)).toContain(job);
+    expect(jobDirs()).toEqual([]);
+
+    expect((await tidy('clean')).code).toBe(2);
+    const bad = await tidy('clean', 'tidy', '--force');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('unknown option --force');
+    const unknown = await tidy('clean', 'nowhere');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown cluster "nowhere"');
+  }, 300000);
 });
