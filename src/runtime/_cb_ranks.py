@@ -82,20 +82,27 @@ def launch_kind(plan, environ):
     return kind
 
 
-def grid_engine_hosts(environ):
-    """{host: slots} of a Grid Engine parallel job (its PE_HOSTFILE), else None."""
-    path = environ.get('PE_HOSTFILE')
+def host_file(environ, name):
+    """The words of each line of the host file that $name names, else None (unset, unreadable)."""
+    path = environ.get(name)
     if not path:
         return None
-    hosts = {}
     try:
         with open(path) as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 2 and parts[1].isdigit():
-                    hosts[parts[0]] = hosts.get(parts[0], 0) + int(parts[1])
+            return [line.split() for line in f]
     except OSError:
         return None
+
+
+def grid_engine_hosts(environ):
+    """{host: slots} of a Grid Engine parallel job (its PE_HOSTFILE), else None."""
+    lines = host_file(environ, 'PE_HOSTFILE')
+    if lines is None:
+        return None
+    hosts = {}
+    for parts in lines:
+        if len(parts) >= 2 and parts[1].isdigit():
+            hosts[parts[0]] = hosts.get(parts[0], 0) + int(parts[1])
     return hosts
 
 
@@ -124,18 +131,13 @@ def check_grid_engine_hosts(kind, plan, environ):
 def pbs_hosts(environ):
     """{host: slots} of a PBS job, in $PBS_NODEFILE's order (one line per mpiprocs slot; the
     first host runs the job script), else None."""
-    path = environ.get('PBS_NODEFILE')
-    if not path:
+    lines = host_file(environ, 'PBS_NODEFILE')
+    if lines is None:
         return None
     hosts = {}
-    try:
-        with open(path) as f:
-            for line in f:
-                host = line.strip()
-                if host:
-                    hosts[host] = hosts.get(host, 0) + 1
-    except OSError:
-        return None
+    for parts in lines:
+        if parts:
+            hosts[parts[0]] = hosts.get(parts[0], 0) + 1
     return hosts
 
 
