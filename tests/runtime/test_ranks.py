@@ -3,6 +3,7 @@ through the agent with a real rendezvous, a failing rank, interrupt with no orph
 clear errors (srun outside SLURM, torchrun/mpirun missing)."""
 import json
 import os
+import shutil
 import sys
 import time
 import unittest
@@ -377,6 +378,17 @@ class PbsNodefile(TempDirCase):
         self.assertDone(events, 'completed')
         head = of_type(events, 'ranks')[0]
         self.assertEqual((head['launch'], head['masterAddr']), ('local', '127.0.0.1'))
+        self.assertIn('allreduce 3', stream_text(ranked(events, 1)))
+
+    @unittest.skipUnless(shutil.which('mpirun'), 'no mpirun here')
+    def test_real_mpirun_takes_its_hosts_and_the_master_from_the_nodefile(self):
+        # Open MPI without tm (Debian's) reads --hostfile; localhost's slots are the nodefile's.
+        env = self.nodefile('localhost', 'localhost', OMPI_ALLOW_RUN_AS_ROOT='1',
+                            OMPI_ALLOW_RUN_AS_ROOT_CONFIRM='1')
+        events = self.launch(ALLREDUCE, {'tasksPerNode': 2, 'launch': 'mpirun'}, env)
+        self.assertDone(events, 'completed')
+        head = of_type(events, 'ranks')[0]
+        self.assertEqual((head['launch'], head['masterAddr']), ('mpirun', 'localhost'))
         self.assertIn('allreduce 3', stream_text(ranked(events, 1)))
 
     def test_fewer_pbs_hosts_than_nodes_fails_the_cell_before_any_rank(self):
