@@ -57,9 +57,15 @@ def echo(server, conn):
 
 
 class Relay(unittest.TestCase):
+    def relay(self, port):
+        proc = relay(port)
+        self.addCleanup(lambda: [f.close() for f in (proc.stdin, proc.stdout, proc.stderr)])
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+        return proc
+
     def test_copies_raw_bytes_both_ways_and_ends_when_stdin_closes(self):
         server = Server(echo)
-        proc = relay(server.port)
+        proc = self.relay(server.port)
         payload = bytes(range(256)) * 4096 + b'\r\n\x00 end'  # ~1 MiB, every byte value
         out = []
         reader = threading.Thread(target=read_all, args=(proc.stdout, out))
@@ -82,11 +88,10 @@ class Relay(unittest.TestCase):
             conn.sendall(b'bye\n')
 
         server = Server(greet_and_close)
-        proc = relay(server.port)
+        proc = self.relay(server.port)
         # stdin stays open: the socket's close alone ends the relay.
         self.assertEqual(proc.stdout.read(), b'bye\n')
         self.assertEqual(proc.wait(TIMEOUT), 0, proc.stderr.read().decode())
-        proc.stdin.close()
 
     def test_both_directions_at_once_without_reading_first(self):
         # The server sends 8 MiB before it reads anything: a relay that did both directions
@@ -104,7 +109,7 @@ class Relay(unittest.TestCase):
             server.received.append(got)
 
         server = Server(flood_then_drain)
-        proc = relay(server.port)
+        proc = self.relay(server.port)
         out = []
         reader = threading.Thread(target=read_all, args=(proc.stdout, out))
         reader.start()
@@ -124,7 +129,7 @@ class Relay(unittest.TestCase):
         sock.bind(('127.0.0.1', 0))
         port = sock.getsockname()[1]
         sock.close()  # nothing listens there now
-        proc = relay(port)
+        proc = self.relay(port)
         out, err = proc.communicate(timeout=TIMEOUT)
         self.assertEqual(proc.returncode, 2)
         self.assertEqual(out, b'')
