@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import type { Duplex } from 'stream';
 
 import { LocalTransport } from './local';
@@ -12,14 +13,8 @@ function collect(stream: Duplex): Promise<Buffer> {
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** The process is gone (reaped): no /proc entry left. */
+const gone = (pid: number): boolean => !fs.existsSync(`/proc/${pid}`);
 
 describe('execDuplex (a local child process)', () => {
   const t = new LocalTransport();
@@ -46,13 +41,13 @@ describe('execDuplex (a local child process)', () => {
     const pid = await new Promise<number>(resolve =>
       sleeper.once('data', (c: Buffer) => resolve(Number(String(c).trim())))
     );
-    expect(alive(pid)).toBe(true);
+    expect(gone(pid)).toBe(false);
     sleeper.destroy();
     const end = Date.now() + 5000;
-    while (alive(pid) && Date.now() < end) {
+    while (!gone(pid) && Date.now() < end) {
       await new Promise(r => setTimeout(r, 20));
     }
-    expect(alive(pid)).toBe(false);
+    expect(gone(pid)).toBe(true);
   });
 
   it('counts as use of a pooled transport until it closes', async () => {

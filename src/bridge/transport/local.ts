@@ -72,6 +72,32 @@ export class LocalTransport implements ITransport {
     });
   }
 
+  async writeFile(
+    file: string,
+    data: string | Buffer,
+    mode = 0o600
+  ): Promise<void> {
+    const target = this._resolve(file);
+    const tmp = tempSibling(target);
+    try {
+      await fs.promises.writeFile(tmp, data, { mode, flag: 'wx' });
+      // writeFile's mode is filtered by the umask; the caller's mode is exact.
+      await fs.promises.chmod(tmp, mode);
+      await fs.promises.rename(tmp, target);
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  readFile(file: string): Promise<Buffer> {
+    return fs.promises.readFile(this._resolve(file));
+  }
+
+  async home(): Promise<string> {
+    return os.homedir();
+  }
+
   /** A child process's stdin/stdout as one byte stream (stderr in its error), like an ssh exec channel. */
   async execDuplex(command: string): Promise<Duplex> {
     const child = spawn('/bin/sh', ['-c', command], {
@@ -98,32 +124,6 @@ export class LocalTransport implements ITransport {
       duplex.onExit(code, signal ?? undefined);
     });
     return duplex;
-  }
-
-  async writeFile(
-    file: string,
-    data: string | Buffer,
-    mode = 0o600
-  ): Promise<void> {
-    const target = this._resolve(file);
-    const tmp = tempSibling(target);
-    try {
-      await fs.promises.writeFile(tmp, data, { mode, flag: 'wx' });
-      // writeFile's mode is filtered by the umask; the caller's mode is exact.
-      await fs.promises.chmod(tmp, mode);
-      await fs.promises.rename(tmp, target);
-    } catch (err) {
-      await fs.promises.rm(tmp, { force: true });
-      throw err;
-    }
-  }
-
-  readFile(file: string): Promise<Buffer> {
-    return fs.promises.readFile(this._resolve(file));
-  }
-
-  async home(): Promise<string> {
-    return os.homedir();
   }
 
   async close(): Promise<void> {
