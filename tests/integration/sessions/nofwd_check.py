@@ -39,25 +39,7 @@ def main():
     k = Kernel()
     r = {}
     try:
-        r['set'] = k.run(head + 'x = 41\nimport os\nos.getpid()')
-        r['relays_running'] = relays(mark)
-        r['get'] = k.run(head + 'print(x + 1)\nos.getpid()')
-        r['relays_after_get'] = relays(mark)
-        sleeper = k.send(head + 'import time\nprint("sleeping", flush=True)\nfor _ in range(1200):\n    time.sleep(0.1)\n')
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            msg = k.kc.get_iopub_msg(timeout=60)
-            if (msg['parent_header'].get('msg_id') == sleeper and msg['msg_type'] == 'stream'
-                    and 'sleeping' in msg['content']['text']):
-                break
-        k.km.interrupt_kernel()
-        [r['interrupt']], _ = k.wait([sleeper])
-        r['after_interrupt'] = k.run(head + 'x')
-        r['stop'] = k.run('%cluster stop ' + cluster)
-        pid = int(r['set']['result'])
-        r['session_gone'] = gone_within(lambda: pid_alive(pid))
-        r['relays_gone'] = gone_within(lambda: relays(mark))
-        r['relays_after_stop'] = relays(mark)
+        run_scenario(k, cluster, mark, head, r)
     finally:
         try:
             k.kc.stop_channels()
@@ -66,6 +48,31 @@ def main():
         if k.km.is_alive():
             k.km.shutdown_kernel(now=True)
     json.dump(r, sys.stdout)
+
+
+def run_scenario(k, cluster, mark, head, r):
+    """Fills r step by step, so a failed step still leaves what came before."""
+    r['set'] = k.run(head + 'x = 41\nimport os\nos.getpid()')
+    if r['set']['reply'] is None or r['set']['reply']['status'] != 'ok':
+        return  # the session did not start: the test shows this cell's error
+    r['relays_running'] = relays(mark)
+    r['get'] = k.run(head + 'print(x + 1)\nos.getpid()')
+    r['relays_after_get'] = relays(mark)
+    sleeper = k.send(head + 'import time\nprint("sleeping", flush=True)\nfor _ in range(1200):\n    time.sleep(0.1)\n')
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        msg = k.kc.get_iopub_msg(timeout=60)
+        if (msg['parent_header'].get('msg_id') == sleeper and msg['msg_type'] == 'stream'
+                and 'sleeping' in msg['content']['text']):
+            break
+    k.km.interrupt_kernel()
+    [r['interrupt']], _ = k.wait([sleeper])
+    r['after_interrupt'] = k.run(head + 'x')
+    r['stop'] = k.run('%cluster stop ' + cluster)
+    pid = int(r['set']['result'])
+    r['session_gone'] = gone_within(lambda: pid_alive(pid))
+    r['relays_gone'] = gone_within(lambda: relays(mark))
+    r['relays_after_stop'] = relays(mark)
 
 
 if __name__ == '__main__':
