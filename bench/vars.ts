@@ -21,6 +21,7 @@ import {
 } from '../src/bridge/data/varsLocal';
 import {
   downloadVars,
+  makeRemoteDir,
   removeRemote,
   uploadVars
 } from '../src/bridge/data/varsTransfer';
@@ -90,12 +91,8 @@ async function transferRows(
   const remote = `${workDir}/vars/bench-in`;
   const manifest = readManifest(inDir);
   const [, up] = await timed(() => uploadVars(open, inDir, manifest, remote));
-  const back = await folders.create();
-  const [, down] = await timed(() => downloadVars(open, remote, back));
   await removeRemote(open.transport, remote);
-  await folders.remove(back);
   rows.bridgeUpMBps = mbps(up);
-  rows.bridgeDownMBps = mbps(down);
 
   const scpArgs = scpOptions(facts);
   const target = `${facts.SSHD_USER}@${facts.SSHD_HOST}:${workDir}/scp.npy`;
@@ -118,7 +115,10 @@ async function transferRows(
   const sftp = await new Promise<any>((resolve, reject) =>
     client.sftp((err, s) => (err ? reject(err) : resolve(s)))
   );
-  const raw = `${workDir}/raw.npy`;
+  // Into a folder laid out as the runtime writes --out values (raw .npy), for the download.
+  const outDir = `${workDir}/vars/bench-out`;
+  await makeRemoteDir(open.transport, outDir);
+  const raw = `${outDir}/${path.basename(file)}`;
   const [, putS] = await timed(
     () =>
       new Promise<void>((resolve, reject) =>
@@ -133,9 +133,21 @@ async function transferRows(
         )
       )
   );
+  await new Promise<void>((resolve, reject) =>
+    sftp.fastPut(
+      path.join(inDir, 'manifest.json'),
+      `${outDir}/manifest.json`,
+      (e: Error) => (e ? reject(e) : resolve())
+    )
+  );
   client.end();
   fs.rmSync(path.join(dir, 'raw.npy'));
-  await open.transport.exec(`rm -f ${workDir}/raw.npy ${workDir}/scp.npy`);
+  const back = await folders.create();
+  const [, down] = await timed(() => downloadVars(open, outDir, back));
+  await folders.remove(back);
+  rows.bridgeDownMBps = mbps(down);
+  await removeRemote(open.transport, outDir);
+  await open.transport.exec(`rm -f ${workDir}/scp.npy`);
   await folders.remove(inDir);
   rows.fastPutMBps = mbps(putS);
   rows.fastGetMBps = mbps(getS);
