@@ -199,6 +199,34 @@ class ZBlocksTest(TempDirCase):
         pd.testing.assert_frame_equal(got['frame'], values['frame'])
         self.assertEqual(got['d'], values['d'])
 
+    def test_dump_deflates_what_compresses_for_out_and_loads_it_back(self):
+        folder = os.path.join(self.tmp, 'out')
+        os.makedirs(folder)
+        ones = np.ones((600, 1000))
+        fortran = np.asfortranarray(np.arange(600000.0).reshape(600, 1000))
+        noise = np.random.RandomState(1).rand(300000)
+        labels = np.array(['cat', 'dog'] * 100000)
+        values = {'ones': ones, 'fortran': fortran, 'noise': noise, 'labels': labels,
+                  'small': np.zeros(10)}
+        manifest = _cb_vars.dump(values, sorted(values), folder, deflate=True)
+        encoding = {v['name']: v.get('encoding') for v in manifest['vars']}
+        self.assertEqual(encoding, {'fortran': 'zblocks', 'labels': 'zblocks', 'noise': None,
+                                    'ones': 'zblocks', 'small': None})
+        sizes = {v['name']: os.path.getsize(os.path.join(folder, v['file']))
+                 for v in manifest['vars']}
+        self.assertLess(sizes['ones'], ones.nbytes / 100)
+        self.assertGreater(sizes['noise'], noise.nbytes)
+        self.assertEqual(sorted(f for f in os.listdir(folder) if 'zblocks' in f), [])
+        got = _cb_vars.load(folder)
+        for name, value in values.items():
+            np.testing.assert_array_equal(got[name], value)
+        self.assertTrue(got['fortran'].flags['F_CONTIGUOUS'])
+        # Without deflate (the local cluster) every file is as numpy wrote it.
+        plain = os.path.join(self.tmp, 'plain')
+        os.makedirs(plain)
+        manifest = _cb_vars.dump(values, sorted(values), plain)
+        self.assertFalse(any('encoding' in v for v in manifest['vars']))
+
     def test_a_cut_file_and_an_unknown_encoding_are_clear_errors(self):
         folder, manifest = self.sent_deflated({'a': np.zeros(500000)})
         file = os.path.join(folder, manifest['vars'][0]['file'])

@@ -65,7 +65,8 @@ export class CellVars {
       bundle.varsOut = {
         names: out,
         dir: `${this._base}-out`,
-        protocol: outProtocol(remote, manifest)
+        protocol: outProtocol(remote, manifest),
+        deflate: this._open.cluster.config.type !== 'local'
       };
     }
   }

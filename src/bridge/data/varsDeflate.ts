@@ -5,7 +5,8 @@
  * as zblocks: 4 MiB blocks deflated in libuv's threads (a few at once, so
  * compression overlaps the SFTP writes), each stored raw where deflate does
  * not pay. The remote inflates while it decodes (_cb_vars.py
- * ZBlocksReader). Files that do not compress (random floats) skip all this:
+ * ZBlocksReader); the way back, the runner writes the same format
+ * (_cb_vars.deflate_in_place, same probe) and the notebook's kernel inflates. Files that do not compress (random floats) skip all this:
  * their probe costs well under 1% of their transfer.
  */
 import * as fs from 'fs';

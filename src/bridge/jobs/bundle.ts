@@ -34,7 +34,13 @@ export interface IJobBundle {
   /** `--in`: remote folder of values set before the cell (_cb_vars.receive). */
   varsIn?: string;
   /** `--out`: names written into `dir` after the cell ends without error (_cb_vars.send). */
-  varsOut?: { names: string[]; dir: string; protocol: number };
+  /** deflate: files that compress well come back as zblocks (not on `local`: nothing crosses a network). */
+  varsOut?: {
+    names: string[];
+    dir: string;
+    protocol: number;
+    deflate?: boolean;
+  };
 }
 
 /** A fresh job id: sortable by time, unique, safe as a directory name. */
