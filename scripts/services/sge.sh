@@ -107,13 +107,14 @@ if [ -n "\$n" ] && [ "\$n" -gt 0 ]; then
     [ "\$got" -lt "\$n" ] || break
     lock="\$pool/\$id"
     if ! mkdir "\$lock" 2>/dev/null; then
-      owner=\$(cat "\$lock/pid" 2>/dev/null)
-      # Taken by a job still running, or being taken right now (no pid yet).
-      if [ -z "\$owner" ] || [ -d "/proc/\$owner" ]; then continue; fi
+      owner=\$(cat "\$lock/job" 2>/dev/null)
+      # Taken by a job Grid Engine still knows, or being taken right now (no job yet). Not a
+      # pid: a dead job's pid is soon some other process, and the GPU stayed taken for good.
+      if [ -z "\$owner" ] || qstat -j "\$owner" >/dev/null 2>&1; then continue; fi
       rm -rf "\$lock"
       mkdir "\$lock" 2>/dev/null || continue
     fi
-    echo \$\$ >"\$lock/pid"
+    echo "\$JOB_ID" >"\$lock/job"
     ids="\$ids \$id"
     got=\$((got + 1))
   done
@@ -322,6 +323,8 @@ start() {
     log "queue all.q@$HOST not ready: $(qstat -f 2>&1 | tail -n 3)"
     exit 1
   }
+  # GPU claims the starter made for jobs gone before this start (older claims named a pid).
+  if [ -z "$(qstat -u '*' 2>/dev/null)" ]; then rm -rf /tmp/cb-sge-gpus; fi
   write_env
   log "up: all.q@$HOST, $(nproc) slots, pe $PE, gpu=2 (ids $GPU_IDS in SGE_HGR_gpu)"
 }
