@@ -103,14 +103,17 @@ if [ -n "\$n" ] && [ "\$n" -gt 0 ]; then
   mkdir -p "\$pool" 2>/dev/null && chmod 1777 "\$pool" 2>/dev/null
   ids=
   got=0
+  # One claimer at a time: two jobs starting together both took a stale claim's GPU.
+  exec 9>>"\$pool/.claims"
+  flock 9
   for id in $GPU_IDS; do
     [ "\$got" -lt "\$n" ] || break
     lock="\$pool/\$id"
     if ! mkdir "\$lock" 2>/dev/null; then
       owner=\$(cat "\$lock/job" 2>/dev/null)
-      # Taken by a job Grid Engine still knows, or being taken right now (no job yet). Not a
-      # pid: a dead job's pid is soon some other process, and the GPU stayed taken for good.
-      if [ -z "\$owner" ] || qstat -j "\$owner" >/dev/null 2>&1; then continue; fi
+      # Taken by a job Grid Engine still knows. Not a pid: a dead job's pid is soon some
+      # other process, and the GPU stayed taken for good.
+      if [ -n "\$owner" ] && qstat -j "\$owner" >/dev/null 2>&1; then continue; fi
       rm -rf "\$lock"
       mkdir "\$lock" 2>/dev/null || continue
     fi
@@ -118,6 +121,8 @@ if [ -n "\$n" ] && [ "\$n" -gt 0 ]; then
     ids="\$ids \$id"
     got=\$((got + 1))
   done
+  flock -u 9
+  exec 9>&-
   export SGE_HGR_gpu="\${ids# }"
 fi
 if [ -n "\${SGE_STARTER_SHELL_PATH:-}" ]; then exec "\$SGE_STARTER_SHELL_PATH" "\$@"; fi
