@@ -34,8 +34,10 @@ import {
   TextSink,
   writeResult
 } from './support';
+import { shellQuote } from '../src/bridge/util/quote';
 
 const PYTHON = '/usr/bin/python3';
+const RUNTIME = path.resolve(__dirname, '../../../src/runtime');
 const ELEMENTS = 125_000_000; // 1 GB of float64
 
 async function timed<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
@@ -151,6 +153,57 @@ async function transferRows(
   await folders.remove(inDir);
   rows.fastPutMBps = mbps(putS);
   rows.fastGetMBps = mbps(getS);
+
+  // --out as a whole: the runner's dump (deflated where it pays), the download,
+  // the notebook's decode; against np.save there, scp back, np.load here.
+  const remotePython = async (code: string): Promise<number> => {
+    const script =
+      `import sys, time\nsys.path.insert(0, ${JSON.stringify(open.runtime.runtimeDir)})\n` +
+      `import numpy as np, _cb_vars\na = ${expr}\nt0 = time.time()\n${code}\n` +
+      'print(time.time() - t0)\n';
+    const r = await open.transport.exec(`${PYTHON} -c ${shellQuote(script)}`);
+    if (r.code !== 0) {
+      throw new Error(`remote python failed: ${r.stderr}`);
+    }
+    return Number(r.stdout.trim().split('\n').pop());
+  };
+  const dumped = `${workDir}/vars/bench-dump`;
+  await makeRemoteDir(open.transport, dumped);
+  const dumpS = await remotePython(
+    `_cb_vars.dump({'a': a}, ['a'], ${JSON.stringify(dumped)}, deflate=True)`
+  );
+  const landed = await folders.create();
+  const [, fetchS] = await timed(() => downloadVars(open, dumped, landed));
+  const decodeS = python(
+    `import sys\nsys.path.insert(0, ${JSON.stringify(RUNTIME)})\nimport _cb_vars`,
+    `_cb_vars.load(${JSON.stringify(landed)})`
+  );
+  await folders.remove(landed);
+  await removeRemote(open.transport, dumped);
+  const peerFile = `${workDir}/peer.npy`;
+  const saveS = await remotePython(`np.save(${JSON.stringify(peerFile)}, a)`);
+  const [, scpBackS] = await timed(() =>
+    execFileSync('scp', [
+      ...scpArgs,
+      `${facts.SSHD_USER}@${facts.SSHD_HOST}:${peerFile}`,
+      path.join(dir, 'peer.npy')
+    ])
+  );
+  const loadS = python(
+    'import numpy as np',
+    `np.load(${JSON.stringify(path.join(dir, 'peer.npy'))})`
+  );
+  fs.rmSync(path.join(dir, 'peer.npy'));
+  await open.transport.exec(`rm -f ${shellQuote(peerFile)}`);
+  const round = (x: number) => Math.round(x * 100) / 100;
+  rows.outSeconds = round(dumpS + fetchS + decodeS);
+  rows.outDumpSeconds = round(dumpS);
+  rows.outFetchSeconds = round(fetchS);
+  rows.outDecodeSeconds = round(decodeS);
+  rows.peerSaveSeconds = round(saveS);
+  rows.peerScpSeconds = round(scpBackS);
+  rows.peerLoadSeconds = round(loadS);
+  rows.peerOutSeconds = round(saveS + scpBackS + loadS);
   const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
   const result = {
     ...rows,
@@ -158,7 +211,8 @@ async function transferRows(
     upVsScpCompressed: ratio(rows.bridgeUpMBps, rows.scpCompressedUpMBps),
     downVsScp: ratio(rows.bridgeDownMBps, rows.scpDownMBps),
     upVsFastPut: ratio(rows.bridgeUpMBps, rows.fastPutMBps),
-    downVsFastGet: ratio(rows.bridgeDownMBps, rows.fastGetMBps)
+    downVsFastGet: ratio(rows.bridgeDownMBps, rows.fastGetMBps),
+    outVsScp: ratio(rows.peerOutSeconds, rows.outSeconds)
   };
   console.log(label, JSON.stringify(result));
   return result;
