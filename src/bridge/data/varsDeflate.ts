@@ -14,6 +14,8 @@ import type { SFTPWrapper } from 'ssh2';
 import { promisify } from 'util';
 import * as zlib from 'zlib';
 
+import { sftpCall } from '../transport/sftp';
+
 /** The manifest entry's `encoding` of a deflated file. */
 export const ZBLOCKS = 'zblocks';
 export const BLOCK_BYTES = 4 << 20;
@@ -82,7 +84,7 @@ export async function putDeflated(
   to: string
 ): Promise<number> {
   const local = await fs.promises.open(from, 'r');
-  const remote = await Private.call<Buffer>(cb =>
+  const remote = await sftpCall<Buffer>(cb =>
     sftp.open(to, 'w', { mode: 0o600 }, cb)
   );
   try {
@@ -114,7 +116,7 @@ export async function putDeflated(
         const at = position;
         position += stored.length;
         writing.push(
-          Private.call<void>(cb =>
+          sftpCall<void>(cb =>
             sftp.write(remote, stored, 0, stored.length, at, err => cb(err))
           )
         );
@@ -131,18 +133,8 @@ export async function putDeflated(
     return position;
   } finally {
     await local.close();
-    await Private.call<void>(cb => sftp.close(remote, err => cb(err))).catch(
+    await sftpCall<void>(cb => sftp.close(remote, err => cb(err))).catch(
       () => undefined
-    );
-  }
-}
-
-namespace Private {
-  export function call<T>(
-    start: (cb: (err: Error | null | undefined, value?: T) => void) => void
-  ): Promise<T> {
-    return new Promise((resolve, reject) =>
-      start((err, value) => (err ? reject(err) : resolve(value as T)))
     );
   }
 }

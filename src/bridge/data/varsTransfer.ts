@@ -11,6 +11,7 @@ import type { SFTPWrapper, TransferOptions } from 'ssh2';
 
 import type { IVarEntry, IVarsManifest } from '../../shared/data';
 import type { IOpenCluster } from '../jobs/context';
+import { sftpCall } from '../transport/sftp';
 import type { ITransport } from '../transport/types';
 import { shellQuote } from '../util/quote';
 import { compressesWell, putDeflated, ZBLOCKS } from './varsDeflate';
@@ -51,7 +52,7 @@ export async function uploadVars(
         continue;
       }
       if (sftp) {
-        await Private.call(cb => sftp.fastPut(from, to, TRANSFER, cb));
+        await sftpCall<void>(cb => sftp.fastPut(from, to, TRANSFER, cb));
       } else if (Private.isLocal(open)) {
         await Private.linkOrCopy(from, to);
       } else {
@@ -63,7 +64,7 @@ export async function uploadVars(
     // Last: a folder with a manifest is complete. It says how each file travelled.
     const text = JSON.stringify({ ...manifest, vars: sent });
     if (sftp) {
-      await Private.call(cb =>
+      await sftpCall<void>(cb =>
         sftp.writeFile(`${remoteDir}/manifest.json`, text, { mode: 0o600 }, cb)
       );
     } else {
@@ -100,7 +101,7 @@ export async function downloadVars(
     const from = `${remoteDir}/${v.file}`;
     const to = path.join(localDir, v.file);
     if (sftp) {
-      await Private.call(cb => sftp.fastGet(from, to, TRANSFER, cb));
+      await sftpCall<void>(cb => sftp.fastGet(from, to, TRANSFER, cb));
     } else if (Private.isLocal(open)) {
       await Private.linkOrCopy(from, to);
     } else {
@@ -166,13 +167,5 @@ namespace Private {
     return Number.isFinite(free) && free < 1024
       ? `${free} KiB free`
       : undefined;
-  }
-
-  export function call(
-    start: (cb: (err: Error | null | undefined) => void) => void
-  ): Promise<void> {
-    return new Promise((resolve, reject) =>
-      start(err => (err ? reject(err) : resolve()))
-    );
   }
 }

@@ -24,36 +24,40 @@ export async function sftpWriteFile(
   mode: number
 ): Promise<void> {
   const tmp = tempSibling(file);
-  const handle = await call<Buffer>(cb => sftp.open(tmp, 'wx', { mode }, cb));
+  const handle = await sftpCall<Buffer>(cb =>
+    sftp.open(tmp, 'wx', { mode }, cb)
+  );
   // Requests on one handle are answered in order, so the writes, the fchmod
   // (open's mode passes through the server's umask; ours is exact) and the
   // close go out together: one round trip instead of one per request.
   const ops: Promise<void>[] = [];
   for (let offset = 0; offset < data.length; offset += CHUNK) {
     const n = Math.min(data.length - offset, CHUNK);
-    ops.push(call<void>(cb => sftp.write(handle, data, offset, n, offset, cb)));
+    ops.push(
+      sftpCall<void>(cb => sftp.write(handle, data, offset, n, offset, cb))
+    );
   }
-  ops.push(call<void>(cb => sftp.fchmod(handle, mode, cb)));
-  const closed = call<void>(cb => sftp.close(handle, cb));
+  ops.push(sftpCall<void>(cb => sftp.fchmod(handle, mode, cb)));
+  const closed = sftpCall<void>(cb => sftp.close(handle, cb));
   try {
     await Promise.all(ops);
     await closed;
   } catch (err) {
     await closed.catch(() => undefined);
-    await call<void>(cb => sftp.unlink(tmp, cb)).catch(() => undefined);
+    await sftpCall<void>(cb => sftp.unlink(tmp, cb)).catch(() => undefined);
     throw err;
   }
   try {
     // Plain SFTP rename refuses to replace an existing file; OpenSSH's extension does it atomically.
-    await call<void>(cb => sftp.ext_openssh_rename(tmp, file, cb));
+    await sftpCall<void>(cb => sftp.ext_openssh_rename(tmp, file, cb));
   } catch (err) {
-    await call<void>(cb => sftp.unlink(tmp, cb)).catch(() => undefined);
+    await sftpCall<void>(cb => sftp.unlink(tmp, cb)).catch(() => undefined);
     throw err;
   }
 }
 
 export function sftpReadFile(sftp: SFTPWrapper, file: string): Promise<Buffer> {
-  return call<Buffer>(cb => sftp.readFile(file, cb));
+  return sftpCall<Buffer>(cb => sftp.readFile(file, cb));
 }
 
 /** Whether ssh2 reported an SFTP protocol-level error (file missing, denied...) rather than a dead channel. */
@@ -78,7 +82,8 @@ export function sftpError(
   return e;
 }
 
-function call<T>(
+/** An ssh2 SFTP call with a Node callback, as a promise. */
+export function sftpCall<T>(
   fn: (cb: (err: Error | undefined | null, value: T) => void) => void
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
