@@ -26,6 +26,29 @@ export function ranksOf(sink: RecordingSink): IRanksPayload | undefined {
   return all.pop();
 }
 
+/** Rank 1 raises (line 4 of the cell, under its magic line); the other ranks would sleep. */
+export const FAIL_RANK_1 =
+  'import os, time\nif os.environ["RANK"] == "1":\n    raise ValueError("rank one broke")\ntime.sleep(120)';
+
+/** The cell ran FAIL_RANK_1 (lineOffset 1): one error, rank 1's traceback, rank 1 named, and `extra`. */
+export function expectRankOneFailed(
+  outcome: { status: string },
+  sink: RecordingSink,
+  extra: Partial<IRanksPayload> = {}
+): void {
+  expect(outcome.status).toBe('error');
+  const errors = sink.errors();
+  expect(errors).toHaveLength(1);
+  expect(errors[0].evalue).toBe('rank one broke');
+  expect(errors[0].traceback[0]).toMatch(/^Rank 1 of 2 \(on \S+\) failed:$/);
+  expect(errors[0].traceback.join('\n')).toContain('line 4');
+  expect(ranksOf(sink)).toMatchObject({
+    failedRank: 1,
+    ranks: [expect.objectContaining({ rank: 1, state: 'error' })],
+    ...extra
+  });
+}
+
 export function alive(pid: number): boolean {
   return fs.existsSync(`/proc/${pid}`);
 }

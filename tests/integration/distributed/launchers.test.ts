@@ -28,6 +28,8 @@ import { ROOT, service } from '../schedulers/helpers';
 import {
   ALLREDUCE,
   alive,
+  expectRankOneFailed,
+  FAIL_RANK_1,
   PidMarks,
   ranksOf,
   shareClientKeys,
@@ -48,9 +50,6 @@ const TORCH_ALLREDUCE = [
   "      'group=%d/%d' % (dist.get_rank(), dist.get_world_size()), 'sum=%g' % t.item())",
   'dist.destroy_process_group()'
 ].join('\n');
-
-const FAIL_RANK_1 =
-  'import os, time\nif os.environ["RANK"] == "1":\n    raise ValueError("rank one broke")\ntime.sleep(120)';
 
 /** VENV2: a venv of Debian's python3 that sees apt's torch (and has no torchrun script). */
 function venvCluster(extra: Partial<IClusterConfig>): IClusterConfig {
@@ -209,17 +208,7 @@ describe('torchrun and mpirun launchers', () => {
       { tasksPerNode: 2, launch: 'torchrun' },
       sink
     );
-    expect(outcome.status).toBe('error');
-    const errors = sink.errors();
-    expect(errors).toHaveLength(1);
-    expect(errors[0].evalue).toBe('rank one broke');
-    expect(errors[0].traceback[0]).toMatch(/^Rank 1 of 2 \(on \S+\) failed:$/);
-    expect(errors[0].traceback.join('\n')).toContain('line 4');
-    expect(ranksOf(sink)).toMatchObject({
-      failedRank: 1,
-      launch: 'torchrun',
-      ranks: [expect.objectContaining({ rank: 1, state: 'error' })]
-    });
+    expectRankOneFailed(outcome, sink, { launch: 'torchrun' });
   });
 
   it('torchrun on SLURM: interrupt leaves no torchrun and no rank behind', async () => {
@@ -268,12 +257,7 @@ describe('torchrun and mpirun launchers', () => {
       { tasksPerNode: 2, launch: 'mpirun' },
       sink
     );
-    expect(outcome.status).toBe('error');
-    const errors = sink.errors();
-    expect(errors).toHaveLength(1);
-    expect(errors[0].evalue).toBe('rank one broke');
-    expect(errors[0].traceback[0]).toMatch(/^Rank 1 of 2 \(on \S+\) failed:$/);
-    expect(ranksOf(sink)).toMatchObject({ failedRank: 1, launch: 'mpirun' });
+    expectRankOneFailed(outcome, sink, { launch: 'mpirun' });
   });
 
   it('mpirun on SLURM: interrupt leaves no mpirun and no rank behind', async () => {

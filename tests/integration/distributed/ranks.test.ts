@@ -22,7 +22,13 @@ import {
   testBed
 } from '../jobs/helpers';
 import { service } from '../schedulers/helpers';
-import { ALLREDUCE, alive, ranksOf } from './helpers';
+import {
+  ALLREDUCE,
+  alive,
+  expectRankOneFailed,
+  FAIL_RANK_1,
+  ranksOf
+} from './helpers';
 
 mkCacheDir();
 
@@ -118,22 +124,8 @@ describe('distributed cells', () => {
 
   it('SLURM: a failing rank ends the cell with its traceback and names it', async () => {
     const sink = new RecordingSink();
-    const outcome = await run(
-      'slurm',
-      'import os, time\nif os.environ["RANK"] == "1":\n    raise ValueError("rank one broke")\ntime.sleep(120)',
-      { tasksPerNode: 2 },
-      sink
-    );
-    expect(outcome.status).toBe('error');
-    const errors = sink.errors();
-    expect(errors).toHaveLength(1);
-    expect(errors[0].evalue).toBe('rank one broke');
-    expect(errors[0].traceback[0]).toMatch(/^Rank 1 of 2 \(on \S+\) failed:$/);
-    expect(errors[0].traceback.join('\n')).toContain('line 4');
-    expect(ranksOf(sink)).toMatchObject({
-      failedRank: 1,
-      ranks: [expect.objectContaining({ rank: 1, state: 'error' })]
-    });
+    const outcome = await run('slurm', FAIL_RANK_1, { tasksPerNode: 2 }, sink);
+    expectRankOneFailed(outcome, sink);
     expect(sink.text('stderr')).toContain('Rank 1 of 2');
   });
 
