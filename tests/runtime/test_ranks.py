@@ -380,8 +380,9 @@ class PbsNodefile(TempDirCase):
         self.assertEqual((head['launch'], head['masterAddr']), ('local', '127.0.0.1'))
         self.assertIn('allreduce 3', stream_text(ranked(events, 1)))
 
-    @unittest.skipUnless(shutil.which('mpirun'), 'no mpirun here')
     def test_real_mpirun_takes_its_hosts_and_the_master_from_the_nodefile(self):
+        # A test that cannot run fails: scripts/setup/ensure.sh installs openmpi-bin.
+        self.assertTrue(shutil.which('mpirun'), 'no mpirun: install openmpi-bin (ensure.sh does)')
         # Open MPI without tm (Debian's) reads --hostfile; localhost's slots are the nodefile's.
         env = self.nodefile('localhost', 'localhost', OMPI_ALLOW_RUN_AS_ROOT='1',
                             OMPI_ALLOW_RUN_AS_ROOT_CONFIRM='1')
