@@ -26,6 +26,23 @@ export function ranksOf(sink: RecordingSink): IRanksPayload | undefined {
   return all.pop();
 }
 
+/** The cell ran ALLREDUCE as 2 ranks on one node through `launch`: rank 0's line inline, rank 1 done. */
+export function expectAllReducedOnOneNode(
+  outcome: { status: string },
+  sink: RecordingSink,
+  launch: string
+): void {
+  expect(sink.errors()).toEqual([]);
+  expect(outcome.status).toBe('ok');
+  expect(sink.text('stdout')).toMatch(
+    /^rank 0\/2 local 0 on \S+: allreduce 3 cvd=None\n$/
+  );
+  expect(ranksOf(sink)).toMatchObject({
+    launch,
+    ranks: [expect.objectContaining({ rank: 1, localRank: 1, state: 'done' })]
+  });
+}
+
 /** Rank 1 raises (line 4 of the cell, under its magic line); the other ranks would sleep. */
 export const FAIL_RANK_1 =
   'import os, time\nif os.environ["RANK"] == "1":\n    raise ValueError("rank one broke")\ntime.sleep(120)';

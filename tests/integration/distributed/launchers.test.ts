@@ -28,6 +28,7 @@ import { ROOT, service } from '../schedulers/helpers';
 import {
   ALLREDUCE,
   alive,
+  expectAllReducedOnOneNode,
   expectRankOneFailed,
   FAIL_RANK_1,
   PidMarks,
@@ -235,15 +236,7 @@ describe('torchrun and mpirun launchers', () => {
       { tasksPerNode: 2, launch: 'mpirun' },
       sink
     );
-    expect(sink.errors()).toEqual([]);
-    expect(outcome.status).toBe('ok');
-    expect(sink.text('stdout')).toMatch(
-      /^rank 0\/2 local 0 on \S+: allreduce 3 cvd=None\n$/
-    );
-    expect(ranksOf(sink)).toMatchObject({
-      launch: 'mpirun',
-      ranks: [expect.objectContaining({ rank: 1, localRank: 1, state: 'done' })]
-    });
+    expectAllReducedOnOneNode(outcome, sink, 'mpirun');
     expect(ranksText(sink)).toMatch(
       /^\[rank 1\] rank 1\/2 local 1 on \S+: allreduce 3 cvd=None\n$/
     );

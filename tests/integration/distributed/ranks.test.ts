@@ -25,6 +25,7 @@ import { service } from '../schedulers/helpers';
 import {
   ALLREDUCE,
   alive,
+  expectAllReducedOnOneNode,
   expectRankOneFailed,
   FAIL_RANK_1,
   ranksOf
@@ -178,15 +179,7 @@ describe('distributed cells', () => {
   it('a direct host runs --tasks-per-node ranks side by side and refuses --nodes', async () => {
     const sink = new RecordingSink();
     const outcome = await run('host', ALLREDUCE, { tasksPerNode: 2 }, sink);
-    expect(sink.errors()).toEqual([]);
-    expect(outcome.status).toBe('ok');
-    expect(sink.text('stdout')).toMatch(
-      /^rank 0\/2 local 0 on \S+: allreduce 3 cvd=None\n$/
-    );
-    expect(ranksOf(sink)).toMatchObject({
-      launch: 'local',
-      ranks: [expect.objectContaining({ rank: 1, state: 'done' })]
-    });
+    expectAllReducedOnOneNode(outcome, sink, 'local');
     await expect(run('host', 'print(1)', { nodes: 2 })).rejects.toThrow(
       /--nodes 2 needs a scheduler: a direct host is one machine/
     );

@@ -25,6 +25,7 @@ import { service } from '../schedulers/helpers';
 import {
   ALLREDUCE,
   alive,
+  expectAllReducedOnOneNode,
   expectRankOneFailed,
   FAIL_RANK_1,
   PidMarks,
@@ -115,15 +116,7 @@ describe('distributed cells on Grid Engine', () => {
       { tasksPerNode: 2, launch: 'mpirun' },
       sink
     );
-    expect(sink.errors()).toEqual([]);
-    expect(outcome.status).toBe('ok');
-    expect(sink.text('stdout')).toMatch(
-      /^rank 0\/2 local 0 on \S+: allreduce 3 cvd=None\n$/
-    );
-    expect(ranksOf(sink)).toMatchObject({
-      launch: 'mpirun',
-      ranks: [expect.objectContaining({ rank: 1, localRank: 1, state: 'done' })]
-    });
+    expectAllReducedOnOneNode(outcome, sink, 'mpirun');
   });
 
   it('torchrun in the parallel environment: one node, its ranks meet', async () => {
@@ -133,15 +126,7 @@ describe('distributed cells on Grid Engine', () => {
       { tasksPerNode: 2, launch: 'torchrun' },
       sink
     );
-    expect(sink.errors()).toEqual([]);
-    expect(outcome.status).toBe('ok');
-    expect(sink.text('stdout')).toMatch(
-      /^rank 0\/2 local 0 on \S+: allreduce 3 cvd=None\n$/
-    );
-    expect(ranksOf(sink)).toMatchObject({
-      launch: 'torchrun',
-      ranks: [expect.objectContaining({ rank: 1, localRank: 1, state: 'done' })]
-    });
+    expectAllReducedOnOneNode(outcome, sink, 'torchrun');
   });
 
   it('a failing rank ends the cell with its traceback and names it', async () => {
