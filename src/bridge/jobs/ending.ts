@@ -20,6 +20,8 @@ export interface IFollowEnd {
   cancelRequested: boolean;
   /** The bridge made `done` up (lost, timed out waiting): the log had none. */
   synthesized: boolean;
+  /** The job's process died without a `done` (a scheduler's kill at its limit, say). */
+  diedSilently?: boolean;
 }
 
 /** Shows a failed status line (the job may not exist yet). */
@@ -59,13 +61,19 @@ export async function endJob(
   const { raised, cancelRequested, synthesized } = end;
   let done = end.done;
   if (
-    !synthesized &&
+    (!synthesized || end.diedSilently) &&
     !cancelRequested &&
     job.scheduler !== 'direct' &&
     done.state !== 'completed'
   ) {
-    // The job's own log says it was stopped; the scheduler knows why (TIMEOUT, OOM, node failure).
-    done = await Private.refineEnd(ctx, done, endedGraceMs * 2);
+    // The job's own log says it was stopped, or it died before writing its end: the
+    // scheduler knows why (TIMEOUT, OOM, node failure). A kill at the time limit can end
+    // the process before the scheduler shows the job ended, so a silent death waits longer.
+    done = await Private.refineEnd(
+      ctx,
+      done,
+      endedGraceMs * (end.diedSilently ? 5 : 2)
+    );
   }
   if (cancelRequested && done.state === 'failed') {
     // The scheduler signals every process of the job at once (scancel), so the
@@ -148,7 +156,12 @@ namespace Private {
       try {
         const state = (await ctx.scheduler.states(ctx.transport, [id])).get(id);
         if (state?.state === 'ended') {
-          return SPECIFIC.has(state.end)
+          // A job lost without its end takes any end the scheduler gives but
+          // "completed" (which its missing `done` contradicts).
+          const better =
+            SPECIFIC.has(state.end) ||
+            (done.state === 'lost' && state.end !== 'completed');
+          return better
             ? {
                 ...done,
                 state: state.end,

@@ -149,6 +149,65 @@ describe('JobFollower', () => {
     expect(job.detail).toBe('the job process was killed');
   });
 
+  it("asks a batch job's scheduler why it died without a done: a kill at its time limit is timeout", async () => {
+    const { transport, follower, job, ctx } = setup({
+      // No poller: only the end of the follow may ask the scheduler.
+      watcher: {
+        watch: () => () => undefined,
+        poke: () => undefined
+      } as unknown as JobWatcher
+    });
+    job.scheduler = 'slurm';
+    job.schedulerId = '42';
+    const asked: string[][] = [];
+    ctx.scheduler = {
+      // Still finishing (COMPLETING) on the first ask, then TIMEOUT.
+      states: async (_t: unknown, ids: string[]) => {
+        asked.push(ids);
+        return new Map([
+          [
+            '42',
+            asked.length < 2
+              ? { state: 'running' }
+              : {
+                  state: 'ended',
+                  end: 'timeout',
+                  reason: 'TIMEOUT',
+                  exitCode: null
+                }
+          ]
+        ]);
+      }
+    } as unknown as IJobContext['scheduler'];
+    const outcome = follower.run({ offset: 0 });
+    const stream = await transport.nextStream(0);
+    stream.emit(stdout('started\n'));
+    stream.exit(3, 'the job process was killed\n');
+    expect((await outcome).status).toBe('error');
+    expect(asked).toEqual([['42'], ['42']]);
+    expect(job.endState).toBe('timeout');
+    expect(job.detail).toBe('TIMEOUT');
+  });
+
+  it('keeps a silent death lost when its scheduler says the job completed', async () => {
+    const { transport, follower, job, ctx } = setup({
+      watcher: {
+        watch: () => () => undefined,
+        poke: () => undefined
+      } as unknown as JobWatcher
+    });
+    job.scheduler = 'slurm';
+    job.schedulerId = '43';
+    ctx.scheduler = {
+      states: async () =>
+        new Map([['43', { state: 'ended', end: 'completed', exitCode: 0 }]])
+    } as unknown as IJobContext['scheduler'];
+    const outcome = follower.run({ offset: 0 });
+    (await transport.nextStream(0)).exit(3, 'gone\n');
+    expect((await outcome).status).toBe('error');
+    expect(job.endState).toBe('lost');
+  });
+
   it('gives up after three follows in a row that make no progress', async () => {
     const { transport, follower, job } = setup();
     const outcome = follower.run({ offset: 0 });

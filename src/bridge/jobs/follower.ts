@@ -127,7 +127,8 @@ export class JobFollower {
         done: (this._mapper.done ?? this._synthesized) as IDoneEvent,
         raised: this._mapper.raised,
         cancelRequested: this._cancelRequested,
-        synthesized: this._synthesized !== null
+        synthesized: this._synthesized !== null,
+        diedSilently: this._diedSilently
       },
       this._deps.records,
       this._deps.timing.endedGraceMs
@@ -229,7 +230,9 @@ export class JobFollower {
         continue;
       }
       if (attempt.code === 3) {
-        // The agent saw the job process die without a `done` event.
+        // The agent saw the job process die without a `done` event; a scheduler
+        // that killed it (time limit, memory) knows why, and endJob asks it.
+        this._diedSilently = true;
         return this._synthesize(
           'lost',
           errText || 'the job process ended without writing its end'
@@ -443,6 +446,7 @@ export class JobFollower {
   private _doneArrived: Promise<void>;
   private _resolveDone: () => void = () => undefined;
   private _synthesized: IDoneEvent | null = null;
+  private _diedSilently = false;
   private _detached: string | null = null;
   private _current: IStreamHandle | null = null;
   private _cancelRequested = false;
