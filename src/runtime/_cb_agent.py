@@ -17,6 +17,7 @@ Usage: <venv1>/bin/python -u agent.py COMMAND [JOBDIR] [options]   (see docs/arc
   env-ensure [--workdir DIR]  {"env", "envHash"} on stdin: VENV2 ready here   prints env event lines
   sync-apply SYNCDIR          a project folder's delta on stdin (_cb_sync.py) prints JSON
   relay HOST PORT             stdin/stdout <-> a TCP socket, raw (_cb_relay.py)  prints the bytes
+  array-follow JOBDIR [--offsets N,N,-]  every element's events, `k<TAB>line` (_cb_array.py)
 
 Runs on Python 3.6+ with the standard library only: no f-strings, no 3.7+ APIs. It imports its
 siblings (_cb_*.py in this folder, which the agent.py stub puts on sys.path, so `python -I`
@@ -325,9 +326,10 @@ def job_status(jobdir):
 
 def parse_args(argv):
     if not argv:
-        raise AgentError('usage: agent.py COMMAND [JOBDIR] [--offset N] [--grace S] [--workdir DIR]')
-    opts = {'command': argv[0], 'jobdir': None, 'offset': 0, 'grace': 5.0, 'workdir': None,
-            'envKind': None}
+        raise AgentError('usage: agent.py COMMAND [JOBDIR] [--offset N] [--offsets N,N,-] '
+                         '[--grace S] [--workdir DIR]')
+    opts = {'command': argv[0], 'jobdir': None, 'offset': 0, 'offsets': None, 'grace': 5.0,
+            'workdir': None, 'envKind': None}
     rest = argv[1:]
     if argv[0] == 'relay':
         opts['args'] = rest
@@ -339,13 +341,15 @@ def parse_args(argv):
     i = 0
     while i < len(rest):
         arg = rest[i]
-        if arg in ('--offset', '--grace', '--workdir', '--env-kind'):
+        if arg in ('--offset', '--offsets', '--grace', '--workdir', '--env-kind'):
             if i + 1 >= len(rest):
                 raise AgentError('%s needs a value' % arg)
             value = rest[i + 1]
             try:
                 if arg == '--offset':
                     opts['offset'] = int(value)
+                elif arg == '--offsets':
+                    opts['offsets'] = value  # array-follow checks it against the elements
                 elif arg == '--grace':
                     opts['grace'] = float(value)
                 elif arg == '--env-kind':
@@ -405,7 +409,7 @@ def main(argv):
         if cmd in ARRAY_COMMANDS:
             import _cb_array
             try:
-                return _cb_array.command(cmd, jobdir)
+                return _cb_array.command(cmd, jobdir, opts['offsets'])
             except _cb_array.ArrayError as e:
                 raise AgentError(str(e))
         if cmd == 'follow':

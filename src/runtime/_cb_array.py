@@ -2,7 +2,8 @@
 JOBDIR/elements/<k>/ (bundle.json with the binding, events.jsonl, status.json), run by the
 unchanged run_job. The scheduler's job array starts `array-element` once per element; on a
 direct host `launch` runs run_direct, which starts them itself, at most max-parallel at once.
-`array-follow` streams every element's events on one channel, each line prefixed `k<TAB>`.
+`array-follow` streams every element's events on one channel, each line prefixed `k<TAB>`;
+after a dropped connection, `--offsets` resumes each element's log where the bridge had it.
 
 Python 3.6+, standard library only.
 """
@@ -208,15 +209,37 @@ def end_silent(jobdir, k, silent_for):
                'node failed)' % (status.get('node') or 'its node', age))
 
 
-def follow(jobdir, count, out_fd=1, poll=0.05):
+def parse_offsets(text, count):
+    """`--offsets 0,5120,-`: the byte offset each element's log resumes from, `-` for an
+    element whose `done` the caller already has. Returns (offsets, ended)."""
+    if text is None:
+        return [0] * count, [False] * count
+    parts = text.split(',')
+    if len(parts) != count:
+        raise ArrayError('--offsets has %d values for an array of %d elements'
+                         % (len(parts), count))
+    offsets, ended = [], []
+    for part in parts:
+        if part == '-':
+            offsets.append(0)
+            ended.append(True)
+            continue
+        if not part.isdigit():
+            raise ArrayError('--offsets: %r is neither a byte offset nor -' % part)
+        offsets.append(int(part))
+        ended.append(False)
+    return offsets, ended
+
+
+def follow(jobdir, count, out_fd=1, poll=0.05, resume=None):
     """Streams every element's whole event lines to out_fd as `k<TAB>line`, until each element
-    wrote its `done`. Returns 0 then, 4 when the caller went away."""
+    wrote its `done`. Returns 0 then, 4 when the caller went away. `resume` is parse_offsets'
+    (offsets, ended) after a dropped connection."""
     parent = os.getppid()
     silent_for = lost_after()
     last_beat_check = time.time()
-    offsets = [0] * count
+    offsets, ended = resume or ([0] * count, [False] * count)
     wants = [1 << 20] * count
-    ended = [False] * count
     fds = [None] * count
     last_check = time.time()
     try:
@@ -269,7 +292,7 @@ def follow(jobdir, count, out_fd=1, poll=0.05):
     return 0
 
 
-def command(cmd, jobdir):
+def command(cmd, jobdir, offsets=None):
     """The agent's array commands; returns the exit status."""
     if cmd == 'array-element':
         return run_element(jobdir)
@@ -277,7 +300,8 @@ def command(cmd, jobdir):
         spec = array_of(read_json(os.path.join(jobdir, 'bundle.json')))
         if spec is None:
             raise ArrayError('%s is not an array job' % jobdir)
-        return follow(jobdir, len(spec[1]))
+        count = len(spec[1])
+        return follow(jobdir, count, resume=parse_offsets(offsets, count))
     raise ArrayError('unknown array command %r' % cmd)
 
 

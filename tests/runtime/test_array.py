@@ -185,6 +185,33 @@ class ArrayJobs(TempDirCase):
         self.assertGreater(len(result), 1 << 20, 'one event line longer than a 1 MiB read')
         self.assertEqual(by_k[0][-1]['state'], 'completed')
 
+    def test_follow_resumes_each_element_from_its_offset_and_skips_the_ended(self):
+        # What a bridge whose connection dropped asks for: element 0 already ended there,
+        # element 1 from the byte after its lines so far, element 2 from its start.
+        jobdir = self.prepare('r1', 'print("value", lr)\nlr', [1, 2, 3])
+        self.agent('launch', jobdir)
+        whole = follow_lines(self.agent('array-follow', jobdir, timeout=120).stdout)
+        self.assertEqual([whole[k][-1]['state'] for k in range(3)], ['completed'] * 3)
+        path = os.path.join(_cb_array.element_dir(jobdir, 1), 'events.jsonl')
+        with open(path, 'rb') as f:
+            lines = f.read().split(b'\n')[:-1]
+        kept = 2
+        offset = sum(len(line) + 1 for line in lines[:kept])
+        fol = self.agent('array-follow', jobdir, '--offsets', '-,%d,0' % offset, timeout=60)
+        self.assertEqual(fol.returncode, 0, fol.stderr)
+        resumed = follow_lines(fol.stdout)
+        self.assertNotIn(0, resumed, 'element 0 had ended: nothing of it again')
+        self.assertEqual(resumed[1], whole[1][kept:])
+        self.assertEqual(resumed[2], whole[2])
+
+    def test_follow_refuses_offsets_that_do_not_fit_the_array(self):
+        jobdir = self.prepare('r2', 'lr', [1, 2])
+        for offsets, words in (('0', b'1 values for an array of 2'),
+                               ('0,x', b"'x' is neither a byte offset nor -")):
+            out = self.agent('array-follow', jobdir, '--offsets', offsets)
+            self.assertEqual(out.returncode, 2)
+            self.assertIn(words, out.stderr)
+
     def test_follow_of_a_job_that_is_no_array_is_a_clear_error(self):
         jobdir = self.jobdir('n1')
         self.agent('prepare', jobdir, input=self.bundle('1'))

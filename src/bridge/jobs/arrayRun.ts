@@ -2,8 +2,9 @@
  * A `--array` cell: submitted once (a scheduler job array, or a direct
  * host's launcher of K processes), followed through ONE `array-follow`
  * channel that multiplexes every element's event log, shown as one ARRAY_MIME
- * display kept current in place. The cell ends when every element ended and
- * fails naming each failed element and its `%cluster rerun`.
+ * display kept current in place; a dropped connection resumes each element's
+ * log where it stopped. The cell ends when every element ended and fails
+ * naming each failed element and its `%cluster rerun`.
  */
 import type { IJobEvent } from '../../shared/events';
 import { ARRAY_MIME } from '../../shared/mime';
@@ -16,7 +17,13 @@ import type { IJobSpec } from '../schedulers/types';
 import type { IStreamHandle } from '../transport/types';
 import { ArrayTracker } from './arrayPayload';
 import type { IJobBundle } from './bundle';
-import { errorMessage, type IJobContext, type IJobRecorder } from './context';
+import {
+  errorMessage,
+  firstLine,
+  isConnectionDrop,
+  type IJobContext,
+  type IJobRecorder
+} from './context';
 import { markFailed } from './ending';
 import { submitJob } from './submission';
 import type { IRunOutcome } from './types';
@@ -33,6 +40,8 @@ export interface IArrayRunOptions {
   intro?: string;
   /** While the array runs, how `%cluster cancel` and the jobs panel reach it. */
   onCancel?: (cancel: (() => Promise<void>) | undefined) => void;
+  /** Brings a dropped connection back (the follow then resumes); without it a drop ends the cell. */
+  reconnect?: (ctx: IJobContext) => Promise<void>;
 }
 
 /** What an array cell cannot do yet: a usage error before anything runs. */
@@ -139,24 +148,58 @@ export async function runArray(
     if (signal?.aborted) {
       onAbort();
     }
-    stream = ctx.transport.stream(
-      agentCommand(ctx.agent, 'array-follow', job.remoteDir),
-      {
-        onStdout: chunk => view.feed(chunk),
-        onStderr: chunk => view.noteError(chunk)
+    let resume: string[] = [];
+    for (;;) {
+      stream = ctx.transport.stream(
+        agentCommand(ctx.agent, 'array-follow', job.remoteDir, ...resume),
+        {
+          onStdout: chunk => view.feed(chunk),
+          onStderr: chunk => view.noteError(chunk)
+        }
+      );
+      let code: number | null = null;
+      let error: unknown = null;
+      try {
+        code = (await stream.done).code;
+      } catch (err) {
+        error = err;
       }
-    );
-    const result = await stream.done;
-    if (!tracker.ended) {
-      if (!cancelRequested && result.code !== 0) {
+      if (tracker.ended) {
+        break;
+      }
+      if (
+        !cancelRequested &&
+        options.reconnect &&
+        isConnectionDrop(error, ctx.transport.state)
+      ) {
+        // The elements run on without us: reconnect, then each log from where it stopped.
+        view.dropPartial();
+        status.set({ detail: 'connection lost, reconnecting' });
+        try {
+          await options.reconnect(ctx);
+        } catch (err) {
+          throw new Error(
+            `connection lost: ${firstLine(err)}. The elements may still be running; ` +
+              `their logs are in ${job.remoteDir}/elements/`
+          );
+        }
+        status.set({ detail: `${array.values.length} elements` });
+        resume = view.resumeArgs();
+        continue;
+      }
+      if (error && !cancelRequested) {
+        throw error;
+      }
+      if (!cancelRequested && code !== 0) {
         throw new Error(
-          `following the array's elements failed (exit ${result.code}): ${view.errors || 'no message'}`
+          `following the array's elements failed (exit ${code}): ${view.errors || 'no message'}`
         );
       }
       tracker.endRest(
         cancelRequested ? 'cancelled' : 'lost',
         cancelRequested ? 'cancelled before it recorded its end' : undefined
       );
+      break;
     }
   } catch (err) {
     view.flush();
@@ -185,27 +228,62 @@ namespace Private {
       this._ctx.sink.display(this._data(), {}, this._id);
     }
 
-    /** `k<TAB>event` lines; a partial line waits for its end. */
+    /**
+     * `k<TAB>event` lines; a partial line waits for its end. Bytes, not text: a
+     * character cut by a chunk boundary stays whole, and each element's offset
+     * counts the bytes of its log that arrived.
+     */
     feed(chunk: Buffer): void {
-      this._rest += chunk.toString('utf8');
-      const lines = this._rest.split('\n');
-      this._rest = lines.pop() ?? '';
+      this._rest = this._rest.length
+        ? Buffer.concat([this._rest, chunk])
+        : chunk;
       let changed = false;
-      for (const line of lines) {
-        const tab = line.indexOf('\t');
-        if (tab <= 0) {
-          continue;
+      let start = 0;
+      for (;;) {
+        const end = this._rest.indexOf(0x0a, start);
+        if (end < 0) {
+          break;
         }
-        try {
-          const event = JSON.parse(line.slice(tab + 1)) as IJobEvent;
-          changed =
-            this._tracker.handle(Number(line.slice(0, tab)), event) || changed;
-        } catch {
-          // A line cut by a full disk: the element's `done` still ends it.
-        }
+        changed = this._line(this._rest.subarray(start, end)) || changed;
+        start = end + 1;
       }
+      this._rest = this._rest.subarray(start);
       if (changed) {
         this._schedule();
+      }
+    }
+
+    /** A dropped connection cut the last line: the resumed follow sends it whole. */
+    dropPartial(): void {
+      this._rest = Buffer.alloc(0);
+    }
+
+    /** `--offsets` for a resumed follow: each element's bytes so far, `-` for the ended. */
+    resumeArgs(): string[] {
+      const count = this._tracker.payload.elements.length;
+      const offsets = Array.from({ length: count }, (_, k) =>
+        this._ended.has(k) ? '-' : String(this._offsets.get(k) ?? 0)
+      );
+      return ['--offsets', offsets.join(',')];
+    }
+
+    private _line(line: Buffer): boolean {
+      const tab = line.indexOf(0x09);
+      if (tab <= 0) {
+        return false;
+      }
+      const k = Number(line.subarray(0, tab).toString('ascii'));
+      const body = line.subarray(tab + 1);
+      this._offsets.set(k, (this._offsets.get(k) ?? 0) + body.length + 1);
+      try {
+        const event = JSON.parse(body.toString('utf8')) as IJobEvent;
+        if (event.type === 'done') {
+          this._ended.add(k);
+        }
+        return this._tracker.handle(k, event);
+      } catch {
+        // A line cut by a full disk: the element's `done` still ends it.
+        return false;
       }
     }
 
@@ -243,7 +321,9 @@ namespace Private {
     private _ctx: IJobContext;
     private _tracker: ArrayTracker;
     private _id: string;
-    private _rest = '';
+    private _rest: Buffer = Buffer.alloc(0);
+    private _offsets = new Map<number, number>();
+    private _ended = new Set<number>();
     private _last = 0;
     private _timer?: ReturnType<typeof setTimeout>;
   }

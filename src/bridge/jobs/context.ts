@@ -80,3 +80,11 @@ export function errorMessage(err: unknown): string {
 export function firstLine(err: unknown): string {
   return errorMessage(err).split('\n')[0];
 }
+
+/** A follow that stopped because the connection dropped (as opposed to its command ending). */
+export function isConnectionDrop(error: unknown, state: string): boolean {
+  if (error && (error as { kind?: string }).kind === 'disconnected') {
+    return true;
+  }
+  return state !== 'connected';
+}

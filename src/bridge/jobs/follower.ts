@@ -18,6 +18,7 @@ import type { IStreamHandle } from '../transport/types';
 import {
   errorMessage,
   firstLine,
+  isConnectionDrop,
   type IJobContext,
   type IJobRecorder,
   type ITiming
@@ -211,7 +212,7 @@ export class JobFollower {
       }
       const failed = first;
       first = undefined;
-      if (Private.isDrop(attempt.error, transport.state)) {
+      if (isConnectionDrop(attempt.error, transport.state)) {
         try {
           this._ctx.status.set({ detail: 'connection lost, reconnecting' });
           await this._deps.reconnect(this._ctx);
@@ -453,14 +454,4 @@ export class JobFollower {
   private _sessionStreamFailed = false;
   private _finished = false;
   private _timers = new Set<ReturnType<typeof setTimeout>>();
-}
-
-namespace Private {
-  /** The connection dropped (as opposed to the command ending). */
-  export function isDrop(error: unknown, state: string): boolean {
-    if (error && (error as { kind?: string }).kind === 'disconnected') {
-      return true;
-    }
-    return state !== 'connected';
-  }
 }

@@ -220,6 +220,7 @@ export class JobManager implements IJobManager {
       this._records.put(ctx.job);
       const swept = await runArray(ctx, spec, bundle, this._records, signal, {
         indexes: options.arrayIndexes,
+        reconnect: c => this._reconnect(c),
         onCancel: cancel =>
           cancel
             ? this._active.set(ctx.job.id, { cancelRemote: cancel })
@@ -574,6 +575,16 @@ export class JobManager implements IJobManager {
     return scheduler;
   }
 
+  /** A dropped connection back, within the reconnect window (it prompts again where it must). */
+  private _reconnect(ctx: IJobContext): Promise<void> {
+    return this._connector.reconnect(
+      ctx.cluster,
+      ctx.transport,
+      ctx.prompter,
+      this._timing.reconnectMs
+    );
+  }
+
   /** Follows from the start of the log; the follower is what `cancel` reaches meanwhile. */
   private async _follow(
     ctx: IJobContext,
@@ -586,13 +597,7 @@ export class JobManager implements IJobManager {
       records: this._records,
       watcher: this._watcher,
       venv2: this._venv2,
-      reconnect: c =>
-        this._connector.reconnect(
-          c.cluster,
-          c.transport,
-          c.prompter,
-          this._timing.reconnectMs
-        ),
+      reconnect: c => this._reconnect(c),
       forgetRemote: c => {
         this._connector.forget(c.transport);
         this._venv2.forgetAll(c.transport);

@@ -17,6 +17,7 @@ import {
   type IArrayPayload
 } from '../../../src/shared/mime';
 import {
+  dropSshConnections,
   eventually,
   ITestBed,
   mkCacheDir,
@@ -213,6 +214,36 @@ describe.each(KINDS)('--array cells on %s', kind => {
     expect(p.elements.map(e => e.state)).toEqual(['done', 'done', 'done']);
     // Two at once (the limit) and never three.
     expect(mostAtOnce(spans(p))).toBe(2);
+  });
+
+  it('resumes every element after a dropped SSH connection: all output, in order, once', async () => {
+    const sink = new RecordingSink();
+    const pending = bed.manager.runCell({
+      request: { cluster: kind, array: { name: 'lr', values: [1, 2] } },
+      // Non-ASCII text: the resumed offsets count bytes, not characters.
+      code: 'import time\nfor i in range(30):\n    print("é", lr, i, flush=True)\n    time.sleep(0.1)\nlr',
+      lineOffset: 1,
+      sink
+    });
+    await sink.until(s =>
+      (payloadOf(s)?.elements ?? []).some(e => stdoutOf(e).includes(' 5\n'))
+    );
+    expect(dropSshConnections(sshd())).toBeGreaterThan(0);
+    const outcome = await pending;
+    expect(outcome.status).toBe('ok');
+    const p = payloadOf(sink)!;
+    for (const [k, value] of [1, 2].entries()) {
+      const lines = Array.from({ length: 30 }, (_, i) => `é ${value} ${i}\n`);
+      expect(stdoutOf(p.elements[k])).toBe(lines.join(''));
+      expect([p.elements[k].state, p.elements[k].last]).toEqual([
+        'done',
+        String(value)
+      ]);
+    }
+    // The drop really happened: the status line said so while reconnecting.
+    expect(
+      sink.statuses().some(s => s.detail === 'connection lost, reconnecting')
+    ).toBe(true);
   });
 
   it('cancels every element on interrupt, leaving no process or queued job', async () => {
