@@ -1,6 +1,6 @@
-"""Distributed launch (_cb_ranks): rank variables from each launcher, GPU shares, local ranks
-through the agent with a real rendezvous, a failing rank, interrupt with no orphans, and the
-clear errors (srun outside SLURM, torchrun/mpirun missing)."""
+"""Distributed launch (_cb_launchers, _cb_ranks): rank variables from each launcher, GPU
+shares, local ranks through the agent with a real rendezvous, a failing rank, interrupt with no
+orphans, and the clear errors (srun outside SLURM, torchrun/mpirun missing)."""
 import json
 import os
 import shutil
@@ -15,7 +15,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, 'src', 'runtime'))
 
+import _cb_launchers  # noqa: E402
 import _cb_ranks  # noqa: E402
+
+# The script every launcher must start for a rank.
+RANKS_FILE = os.path.join(REPO, 'src', 'runtime', '_cb_ranks.py')
 
 with open(os.path.join(REPO, 'tests', 'integration', 'distributed', 'allreduce.py')) as f:
     ALLREDUCE = f.read()
@@ -27,68 +31,68 @@ def ranked(events, rank):
 
 class Shape(unittest.TestCase):
     def test_tasks_default_to_gpus_then_one(self):
-        self.assertIsNone(_cb_ranks.shape({'gpus': 2}))
-        self.assertEqual(_cb_ranks.shape({'nodes': 2, 'gpusPerNode': 4})['worldSize'], 8)
-        self.assertEqual(_cb_ranks.shape({'nodes': 3})['worldSize'], 3)
-        self.assertEqual(_cb_ranks.shape({'tasksPerNode': 2, 'gpusPerNode': 4})['worldSize'], 2)
+        self.assertIsNone(_cb_launchers.shape({'gpus': 2}))
+        self.assertEqual(_cb_launchers.shape({'nodes': 2, 'gpusPerNode': 4})['worldSize'], 8)
+        self.assertEqual(_cb_launchers.shape({'nodes': 3})['worldSize'], 3)
+        self.assertEqual(_cb_launchers.shape({'tasksPerNode': 2, 'gpusPerNode': 4})['worldSize'], 2)
 
     def test_rank_variables_from_each_launcher(self):
-        plan = _cb_ranks.shape({'nodes': 2, 'tasksPerNode': 2, 'gpusPerNode': 2})
+        plan = _cb_launchers.shape({'nodes': 2, 'tasksPerNode': 2, 'gpusPerNode': 2})
         base = {'CB_MASTER_ADDR': 'n1', 'CB_MASTER_PORT': '1234', 'CUDA_VISIBLE_DEVICES': '4,5'}
         for env in ({'SLURM_PROCID': '3', 'SLURM_LOCALID': '1'},
                     {'OMPI_COMM_WORLD_RANK': '3', 'OMPI_COMM_WORLD_LOCAL_RANK': '1'},
                     {'PMI_RANK': '3'}):
             env.update(base)
-            got = _cb_ranks.rank_environment(env, plan)
+            got = _cb_launchers.rank_environment(env, plan)
             self.assertEqual((got['RANK'], got['LOCAL_RANK'], got['WORLD_SIZE'],
                               got['LOCAL_WORLD_SIZE'], got['MASTER_ADDR'], got['MASTER_PORT'],
                               got['CUDA_VISIBLE_DEVICES']),
                              ('3', '1', '4', '2', 'n1', '1234', '5'), env)
-        with self.assertRaisesRegex(_cb_ranks.RanksError, 'no rank variable'):
-            _cb_ranks.rank_environment(base, plan)
+        with self.assertRaisesRegex(_cb_launchers.RanksError, 'no rank variable'):
+            _cb_launchers.rank_environment(base, plan)
 
     def test_mpirun_inside_an_allocation_beats_the_batch_steps_slurm_rank(self):
         # The batch script's SLURM_PROCID=0 / SLURM_LOCALID=0 reach every rank mpirun starts.
-        plan = _cb_ranks.shape({'tasksPerNode': 2, 'launch': 'mpirun'})
+        plan = _cb_launchers.shape({'tasksPerNode': 2, 'launch': 'mpirun'})
         for env in ({'OMPI_COMM_WORLD_RANK': '1', 'OMPI_COMM_WORLD_LOCAL_RANK': '1'},
                     {'PMIX_RANK': '1', 'MPI_LOCALRANKID': '1'}):
             env.update({'SLURM_PROCID': '0', 'SLURM_LOCALID': '0', 'CB_MASTER_ADDR': 'n1',
                         'CB_MASTER_PORT': '5'})
-            got = _cb_ranks.rank_environment(env, plan)
+            got = _cb_launchers.rank_environment(env, plan)
             self.assertEqual((got['RANK'], got['LOCAL_RANK']), ('1', '1'), env)
 
     def test_torchrun_ranks_keep_the_nodes_gpus(self):
-        plan = _cb_ranks.shape({'gpusPerNode': 2})
-        got = _cb_ranks.rank_environment({'RANK': '1', 'LOCAL_RANK': '1', 'MASTER_ADDR': 'a',
+        plan = _cb_launchers.shape({'gpusPerNode': 2})
+        got = _cb_launchers.rank_environment({'RANK': '1', 'LOCAL_RANK': '1', 'MASTER_ADDR': 'a',
                                           'MASTER_PORT': '9', 'TORCHELASTIC_RUN_ID': 'x',
                                           'CUDA_VISIBLE_DEVICES': '0,1'}, plan)
         self.assertNotIn('CUDA_VISIBLE_DEVICES', got)
 
     def test_gpu_shares(self):
-        self.assertEqual(_cb_ranks.own_devices(['0', '1', '2', '3'], 1, 2), ['2', '3'])
-        self.assertEqual(_cb_ranks.own_devices(['0'], 1, 2), ['0'])
+        self.assertEqual(_cb_launchers.own_devices(['0', '1', '2', '3'], 1, 2), ['2', '3'])
+        self.assertEqual(_cb_launchers.own_devices(['0'], 1, 2), ['0'])
 
     def test_launchers_that_cannot_run_here_are_clear_errors(self):
-        plan = _cb_ranks.shape({'tasksPerNode': 2, 'launch': 'srun'})
-        with self.assertRaisesRegex(_cb_ranks.RanksError, 'needs a SLURM allocation'):
-            _cb_ranks.launch_kind(plan, {})
-        with self.assertRaisesRegex(_cb_ranks.RanksError, '--nodes 2 needs a launcher'):
-            _cb_ranks.launch_kind(_cb_ranks.shape({'nodes': 2}), {})
+        plan = _cb_launchers.shape({'tasksPerNode': 2, 'launch': 'srun'})
+        with self.assertRaisesRegex(_cb_launchers.RanksError, 'needs a SLURM allocation'):
+            _cb_launchers.launch_kind(plan, {})
+        with self.assertRaisesRegex(_cb_launchers.RanksError, '--nodes 2 needs a launcher'):
+            _cb_launchers.launch_kind(_cb_launchers.shape({'nodes': 2}), {})
         empty = {'PATH': '/nonexistent'}
         for kind in ('torchrun', 'mpirun'):
-            plan = _cb_ranks.shape({'tasksPerNode': 2, 'launch': kind})
-            with mock.patch.object(_cb_ranks, 'ENV_BIN', '/nonexistent'), \
-                    mock.patch.object(_cb_ranks, 'torch_importable', return_value=False), \
-                    self.assertRaisesRegex(_cb_ranks.RanksError, '`%s` was not found in the '
+            plan = _cb_launchers.shape({'tasksPerNode': 2, 'launch': kind})
+            with mock.patch.object(_cb_launchers, 'ENV_BIN', '/nonexistent'), \
+                    mock.patch.object(_cb_launchers, 'torch_importable', return_value=False), \
+                    self.assertRaisesRegex(_cb_launchers.RanksError, '`%s` was not found in the '
                                            'cell\'s environment' % kind):
-                _cb_ranks.command(kind, plan, '/j', ('a', 1), empty)
+                _cb_launchers.command(kind, plan, '/j', ('a', 1), empty)
 
 
 class Commands(TempDirCase):
     def setUp(self):
         super().setUp()
         # The tools of the interpreter running the tests (/usr/bin) must not count as VENV2's.
-        env_bin = mock.patch.object(_cb_ranks, 'ENV_BIN', os.path.join(self.tmp, 'env-bin'))
+        env_bin = mock.patch.object(_cb_launchers, 'ENV_BIN', os.path.join(self.tmp, 'env-bin'))
         env_bin.start()
         self.addCleanup(env_bin.stop)
 
@@ -103,20 +107,20 @@ class Commands(TempDirCase):
         return {'PATH': bin_dir, 'SLURM_JOB_ID': '7'}
 
     def test_srun_starts_every_rank_and_ends_the_step_on_a_failure(self):
-        plan = _cb_ranks.shape({'nodes': 2, 'tasksPerNode': 4})
-        argv = _cb_ranks.command('srun', plan, '/j', ('n1', 5), self.tools('srun'))
+        plan = _cb_launchers.shape({'nodes': 2, 'tasksPerNode': 4})
+        argv = _cb_launchers.command('srun', plan, '/j', ('n1', 5), self.tools('srun'))
         self.assertEqual(argv[:6], ['srun', '--nodes=2', '--kill-on-bad-exit=1',
                                     '--disable-status', '--ntasks=8', '--ntasks-per-node=4'])
         self.assertEqual(argv[-2:], ['rank', '/j'])
 
     def test_torchrun_runs_once_per_node_under_srun(self):
-        plan = _cb_ranks.shape({'nodes': 2, 'gpusPerNode': 4, 'launch': 'torchrun'})
+        plan = _cb_launchers.shape({'nodes': 2, 'gpusPerNode': 4, 'launch': 'torchrun'})
         env = self.tools('srun', 'torchrun')
-        argv = _cb_ranks.command('torchrun', plan, '/w/jobs/cb-1', ('n1', 5), env)
+        argv = _cb_launchers.command('torchrun', plan, '/w/jobs/cb-1', ('n1', 5), env)
         self.assertIn('--ntasks-per-node=1', argv)
         self.assertIn('--ntasks=2', argv)
-        with mock.patch.object(_cb_ranks, 'torch_importable', return_value=False):
-            argv = _cb_ranks.command('torchrun', plan, '/w/jobs/cb-1', ('n1', 5), env)
+        with mock.patch.object(_cb_launchers, 'torch_importable', return_value=False):
+            argv = _cb_launchers.command('torchrun', plan, '/w/jobs/cb-1', ('n1', 5), env)
         tail = argv[argv.index(os.path.join(env['PATH'], 'torchrun')):]
         # Underscored flags (torch 1.x knows no dashed ones); the rank runs on our interpreter
         # whatever Python the torchrun script has.
@@ -126,50 +130,51 @@ class Commands(TempDirCase):
         self.assertEqual(tail[6:9], ['--redirects=2', '--tee=2',
                                      '--log_dir=/w/jobs/cb-1/ranks/torchrun'])
         self.assertEqual(tail[9], '--no_python')
-        self.assertEqual(tail[10:], [sys.executable, '-u', _cb_ranks.RANKS_FILE, 'rank',
+        self.assertEqual(tail[10:], [sys.executable, '-u', RANKS_FILE, 'rank',
                                     '/w/jobs/cb-1'])
 
     def test_torchrun_of_an_env_that_imports_torch_but_has_no_torchrun_script(self):
         # A venv seeing the system's torch: `python -m torch.distributed.run` of that venv,
         # before any torchrun on PATH (another Python's).
-        plan = _cb_ranks.shape({'tasksPerNode': 2, 'launch': 'torchrun'})
+        plan = _cb_launchers.shape({'tasksPerNode': 2, 'launch': 'torchrun'})
         env = self.tools('torchrun')
         del env['SLURM_JOB_ID']
-        with mock.patch.object(_cb_ranks, 'torch_importable', return_value=True):
-            argv = _cb_ranks.command('torchrun', plan, '/w/jobs/cb-2', ('n1', 5), env)
+        with mock.patch.object(_cb_launchers, 'torch_importable', return_value=True):
+            argv = _cb_launchers.command('torchrun', plan, '/w/jobs/cb-2', ('n1', 5), env)
         self.assertEqual(argv[:4], [sys.executable, '-m', 'torch.distributed.run', '--nnodes=1'])
-        with mock.patch.object(_cb_ranks, 'torch_importable', return_value=False):
-            argv = _cb_ranks.command('torchrun', plan, '/w/jobs/cb-2', ('n1', 5), env)
+        with mock.patch.object(_cb_launchers, 'torch_importable', return_value=False):
+            argv = _cb_launchers.command('torchrun', plan, '/w/jobs/cb-2', ('n1', 5), env)
         self.assertEqual(argv[0], os.path.join(env['PATH'], 'torchrun'))
         # The env's own torchrun script comes first.
-        own = os.path.join(_cb_ranks.ENV_BIN, 'torchrun')
-        os.makedirs(_cb_ranks.ENV_BIN)
+        own = os.path.join(_cb_launchers.ENV_BIN, 'torchrun')
+        os.makedirs(_cb_launchers.ENV_BIN)
         with open(own, 'w') as f:
             f.write('#!/bin/sh\n')
         os.chmod(own, 0o755)
-        with mock.patch.object(_cb_ranks, 'torch_importable', return_value=True):
-            argv = _cb_ranks.command('torchrun', plan, '/w/jobs/cb-2', ('n1', 5), env)
+        with mock.patch.object(_cb_launchers, 'torch_importable', return_value=True):
+            argv = _cb_launchers.command('torchrun', plan, '/w/jobs/cb-2', ('n1', 5), env)
         self.assertEqual(argv[0], own)
 
     def test_open_mpi_as_root_is_refused_unless_its_variables_allow_it(self):
-        plan = _cb_ranks.shape({'tasksPerNode': 2, 'launch': 'mpirun'})
+        plan = _cb_launchers.shape({'tasksPerNode': 2, 'launch': 'mpirun'})
         env = self.tools('mpirun', 'ompi_info')
-        with mock.patch.object(_cb_ranks.os, 'geteuid', return_value=0):
-            with self.assertRaisesRegex(_cb_ranks.RanksError, 'Open MPI refuses to run as root.*'
+        with mock.patch.object(_cb_launchers.os, 'geteuid', return_value=0):
+            with self.assertRaisesRegex(_cb_launchers.RanksError,
+                                        'Open MPI refuses to run as root.*'
                                         'export OMPI_ALLOW_RUN_AS_ROOT=1 '
                                         'OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1$'):
-                _cb_ranks.command('mpirun', plan, '/j', ('n1', 5), env)
+                _cb_launchers.command('mpirun', plan, '/j', ('n1', 5), env)
             env.update({'OMPI_ALLOW_RUN_AS_ROOT': '1', 'OMPI_ALLOW_RUN_AS_ROOT_CONFIRM': '1'})
-            self.assertEqual(_cb_ranks.command('mpirun', plan, '/j', ('n1', 5), env)[1:3],
+            self.assertEqual(_cb_launchers.command('mpirun', plan, '/j', ('n1', 5), env)[1:3],
                              ['-np', '2'])
             # Another MPI (no ompi_info beside its mpirun) is not Open MPI's business.
             os.remove(os.path.join(env['PATH'], 'ompi_info'))
             del env['OMPI_ALLOW_RUN_AS_ROOT']
-            self.assertEqual(_cb_ranks.command('mpirun', plan, '/j', ('n1', 5), env)[1:3],
+            self.assertEqual(_cb_launchers.command('mpirun', plan, '/j', ('n1', 5), env)[1:3],
                              ['-np', '2'])
-        with mock.patch.object(_cb_ranks.os, 'geteuid', return_value=1000):
+        with mock.patch.object(_cb_launchers.os, 'geteuid', return_value=1000):
             self.tools('ompi_info')
-            self.assertEqual(_cb_ranks.command('mpirun', plan, '/j', ('n1', 5), env)[1:3],
+            self.assertEqual(_cb_launchers.command('mpirun', plan, '/j', ('n1', 5), env)[1:3],
                              ['-np', '2'])
 
     def test_a_launchers_message_is_summed_up_by_its_last_line_with_words(self):
@@ -179,9 +184,9 @@ class Commands(TempDirCase):
         self.assertEqual(_cb_ranks.summary_line('a\nb'), 'b')
 
     def test_mpirun_places_tasks_per_node(self):
-        plan = _cb_ranks.shape({'nodes': 2, 'tasksPerNode': 3, 'launch': 'mpirun'})
+        plan = _cb_launchers.shape({'nodes': 2, 'tasksPerNode': 3, 'launch': 'mpirun'})
         env = self.tools('mpirun')
-        argv = _cb_ranks.command('mpirun', plan, '/j', ('n1', 5), env)
+        argv = _cb_launchers.command('mpirun', plan, '/j', ('n1', 5), env)
         self.assertEqual(argv[1:5], ['-np', '6', '--map-by', 'ppr:3:node'])
 
 
@@ -264,24 +269,24 @@ class GridEngineHosts(TempDirCase):
 
     def test_fewer_hosts_than_nodes_is_refused_with_what_grid_engine_gave(self):
         env = self.hostfile('vm 2 all.q@vm UNDEFINED')
-        plan = _cb_ranks.shape({'nodes': 2, 'tasksPerNode': 1, 'launch': 'mpirun'})
-        with self.assertRaisesRegex(_cb_ranks.RanksError, r'--nodes 2 needs 2 hosts, and Grid '
+        plan = _cb_launchers.shape({'nodes': 2, 'tasksPerNode': 1, 'launch': 'mpirun'})
+        with self.assertRaisesRegex(_cb_launchers.RanksError, r'--nodes 2 needs 2 hosts, and Grid '
                                     r'Engine gave this job 1 \(vm: 2 slots\) from parallel '
                                     r'environment mpi'):
-            _cb_ranks.check_grid_engine_hosts('mpirun', plan, env)
+            _cb_launchers.check_grid_engine_hosts('mpirun', plan, env)
 
     def test_local_ranks_spread_over_hosts_are_refused(self):
         env = self.hostfile('a 1 all.q@a UNDEFINED', 'b 1 all.q@b UNDEFINED')
-        plan = _cb_ranks.shape({'tasksPerNode': 2})
-        with self.assertRaisesRegex(_cb_ranks.RanksError, 'spread this job over 2 hosts'):
-            _cb_ranks.check_grid_engine_hosts('local', plan, env)
-        _cb_ranks.check_grid_engine_hosts('mpirun', plan, env)
+        plan = _cb_launchers.shape({'tasksPerNode': 2})
+        with self.assertRaisesRegex(_cb_launchers.RanksError, 'spread this job over 2 hosts'):
+            _cb_launchers.check_grid_engine_hosts('local', plan, env)
+        _cb_launchers.check_grid_engine_hosts('mpirun', plan, env)
 
     def test_enough_hosts_or_no_grid_engine_pass(self):
         env = self.hostfile('a 2 all.q@a UNDEFINED', 'b 2 all.q@b UNDEFINED')
-        _cb_ranks.check_grid_engine_hosts(
-            'mpirun', _cb_ranks.shape({'nodes': 2, 'launch': 'mpirun'}), env)
-        _cb_ranks.check_grid_engine_hosts('local', _cb_ranks.shape({'nodes': 2}), {})
+        _cb_launchers.check_grid_engine_hosts(
+            'mpirun', _cb_launchers.shape({'nodes': 2, 'launch': 'mpirun'}), env)
+        _cb_launchers.check_grid_engine_hosts('local', _cb_launchers.shape({'nodes': 2}), {})
 
 
 
@@ -312,55 +317,55 @@ class PbsNodefile(TempDirCase):
         super().setUp()
         for target, value in (('ENV_BIN', os.path.join(self.tmp, 'env-bin')),
                               ('torch_importable', lambda: False)):
-            patch = mock.patch.object(_cb_ranks, target, value)
+            patch = mock.patch.object(_cb_launchers, target, value)
             patch.start()
             self.addCleanup(patch.stop)
 
     def test_hosts_in_nodefile_order_with_their_slots_the_first_is_master(self):
         env = self.nodefile('n2', 'n2', 'n1', 'n1', '')
-        self.assertEqual(list(_cb_ranks.pbs_hosts(env).items()), [('n2', 2), ('n1', 2)])
-        self.assertEqual(_cb_ranks.master_host(env, 'here'), 'n2')
-        self.assertEqual(_cb_ranks.master_host(dict(env, CB_MASTER_ADDR='m'), 'here'), 'm')
-        self.assertEqual(_cb_ranks.master_host({}, 'here'), 'here')
-        self.assertIsNone(_cb_ranks.pbs_hosts({'PBS_NODEFILE': os.path.join(self.tmp, 'no')}))
+        self.assertEqual(list(_cb_launchers.pbs_hosts(env).items()), [('n2', 2), ('n1', 2)])
+        self.assertEqual(_cb_launchers.master_host(env, 'here'), 'n2')
+        self.assertEqual(_cb_launchers.master_host(dict(env, CB_MASTER_ADDR='m'), 'here'), 'm')
+        self.assertEqual(_cb_launchers.master_host({}, 'here'), 'here')
+        self.assertIsNone(_cb_launchers.pbs_hosts({'PBS_NODEFILE': os.path.join(self.tmp, 'no')}))
 
     def test_fewer_hosts_than_nodes_is_refused_with_what_pbs_gave(self):
         env = self.nodefile('n1', 'n1')
-        plan = _cb_ranks.shape({'nodes': 2, 'tasksPerNode': 1, 'launch': 'mpirun'})
-        with self.assertRaisesRegex(_cb_ranks.RanksError, r'--nodes 2 needs 2 hosts, and PBS '
+        plan = _cb_launchers.shape({'nodes': 2, 'tasksPerNode': 1, 'launch': 'mpirun'})
+        with self.assertRaisesRegex(_cb_launchers.RanksError, r'--nodes 2 needs 2 hosts, and PBS '
                                     r'gave this job 1 \(n1: 2 slots\) in \$PBS_NODEFILE'):
-            _cb_ranks.check_pbs_hosts(plan, env)
-        _cb_ranks.check_pbs_hosts(plan, self.nodefile('n1', 'n2'))
-        _cb_ranks.check_pbs_hosts(plan, {})
+            _cb_launchers.check_pbs_hosts(plan, env)
+        _cb_launchers.check_pbs_hosts(plan, self.nodefile('n1', 'n2'))
+        _cb_launchers.check_pbs_hosts(plan, {})
 
     def test_mpirun_takes_the_nodefile_and_forwards_the_master(self):
         env = self.nodefile('n1', 'n1', 'n2', 'n2')
         mpirun = self.tools(env, 'mpirun')
-        plan = _cb_ranks.shape({'nodes': 2, 'tasksPerNode': 2, 'launch': 'mpirun'})
-        argv = _cb_ranks.command('mpirun', plan, '/j', ('n1', 5), env)
+        plan = _cb_launchers.shape({'nodes': 2, 'tasksPerNode': 2, 'launch': 'mpirun'})
+        argv = _cb_launchers.command('mpirun', plan, '/j', ('n1', 5), env)
         self.assertEqual(argv, [mpirun, '-np', '4', '--map-by', 'ppr:2:node', '--hostfile',
                                 env['PBS_NODEFILE'], '-x', 'CB_MASTER_ADDR', '-x',
-                                'CB_MASTER_PORT', sys.executable, '-u', _cb_ranks.RANKS_FILE,
+                                'CB_MASTER_PORT', sys.executable, '-u', RANKS_FILE,
                                 'rank', '/j'])
         del env['PBS_NODEFILE']
-        self.assertNotIn('--hostfile', _cb_ranks.command('mpirun', plan, '/j', ('n1', 5), env))
+        self.assertNotIn('--hostfile', _cb_launchers.command('mpirun', plan, '/j', ('n1', 5), env))
 
     def test_torchrun_over_nodes_is_one_torchrun_a_node_through_mpirun(self):
         env = self.nodefile('n1', 'n1', 'n2', 'n2')
         mpirun = self.tools(env, 'mpirun', 'torchrun')
         torchrun = os.path.join(env['PATH'], 'torchrun')
-        plan = _cb_ranks.shape({'nodes': 2, 'tasksPerNode': 2, 'launch': 'torchrun'})
-        argv = _cb_ranks.command('torchrun', plan, '/j', ('n1', 5), env)
+        plan = _cb_launchers.shape({'nodes': 2, 'tasksPerNode': 2, 'launch': 'torchrun'})
+        argv = _cb_launchers.command('torchrun', plan, '/j', ('n1', 5), env)
         self.assertEqual(argv[:11], [mpirun, '-np', '2', '--map-by', 'ppr:1:node',
                                      '--hostfile', env['PBS_NODEFILE'], '-x', 'CB_MASTER_ADDR',
                                      '-x', 'CB_MASTER_PORT'])
         self.assertEqual(argv[11:15], [torchrun, '--nnodes=2', '--nproc_per_node=2',
                                        '--rdzv_backend=c10d'])
-        one = _cb_ranks.shape({'tasksPerNode': 2, 'launch': 'torchrun'})
-        self.assertEqual(_cb_ranks.command('torchrun', one, '/j', ('n1', 5), env)[0], torchrun)
+        one = _cb_launchers.shape({'tasksPerNode': 2, 'launch': 'torchrun'})
+        self.assertEqual(_cb_launchers.command('torchrun', one, '/j', ('n1', 5), env)[0], torchrun)
         del env['PBS_NODEFILE']
-        with self.assertRaisesRegex(_cb_ranks.RanksError, 'needs a SLURM or PBS allocation'):
-            _cb_ranks.command('torchrun', plan, '/j', ('n1', 5), env)
+        with self.assertRaisesRegex(_cb_launchers.RanksError, 'needs a SLURM or PBS allocation'):
+            _cb_launchers.command('torchrun', plan, '/j', ('n1', 5), env)
 
     def launch(self, code, request, env):
         jobdir = self.jobdir()
