@@ -20,7 +20,7 @@ try:
 except ImportError:
     import signal
 
-# A running element's status.json is touched every 30 s (_cb_job.HEARTBEAT_S): this long
+# A running (or env-building) element's status.json is touched every 30 s (_cb_job.HEARTBEAT_S): this long
 # without a touch, its node or process is gone (killed outright, node failure) and it ends lost.
 LOST_AFTER_S = 150.0
 
@@ -195,14 +195,15 @@ def lost_after():
 
 
 def end_silent(jobdir, k, silent_for):
-    """Element k ends as lost when it runs (per its status.json) but its heartbeat stopped."""
+    """Element k ends as lost when it runs or builds its env (per its status.json) but its
+    heartbeat stopped."""
     path = os.path.join(element_dir(jobdir, k), 'status.json')
     try:
         age = time.time() - os.stat(path).st_mtime
     except OSError:
         return
     status = read_json(path) or {}
-    if status.get('state') != 'running' or age < silent_for:
+    if status.get('state') not in ('preparing', 'running') or age < silent_for:
         return
     bundle = read_json(os.path.join(jobdir, 'bundle.json'))
     mark_ended(jobdir, bundle, k, 'lost', 'no sign of life from %s for %.0f s (killed, or its '

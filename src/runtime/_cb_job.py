@@ -88,6 +88,9 @@ def run_job(jobdir, notify_fd=None, enforce_limits=False):
                     pass  # no held runner: it is forked (or started) after the bookkeeping
     update_status(jobdir, state='preparing', pid=os.getpid(), pgid=os.getpgrp(), node=node,
                   startedAt=started)
+    # From the start, not from the runner's: an env build takes minutes, and a node that dies
+    # during it must fall silent too.
+    start_heartbeat(jobdir)
 
     def finish(end_state, exit_code, reason=None, runner_started=None):
         if limits is not None:
@@ -169,7 +172,6 @@ def run_job(jobdir, notify_fd=None, enforce_limits=False):
                   **({'limits': limits.describe()} if limits is not None else {}))
     if limits is not None and limits.time_limit is not None:
         start_time_limit(state, limits.time_limit)
-    start_heartbeat(jobdir)
     if early is not None:
         early.release()  # after every event of ours: the runner's numbering continues from them
     if state['cancelled']:
@@ -217,8 +219,9 @@ def heartbeat_seconds():
 
 
 def start_heartbeat(jobdir):
-    """Touches status.json while the runner runs: from another login node the job's pids mean
-    nothing, so its mtime is how the bridge tells a silent job from a dead node."""
+    """Touches status.json while the job lives (env build included): from another login node
+    the job's pids mean nothing, so its mtime is how the bridge tells a silent job from a dead
+    node."""
     import _thread
     path = os.path.join(jobdir, 'status.json')
     every = heartbeat_seconds()

@@ -176,6 +176,21 @@ class ArrayJobs(TempDirCase):
         self.assertEqual(by_k[0][-1]['state'], 'lost')
         self.assertIn('no sign of life from', by_k[0][-1]['reason'])
 
+    def test_an_element_silent_while_it_builds_its_env_ends_lost(self):
+        # Its node died mid-build: the heartbeat (running from the build on) stopped.
+        jobdir = self.prepare('p1', 'lr', [1])
+        element = _cb_array.element_dir(jobdir, 0)
+        os.makedirs(element, exist_ok=True)
+        path = os.path.join(element, 'status.json')
+        with open(path, 'w') as f:
+            json.dump({'state': 'preparing', 'node': 'node-7'}, f)
+        old = time.time() - 600
+        os.utime(path, (old, old))
+        _cb_array.end_silent(jobdir, 0, 150.0)
+        events = read_events(element)
+        self.assertEqual(events[-1]['state'], 'lost')
+        self.assertIn('no sign of life from node-7', events[-1]['reason'])
+
     def test_follow_passes_lines_longer_than_one_read(self):
         jobdir = self.prepare('d5', '"x" * (5 << 20)', [1])
         self.agent('launch', jobdir)

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import unittest
 import zipfile
 
@@ -239,6 +240,31 @@ class CondaBuilds(CondaCase):
         self.assertFalse(os.path.exists(os.path.join(self.conda_root, 'envs', 'cb-' + h)))
         with open(os.path.join(jobdir, 'status.json')) as f:
             self.assertGroupsGone(json.load(f)['pgid'])
+
+    def test_a_job_beats_while_it_builds_its_env(self):
+        # A node that dies during a minutes-long build must fall silent as one running would.
+        spec = {'python': '3.11', 'conda': ['numpy']}
+        env = self.conda_env(FAKE_CONDA_DELAY='30', CB_HEARTBEAT_S='0.2')
+        jobdir = self.jobdir('beat')
+        self.agent('prepare', jobdir, input=self.bundle('print(1)', spec), env=env)
+        self.assertEqual(self.agent('launch', jobdir, env=env).returncode, 0)
+        from rt_helpers import wait_for
+        path = os.path.join(jobdir, 'status.json')
+
+        def state():
+            try:
+                with open(path) as f:
+                    return json.load(f).get('state')
+            except (OSError, ValueError):
+                return None
+        self.assertTrue(wait_for(lambda: state() == 'preparing', 60))
+        old = time.time() - 600
+        os.utime(path, (old, old))
+        self.assertTrue(wait_for(lambda: time.time() - os.stat(path).st_mtime < 5, 10),
+                        'the heartbeat touched status.json during the build')
+        self.assertEqual(state(), 'preparing')
+        out = self.agent('cancel', jobdir, '--grace', '5', env=env)
+        self.assertTrue(json.loads(out.stdout.decode())['ok'], out.stdout)
 
     def test_concurrent_jobs_build_the_env_once(self):
         spec = {'python': '3.11', 'conda': ['numpy']}

@@ -333,6 +333,31 @@ describe('JobFollower', () => {
     );
   });
 
+  it('ends a job whose other login node fell silent while it built its env', async () => {
+    const { transport, follower, job } = setup(
+      {},
+      { directProbeMs: 20, nodeSilentMs: 60000 }
+    );
+    transport.answer = command =>
+      / status /.test(command)
+        ? {
+            stdout: JSON.stringify({
+              state: 'preparing',
+              pid: 42,
+              node: 'login-2',
+              here: 'login-1',
+              beatAge: 300,
+              done: false
+            })
+          }
+        : {};
+    const outcome = follower.run({ offset: 0 });
+    await transport.nextStream(0);
+    expect((await outcome).status).toBe('error');
+    expect(job.endState).toBe('lost');
+    expect(job.detail).toMatch(/node login-2 has not been heard from/);
+  });
+
   it("ends a direct job whose process died silently (the agent's status, twice)", async () => {
     const { transport, follower, job } = setup({}, { directProbeMs: 20 });
     transport.answer = command =>

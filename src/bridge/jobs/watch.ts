@@ -178,11 +178,11 @@ namespace Private {
     done?: boolean;
   }
 
-  /** Running on another node, which stopped beating: its pids cannot be asked from here. */
+  /** Running (or building its env) on another node, which stopped beating: its pids cannot be asked from here. */
   export function nodeSilent(info: IAgentStatus, silentMs: number): boolean {
     return (
       info.alive === undefined &&
-      info.state === 'running' &&
+      (info.state === 'running' || info.state === 'preparing') &&
       !info.done &&
       !!info.node &&
       !!info.here &&
