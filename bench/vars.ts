@@ -92,9 +92,18 @@ async function transferRows(
   const open = await manager.open(manager.registry.resolve('b'));
   const remote = `${workDir}/vars/bench-in`;
   const manifest = readManifest(inDir);
-  const [, up] = await timed(() => uploadVars(open, inDir, manifest, remote));
+  // With a signal, as a cell sends: large values go on an SFTP channel of their own.
+  const [, up] = await timed(() =>
+    uploadVars(open, inDir, manifest, remote, new AbortController().signal)
+  );
   await removeRemote(open.transport, remote);
   rows.bridgeUpMBps = mbps(up);
+  // Without one, on the connection's shared channel: what the own channel costs.
+  const [, upShared] = await timed(() =>
+    uploadVars(open, inDir, manifest, remote)
+  );
+  await removeRemote(open.transport, remote);
+  rows.bridgeUpSharedMBps = mbps(upShared);
 
   const scpArgs = scpOptions(facts);
   const target = `${facts.SSHD_USER}@${facts.SSHD_HOST}:${workDir}/scp.npy`;

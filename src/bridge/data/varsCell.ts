@@ -10,7 +10,12 @@ import type { IJobBundle } from '../jobs/bundle';
 import type { IOpenCluster } from '../jobs/context';
 import type { IRunOutcome, IVarsAsk } from '../jobs/types';
 import { importStep, readManifest, VarsFolders } from './varsLocal';
-import { downloadVars, removeRemote, uploadVars } from './varsTransfer';
+import {
+  downloadVars,
+  removeRemote,
+  uploadVars,
+  UploadInterrupted
+} from './varsTransfer';
 import { checkSkew, outProtocol, type IPythonVersions } from './varsVersions';
 
 /** Where the remote Python's versions come from (a session's `versions` op, a probe). */
@@ -47,11 +52,11 @@ export class CellVars {
           checkSkew(manifest, remote, this._open.cluster.name);
         }
         const dir = `${this._base}-in`;
-        await uploadVars(this._open, inDir, manifest, dir);
+        // An interrupt stops the upload (mid-file for large values): the cell does not start.
+        await uploadVars(this._open, inDir, manifest, dir, signal);
         if (signal?.aborted) {
-          // Interrupted while the values travelled: the cell does not start.
           await removeRemote(this._open.transport, dir);
-          throw new Error('interrupted while sending the values');
+          throw new UploadInterrupted();
         }
         bundle.varsIn = dir;
       }

@@ -26,24 +26,54 @@ export const TRANSFER: TransferOptions = {
   chunkSize: 128 * 1024
 };
 
-/** A transport that can hand out its SFTP channel (SshTransport). */
-interface ISftpCapable {
-  sftpChannel(): Promise<SFTPWrapper | undefined>;
+/**
+ * Values at least this large travel on an SFTP channel of their own, which an
+ * interrupt ends mid-file; smaller ones (sent in well under a second) take
+ * the shared channel and stop between files.
+ */
+export const ABORTABLE_BYTES = 16 << 20;
+
+/** Why an upload stopped early: the cell's interrupt. */
+export class UploadInterrupted extends Error {
+  constructor() {
+    super('interrupted while sending the values');
+  }
 }
 
-/** Sends the folder's files, then its manifest, into a new remoteDir (0700). */
+/** A transport that can hand out SFTP channels (SshTransport). */
+interface ISftpCapable {
+  sftpChannel(): Promise<SFTPWrapper | undefined>;
+  openSftpChannel(): Promise<SFTPWrapper | undefined>;
+}
+
+/**
+ * Sends the folder's files, then its manifest, into a new remoteDir (0700).
+ * An abort stops it (mid-file for large values), removes remoteDir and
+ * rejects with UploadInterrupted.
+ */
 export async function uploadVars(
   open: IOpenCluster,
   localDir: string,
   manifest: IVarsManifest,
-  remoteDir: string
+  remoteDir: string,
+  signal?: AbortSignal
 ): Promise<void> {
   const { transport } = open;
   await makeRemoteDir(transport, remoteDir);
-  const sftp = await Private.sftpOf(open);
+  const total = manifest.vars.reduce((sum, v) => sum + v.bytes, 0);
+  const own =
+    signal && total >= ABORTABLE_BYTES
+      ? await Private.ownSftpOf(open)
+      : undefined;
+  const sftp = own ?? (await Private.sftpOf(open));
+  const cut = () => own?.end();
+  signal?.addEventListener('abort', cut, { once: true });
   const sent: IVarEntry[] = [];
   try {
     for (const entry of manifest.vars) {
+      if (signal?.aborted) {
+        throw new UploadInterrupted();
+      }
       const from = path.join(localDir, entry.file);
       const to = `${remoteDir}/${entry.file}`;
       if (sftp && (await compressesWell(from))) {
@@ -61,6 +91,9 @@ export async function uploadVars(
       }
       sent.push(entry);
     }
+    if (signal?.aborted) {
+      throw new UploadInterrupted();
+    }
     // Last: a folder with a manifest is complete. It says how each file travelled.
     const text = JSON.stringify({ ...manifest, vars: sent });
     if (sftp) {
@@ -71,6 +104,10 @@ export async function uploadVars(
       await transport.writeFile(`${remoteDir}/manifest.json`, text);
     }
   } catch (err) {
+    if (signal?.aborted) {
+      await removeRemote(transport, remoteDir);
+      throw new UploadInterrupted();
+    }
     const full = await Private.diskFull(transport, remoteDir);
     await removeRemote(transport, remoteDir);
     throw new Error(
@@ -78,6 +115,9 @@ export async function uploadVars(
         ? `the disk of ${open.cluster.name} is full (${full}): the values were not sent; free space in ${remoteDir}'s file system`
         : `sending the values to ${open.cluster.name} failed: ${(err as Error).message}; nothing was set`
     );
+  } finally {
+    signal?.removeEventListener('abort', cut);
+    own?.end();
   }
 }
 
@@ -145,6 +185,16 @@ namespace Private {
   ): Promise<SFTPWrapper | undefined> {
     const t = open.transport as Partial<ISftpCapable>;
     return typeof t.sftpChannel === 'function' ? t.sftpChannel() : undefined;
+  }
+
+  /** A channel of this upload's own, where the transport can open one. */
+  export async function ownSftpOf(
+    open: IOpenCluster
+  ): Promise<SFTPWrapper | undefined> {
+    const t = open.transport as Partial<ISftpCapable>;
+    return typeof t.openSftpChannel === 'function'
+      ? t.openSftpChannel()
+      : undefined;
   }
 
   export async function linkOrCopy(from: string, to: string): Promise<void> {

@@ -212,6 +212,31 @@ export class SshTransport implements ITransport {
       : (await this._sftp())?.session;
   }
 
+  /**
+   * An SFTP channel of its own (one session slot until it closes) for a
+   * transfer an interrupt may cut: ending it stops that transfer and leaves
+   * the shared channel alone. Undefined without SFTP.
+   */
+  async openSftpChannel(): Promise<SFTPWrapper | undefined> {
+    if (!(await this.sftpChannel())) {
+      return undefined;
+    }
+    const conn = await this._connection();
+    const release = await this._limiter.acquire();
+    try {
+      const session = await this._openChannel(
+        conn,
+        undefined,
+        async ch => ch as unknown as SFTPWrapper
+      );
+      session.on('close', release);
+      return session;
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
   /** The connection's SFTP channel (opened once, holding one session slot); undefined without SFTP. */
   private async _sftp(): Promise<
     { session: SFTPWrapper; conn: IConnection } | undefined

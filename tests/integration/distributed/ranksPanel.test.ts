@@ -6,6 +6,7 @@
  * failed (which rank), and a cleaned job directory says so.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 
 import type { CommReply, CommRequest } from '../../../src/shared/comm';
@@ -136,20 +137,29 @@ describe('jobs panel: per-rank view (comm rankLogs)', () => {
 
   it('an ended job whose rank 1 failed: every rank tagged, rank 1 named; a cleaned job says so', async () => {
     const sink = new RecordingSink();
+    const said = path.join(os.tmpdir(), `cb-ranks-panel-${process.pid}`);
+    fs.rmSync(said, { force: true });
     const outcome = await bed.manager.runCell({
       request: { cluster: 'slurm', tasksPerNode: 2 },
+      // Rank 1 fails only once rank 0 has printed (it is killed then): both logs have lines.
       code: [
         'import os, time',
         'r = os.environ["RANK"]',
+        `said = ${JSON.stringify(said)}`,
         'for i in range(3):',
         '    print("step", i, "of rank", r, flush=True)',
+        'if r == "0":',
+        '    open(said, "w").close()',
         'if r == "1":',
+        '    while not os.path.exists(said):',
+        '        time.sleep(0.05)',
         '    raise ValueError("rank one broke")',
         'time.sleep(60)'
       ].join('\n'),
       lineOffset: 1,
       sink
     });
+    fs.rmSync(said, { force: true });
     expect(outcome.status).toBe('error');
     const jobId = outcome.job!.id;
     const logs = await client.rankLogs(jobId);
