@@ -56,6 +56,7 @@ def run_scenario(k, cluster, mark, head, r):
     if r['set']['reply'] is None or r['set']['reply']['status'] != 'ok':
         return  # the session did not start: the test shows this cell's error
     r['relays_running'] = relays(mark)
+    r['where'] = k.run(head + 'os.environ.get("SLURM_JOB_ID") or os.environ.get("JOB_ID")')
     r['get'] = k.run(head + 'print(x + 1)\nos.getpid()')
     r['relays_after_get'] = relays(mark)
     sleeper = k.send(head + 'import time\nprint("sleeping", flush=True)\nfor _ in range(1200):\n    time.sleep(0.1)\n')
