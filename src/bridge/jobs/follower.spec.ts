@@ -78,6 +78,19 @@ function setup(
   return { transport, sink, job, ctx, records, venv2, forgotten, follower };
 }
 
+/** A SLURM job with no state poller: only the end of its follow asks the scheduler. */
+function batchJobSetup(schedulerId: string) {
+  const made = setup({
+    watcher: {
+      watch: () => () => undefined,
+      poke: () => undefined
+    } as unknown as JobWatcher
+  });
+  made.job.scheduler = 'slurm';
+  made.job.schedulerId = schedulerId;
+  return made;
+}
+
 const stdout = (text: string) =>
   eventLine({ type: 'stream', name: 'stdout', text });
 const done = (state: string, more: object = {}) =>
@@ -150,15 +163,7 @@ describe('JobFollower', () => {
   });
 
   it("asks a batch job's scheduler why it died without a done: a kill at its time limit is timeout", async () => {
-    const { transport, follower, job, ctx } = setup({
-      // No poller: only the end of the follow may ask the scheduler.
-      watcher: {
-        watch: () => () => undefined,
-        poke: () => undefined
-      } as unknown as JobWatcher
-    });
-    job.scheduler = 'slurm';
-    job.schedulerId = '42';
+    const { transport, follower, job, ctx } = batchJobSetup('42');
     const asked: string[][] = [];
     ctx.scheduler = {
       // Still finishing (COMPLETING) on the first ask, then TIMEOUT.
@@ -190,14 +195,7 @@ describe('JobFollower', () => {
   });
 
   it('keeps a silent death lost when its scheduler says the job completed', async () => {
-    const { transport, follower, job, ctx } = setup({
-      watcher: {
-        watch: () => () => undefined,
-        poke: () => undefined
-      } as unknown as JobWatcher
-    });
-    job.scheduler = 'slurm';
-    job.schedulerId = '43';
+    const { transport, follower, job, ctx } = batchJobSetup('43');
     ctx.scheduler = {
       states: async () =>
         new Map([['43', { state: 'ended', end: 'completed', exitCode: 0 }]])

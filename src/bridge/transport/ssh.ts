@@ -221,20 +221,7 @@ export class SshTransport implements ITransport {
     if (!(await this.sftpChannel())) {
       return undefined;
     }
-    const conn = await this._connection();
-    const release = await this._limiter.acquire();
-    try {
-      const session = await this._openChannel(
-        conn,
-        undefined,
-        async ch => ch as unknown as SFTPWrapper
-      );
-      session.on('close', release);
-      return session;
-    } catch (err) {
-      release();
-      throw err;
-    }
+    return this._openSftp(await this._connection(), () => undefined);
   }
 
   /** The connection's SFTP channel (opened once, holding one session slot); undefined without SFTP. */
@@ -247,36 +234,46 @@ export class SshTransport implements ITransport {
     const conn = await this._connection();
     let pending = this._sftpSessions.get(conn);
     if (!pending) {
-      pending = (async () => {
-        const release = await this._limiter.acquire();
-        try {
-          const session = await this._openChannel(
-            conn,
-            undefined,
-            async ch => ch as unknown as SFTPWrapper
-          );
-          session.on('close', () => {
-            release();
-            if (this._sftpSessions.get(conn) === pending) {
-              this._sftpSessions.delete(conn);
-            }
-          });
-          return session;
-        } catch (err) {
-          release();
+      pending = this._openSftp(conn, () => {
+        if (this._sftpSessions.get(conn) === pending) {
           this._sftpSessions.delete(conn);
-          if (isTransportError(err, 'channel')) {
-            // The server has no SFTP subsystem: use exec from now on.
-            this._sftpMissing = true;
-            return undefined;
-          }
-          throw err;
         }
-      })();
+      }).catch(err => {
+        this._sftpSessions.delete(conn);
+        if (isTransportError(err, 'channel')) {
+          // The server has no SFTP subsystem: use exec from now on.
+          this._sftpMissing = true;
+          return undefined;
+        }
+        throw err;
+      });
       this._sftpSessions.set(conn, pending);
     }
     const session = await pending;
     return session ? { session, conn } : undefined;
+  }
+
+  /** An SFTP channel holding one session slot until it closes. */
+  private async _openSftp(
+    conn: IConnection,
+    onClose: () => void
+  ): Promise<SFTPWrapper> {
+    const release = await this._limiter.acquire();
+    try {
+      const session = await this._openChannel(
+        conn,
+        undefined,
+        async ch => ch as unknown as SFTPWrapper
+      );
+      session.on('close', () => {
+        release();
+        onClose();
+      });
+      return session;
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   private _sftpFailure(
