@@ -299,62 +299,41 @@ describe('JobFollower', () => {
     expect(job.detail).toBe('the job did not confirm the cancel in time');
   });
 
-  it('ends a running job whose other login node stopped beating, never one that beats', async () => {
-    const { transport, follower, job } = setup(
-      {},
-      { directProbeMs: 20, nodeSilentMs: 60000 }
-    );
-    let beatAge = 5;
-    transport.answer = command =>
-      / status /.test(command)
-        ? {
-            stdout: JSON.stringify({
-              state: 'running',
-              pid: 42,
-              node: 'login-2',
-              here: 'login-1',
-              beatAge,
-              done: false
-            })
-          }
-        : {};
-    const outcome = follower.run({ offset: 0 });
-    await transport.nextStream(0);
-    // A job that beats is alive however long it is silent.
-    await new Promise(resolve => setTimeout(resolve, 150));
-    expect(job.endState).toBeUndefined();
-    beatAge = 300;
-    expect((await outcome).status).toBe('error');
-    expect(job.endState).toBe('lost');
-    expect(job.detail).toMatch(
-      /node login-2 has not been heard from for 300 s \(this login node is login-1\)/
-    );
-  });
-
-  it('ends a job whose other login node fell silent while it built its env', async () => {
-    const { transport, follower, job } = setup(
-      {},
-      { directProbeMs: 20, nodeSilentMs: 60000 }
-    );
-    transport.answer = command =>
-      / status /.test(command)
-        ? {
-            stdout: JSON.stringify({
-              state: 'preparing',
-              pid: 42,
-              node: 'login-2',
-              here: 'login-1',
-              beatAge: 300,
-              done: false
-            })
-          }
-        : {};
-    const outcome = follower.run({ offset: 0 });
-    await transport.nextStream(0);
-    expect((await outcome).status).toBe('error');
-    expect(job.endState).toBe('lost');
-    expect(job.detail).toMatch(/node login-2 has not been heard from/);
-  });
+  // `preparing`: the node died while the job built its env (it beats from the build on).
+  it.each(['running', 'preparing'])(
+    'ends a %s job whose other login node stopped beating, never one that beats',
+    async state => {
+      const { transport, follower, job } = setup(
+        {},
+        { directProbeMs: 20, nodeSilentMs: 60000 }
+      );
+      let beatAge = 5;
+      transport.answer = command =>
+        / status /.test(command)
+          ? {
+              stdout: JSON.stringify({
+                state,
+                pid: 42,
+                node: 'login-2',
+                here: 'login-1',
+                beatAge,
+                done: false
+              })
+            }
+          : {};
+      const outcome = follower.run({ offset: 0 });
+      await transport.nextStream(0);
+      // A job that beats is alive however long it is silent.
+      await new Promise(resolve => setTimeout(resolve, 150));
+      expect(job.endState).toBeUndefined();
+      beatAge = 300;
+      expect((await outcome).status).toBe('error');
+      expect(job.endState).toBe('lost');
+      expect(job.detail).toMatch(
+        /node login-2 has not been heard from for 300 s \(this login node is login-1\)/
+      );
+    }
+  );
 
   it("ends a direct job whose process died silently (the agent's status, twice)", async () => {
     const { transport, follower, job } = setup({}, { directProbeMs: 20 });
