@@ -14,7 +14,7 @@ import {
   downloadVars,
   removeRemote,
   uploadVars,
-  UploadInterrupted
+  VarsInterrupted
 } from './varsTransfer';
 import { checkSkew, outProtocol, type IPythonVersions } from './varsVersions';
 
@@ -56,7 +56,7 @@ export class CellVars {
         await uploadVars(this._open, inDir, manifest, dir, signal);
         if (signal?.aborted) {
           await removeRemote(this._open.transport, dir);
-          throw new UploadInterrupted();
+          throw new VarsInterrupted('sending');
         }
         bundle.varsIn = dir;
       }
@@ -80,7 +80,10 @@ export class CellVars {
    * After the cell: the import step when it ended without error; the remote
    * folders go (the `-in` one too: array elements and ranks leave it).
    */
-  async receive(outcome: IRunOutcome): Promise<IRunOutcome> {
+  async receive(
+    outcome: IRunOutcome,
+    signal?: AbortSignal
+  ): Promise<IRunOutcome> {
     if (!this._ask.out?.length) {
       if (this._ask.inDir) {
         await removeRemote(this._open.transport, `${this._base}-in`);
@@ -94,9 +97,12 @@ export class CellVars {
       }
       const local = await this._folders.create();
       try {
-        await downloadVars(this._open, remoteDir, local);
+        await downloadVars(this._open, remoteDir, local, signal);
       } catch (err) {
         await this._folders.remove(local);
+        if (err instanceof VarsInterrupted) {
+          throw err;
+        }
         throw new Error(
           `the --out values did not come back from ${this._open.cluster.name}: ${(err as Error).message}; nothing was set`
         );

@@ -33,10 +33,14 @@ export const TRANSFER: TransferOptions = {
  */
 export const ABORTABLE_BYTES = 16 << 20;
 
-/** Why an upload stopped early: the cell's interrupt. */
-export class UploadInterrupted extends Error {
-  constructor() {
-    super('interrupted while sending the values');
+/** Why a transfer of values stopped early: the cell's interrupt. */
+export class VarsInterrupted extends Error {
+  constructor(what: 'sending' | 'fetching') {
+    super(
+      what === 'sending'
+        ? 'interrupted while sending the values'
+        : 'interrupted while fetching the --out values: nothing was set'
+    );
   }
 }
 
@@ -49,7 +53,7 @@ interface ISftpCapable {
 /**
  * Sends the folder's files, then its manifest, into a new remoteDir (0700).
  * An abort stops it (mid-file for large values), removes remoteDir and
- * rejects with UploadInterrupted.
+ * rejects with VarsInterrupted.
  */
 export async function uploadVars(
   open: IOpenCluster,
@@ -60,19 +64,13 @@ export async function uploadVars(
 ): Promise<void> {
   const { transport } = open;
   await makeRemoteDir(transport, remoteDir);
-  const total = manifest.vars.reduce((sum, v) => sum + v.bytes, 0);
-  const own =
-    signal && total >= ABORTABLE_BYTES
-      ? await Private.ownSftpOf(open)
-      : undefined;
-  const sftp = own ?? (await Private.sftpOf(open));
-  const cut = () => own?.end();
-  signal?.addEventListener('abort', cut, { once: true });
+  const channel = await Private.channelFor(open, manifest, signal);
+  const { sftp } = channel;
   const sent: IVarEntry[] = [];
   try {
     for (const entry of manifest.vars) {
       if (signal?.aborted) {
-        throw new UploadInterrupted();
+        throw new VarsInterrupted('sending');
       }
       const from = path.join(localDir, entry.file);
       const to = `${remoteDir}/${entry.file}`;
@@ -92,7 +90,7 @@ export async function uploadVars(
       sent.push(entry);
     }
     if (signal?.aborted) {
-      throw new UploadInterrupted();
+      throw new VarsInterrupted('sending');
     }
     // Last: a folder with a manifest is complete. It says how each file travelled.
     const text = JSON.stringify({ ...manifest, vars: sent });
@@ -106,7 +104,7 @@ export async function uploadVars(
   } catch (err) {
     if (signal?.aborted) {
       await removeRemote(transport, remoteDir);
-      throw new UploadInterrupted();
+      throw new VarsInterrupted('sending');
     }
     const full = await Private.diskFull(transport, remoteDir);
     await removeRemote(transport, remoteDir);
@@ -116,19 +114,21 @@ export async function uploadVars(
         : `sending the values to ${open.cluster.name} failed: ${(err as Error).message}; nothing was set`
     );
   } finally {
-    signal?.removeEventListener('abort', cut);
-    own?.end();
+    channel.done();
   }
 }
 
 /**
  * Fetches a folder the remote wrote after a cell into localDir: the manifest
- * first (it names the files), written last here. Returns the manifest.
+ * first (it names the files), written last here. Returns the manifest. An
+ * abort stops it (mid-file for large values) and rejects with
+ * VarsInterrupted; the caller removes localDir.
  */
 export async function downloadVars(
   open: IOpenCluster,
   remoteDir: string,
-  localDir: string
+  localDir: string,
+  signal?: AbortSignal
 ): Promise<IVarsManifest> {
   const { transport } = open;
   const manifestText = await transport.readFile(`${remoteDir}/manifest.json`);
@@ -136,19 +136,32 @@ export async function downloadVars(
   await fs.promises.writeFile(staged, manifestText, { mode: 0o600 });
   // Names are checked before any of them becomes a local path.
   const manifest = readManifest(localDir, 'manifest.json.part');
-  const sftp = await Private.sftpOf(open);
-  for (const v of manifest.vars) {
-    const from = `${remoteDir}/${v.file}`;
-    const to = path.join(localDir, v.file);
-    if (sftp) {
-      await sftpCall<void>(cb => sftp.fastGet(from, to, TRANSFER, cb));
-    } else if (Private.isLocal(open)) {
-      await Private.linkOrCopy(from, to);
-    } else {
-      await fs.promises.writeFile(to, await transport.readFile(from), {
-        mode: 0o600
-      });
+  const channel = await Private.channelFor(open, manifest, signal);
+  const { sftp } = channel;
+  try {
+    for (const v of manifest.vars) {
+      if (signal?.aborted) {
+        throw new VarsInterrupted('fetching');
+      }
+      const from = `${remoteDir}/${v.file}`;
+      const to = path.join(localDir, v.file);
+      if (sftp) {
+        await sftpCall<void>(cb => sftp.fastGet(from, to, TRANSFER, cb));
+      } else if (Private.isLocal(open)) {
+        await Private.linkOrCopy(from, to);
+      } else {
+        await fs.promises.writeFile(to, await transport.readFile(from), {
+          mode: 0o600
+        });
+      }
     }
+  } catch (err) {
+    throw signal?.aborted ? new VarsInterrupted('fetching') : err;
+  } finally {
+    channel.done();
+  }
+  if (signal?.aborted) {
+    throw new VarsInterrupted('fetching');
   }
   await fs.promises.rename(staged, path.join(localDir, 'manifest.json'));
   return manifest;
@@ -187,14 +200,32 @@ namespace Private {
     return typeof t.sftpChannel === 'function' ? t.sftpChannel() : undefined;
   }
 
-  /** A channel of this upload's own, where the transport can open one. */
-  export async function ownSftpOf(
-    open: IOpenCluster
-  ): Promise<SFTPWrapper | undefined> {
+  /**
+   * The SFTP channel for one transfer (undefined without SFTP): its own,
+   * which an abort ends, for large values under a signal; else the shared
+   * one. `done` ends an own channel and stops listening.
+   */
+  export async function channelFor(
+    open: IOpenCluster,
+    manifest: IVarsManifest,
+    signal: AbortSignal | undefined
+  ): Promise<{ sftp?: SFTPWrapper; done: () => void }> {
+    const total = manifest.vars.reduce((sum, v) => sum + v.bytes, 0);
     const t = open.transport as Partial<ISftpCapable>;
-    return typeof t.openSftpChannel === 'function'
-      ? t.openSftpChannel()
-      : undefined;
+    const own =
+      signal && total >= ABORTABLE_BYTES && t.openSftpChannel
+        ? await t.openSftpChannel()
+        : undefined;
+    const sftp = own ?? (await sftpOf(open));
+    const cut = () => own?.end();
+    signal?.addEventListener('abort', cut, { once: true });
+    return {
+      sftp,
+      done: () => {
+        signal?.removeEventListener('abort', cut);
+        own?.end();
+      }
+    };
   }
 
   export async function linkOrCopy(from: string, to: string): Promise<void> {

@@ -226,7 +226,7 @@ export class JobManager implements IJobManager {
             ? this._active.set(ctx.job.id, { cancelRemote: cancel })
             : this._active.delete(ctx.job.id)
       });
-      return Private.received(vars, swept);
+      return Private.received(vars, swept, signal);
     }
     const distributed = isDistributed(request);
     if (
@@ -253,7 +253,11 @@ export class JobManager implements IJobManager {
       status.set({ phase: 'starting', detail: undefined });
       const { first, venv2Key } = fastPath(ctx, bundle, this._venv2);
       ctx.venv2Key = venv2Key;
-      return Private.received(vars, await this._follow(ctx, signal, first));
+      return Private.received(
+        vars,
+        await this._follow(ctx, signal, first),
+        signal
+      );
     }
     status.set({ phase: 'submitted', detail: undefined });
     const rejected = await submitJob(ctx, spec, bundle, this._records, signal);
@@ -268,7 +272,7 @@ export class JobManager implements IJobManager {
       sink.stream('stdout', detachedNotice(ctx));
       return { status: 'ok', job: { ...ctx.job } };
     }
-    return Private.received(vars, await this._follow(ctx, signal));
+    return Private.received(vars, await this._follow(ctx, signal), signal);
   }
 
   /** `%cluster rerun ID ELEMENT`: that element of an array job alone, as a new job. */
@@ -370,7 +374,7 @@ export class JobManager implements IJobManager {
       // The session's process or allocation is over: the next cell starts a new one.
       this.sessions.markEnded(record.id, job.detail ?? job.endState);
     }
-    return Private.received(vars, outcome);
+    return Private.received(vars, outcome, signal);
   }
 
   /** `%cluster session NAME [options]`: the notebook's session, started now if there is none. */
@@ -663,9 +667,10 @@ namespace Private {
   /** The `--out` step of a finished cell, when it asked for one. */
   export function received(
     vars: CellVars | undefined,
-    outcome: IRunOutcome
+    outcome: IRunOutcome,
+    signal: AbortSignal | undefined
   ): Promise<IRunOutcome> | IRunOutcome {
-    return vars ? vars.receive(outcome) : outcome;
+    return vars ? vars.receive(outcome, signal) : outcome;
   }
 
   /** For a restart asked without a cell (the jobs panel): nothing to show. */

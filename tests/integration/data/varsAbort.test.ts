@@ -1,8 +1,9 @@
 /**
- * An interrupt while `--in` values travel (uploadVars over the test sshd):
- * a large value goes on an SFTP channel of its own, which the abort ends
- * mid-file; the half-sent folder is removed, and the connection's shared
- * SFTP channel carries the next upload as before.
+ * An interrupt while `--in` or `--out` values travel (uploadVars and
+ * downloadVars over the test sshd): a large value goes on an SFTP channel of
+ * its own, which the abort ends mid-file; the half-sent folder is removed,
+ * and the connection's shared SFTP channel carries the next transfer as
+ * before.
  */
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
@@ -10,8 +11,9 @@ import * as os from 'os';
 import * as path from 'path';
 
 import {
+  downloadVars,
   uploadVars,
-  UploadInterrupted
+  VarsInterrupted
 } from '../../../src/bridge/data/varsTransfer';
 import type { IOpenCluster } from '../../../src/bridge/jobs/context';
 import type { IResolvedCluster } from '../../../src/shared/config';
@@ -30,7 +32,7 @@ function manifestOf(file: string, bytes: number): IVarsManifest {
   };
 }
 
-describe('an interrupt during an --in upload', () => {
+describe('an interrupt while values travel', () => {
   const env = loadSshdEnv();
   let transport: SshTransport;
   let open: IOpenCluster;
@@ -94,7 +96,7 @@ describe('an interrupt during an --in upload', () => {
       most = Math.max(most, await remoteSize(`${dir}/big.bin`));
     }
     const outcome = await settled;
-    expect(outcome).toBeInstanceOf(UploadInterrupted);
+    expect(outcome).toBeInstanceOf(VarsInterrupted);
     expect((outcome as Error).message).toBe(
       'interrupted while sending the values'
     );
@@ -111,5 +113,45 @@ describe('an interrupt during an --in upload', () => {
       JSON.parse((await transport.exec(`cat ${next}/manifest.json`)).stdout)
         .vars[0].name
     ).toBe('x');
+  }, 120000);
+
+  it('stops an --out fetch mid-file, leaving the shared channel working', async () => {
+    const dir = `${remoteBase}-c`;
+    await uploadVars(open, local, manifestOf('big.bin', BIG), dir);
+    const into = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-fetch-abort-'));
+    try {
+      const abort = new AbortController();
+      const fetched = path.join(into, 'big.bin');
+      const settled = downloadVars(open, dir, into, abort.signal).then(
+        () => 'resolved',
+        err => err
+      );
+      while (!fs.existsSync(fetched) || fs.statSync(fetched).size === 0) {
+        await new Promise(resolve => setTimeout(resolve, 5));
+      }
+      abort.abort();
+      const outcome = await settled;
+      expect(outcome).toBeInstanceOf(VarsInterrupted);
+      expect((outcome as Error).message).toBe(
+        'interrupted while fetching the --out values: nothing was set'
+      );
+      // Cut mid-file, and never marked complete.
+      expect(fs.statSync(fetched).size).toBeLessThan(BIG);
+      expect(fs.existsSync(path.join(into, 'manifest.json'))).toBe(false);
+      // The shared channel still fetches.
+      const again = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-fetch-again-'));
+      try {
+        const small = `${remoteBase}-d`;
+        await uploadVars(open, local, manifestOf('small.bin', 5), small);
+        await downloadVars(open, small, again);
+        expect(fs.readFileSync(path.join(again, 'small.bin'), 'utf8')).toBe(
+          'hello'
+        );
+      } finally {
+        fs.rmSync(again, { recursive: true, force: true });
+      }
+    } finally {
+      fs.rmSync(into, { recursive: true, force: true });
+    }
   }, 120000);
 });
