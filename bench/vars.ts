@@ -182,7 +182,10 @@ async function transferRows(
     `_cb_vars.dump({'a': a}, ['a'], ${JSON.stringify(dumped)}, deflate=True)`
   );
   const landed = await folders.create();
-  const [, fetchS] = await timed(() => downloadVars(open, dumped, landed));
+  // With a signal, as a cell fetches: large values on an SFTP channel of their own.
+  const [, fetchS] = await timed(() =>
+    downloadVars(open, dumped, landed, new AbortController().signal)
+  );
   const decodeS = python(
     `import sys\nsys.path.insert(0, ${JSON.stringify(RUNTIME)})\nimport _cb_vars`,
     `_cb_vars.load(${JSON.stringify(landed)})`
@@ -258,7 +261,8 @@ async function main(): Promise<void> {
           lineOffset: 1,
           sink,
           notebook: '/bench/vars.ipynb',
-          vars: { inDir: again, out: ['a'] }
+          vars: { inDir: again, out: ['a'] },
+          signal: new AbortController().signal
         })
       );
       if (outcome.status !== 'ok' || !outcome.varsOut) {
