@@ -1,11 +1,19 @@
 import type { Duplex } from 'stream';
 /**
  * Shared set-up of the job unit specs (src/bridge/jobs/*.spec.ts): a sink
- * that records every call, and a scripted in-memory transport whose streams
- * a test drives by hand (emit lines, exit, drop the connection).
+ * that records every call, a scripted in-memory transport whose streams a
+ * test drives by hand (emit lines, exit, drop the connection), and a direct
+ * job's context over them.
  */
-import type { ConnectionState } from '../../src/shared/config';
+import type {
+  ConnectionState,
+  IResolvedCluster
+} from '../../src/shared/config';
+import type { IJobInfo } from '../../src/shared/jobs';
+import type { IJobContext } from '../../src/bridge/jobs/context';
+import { StatusLine } from '../../src/bridge/jobs/status';
 import type { IOutputSink } from '../../src/bridge/jobs/types';
+import { DirectScheduler } from '../../src/bridge/schedulers/direct';
 import type {
   IExecOptions,
   IExecResult,
@@ -62,6 +70,11 @@ export class FakeStream implements IStreamHandle {
 
   emit(text: string): void {
     this._options.onStdout(Buffer.from(text, 'utf8'));
+  }
+
+  /** Raw bytes, as a chunk boundary may cut them (inside a character). */
+  emitBytes(bytes: Buffer): void {
+    this._options.onStdout(bytes);
   }
 
   exit(code: number | null, stderr = ''): void {
@@ -174,4 +187,47 @@ export class FakeTransport implements ITransport {
   }
 
   private _waiters: ((stream: FakeStream) => void)[] = [];
+}
+
+/** A direct job `cb-test-1` in /w/jobs on the fake cluster, over a FakeTransport. */
+export function fakeJobContext(): {
+  ctx: IJobContext;
+  transport: FakeTransport;
+  sink: ReturnType<typeof recordingSink>;
+  job: IJobInfo;
+} {
+  const transport = new FakeTransport();
+  const sink = recordingSink();
+  const job: IJobInfo = {
+    id: 'cb-test-1',
+    cluster: 'fake',
+    scheduler: 'direct',
+    remoteDir: '/w/jobs/cb-test-1',
+    phase: 'starting',
+    detached: false,
+    submittedAt: 1,
+    title: 'x',
+    offset: 0
+  };
+  const ctx: IJobContext = {
+    cluster: { name: 'fake', config: {} } as unknown as IResolvedCluster,
+    transport,
+    runtime: {
+      workDir: '/w',
+      runtimeDir: '/w/runtime/h',
+      python: '/w/venv1/bin/python',
+      pythonVersion: '3.11.2',
+      notices: []
+    },
+    agent: { python: '/w/venv1/bin/python', runtimeDir: '/w/runtime/h' },
+    job,
+    scheduler: new DirectScheduler(),
+    sink,
+    status: new StatusLine(
+      sink,
+      { jobId: job.id, cluster: 'fake', phase: 'starting', startedAt: 1 },
+      0
+    )
+  };
+  return { ctx, transport, sink, job };
 }

@@ -149,7 +149,9 @@ export async function runArray(
       onAbort();
     }
     let resume: string[] = [];
+    let fruitless = 0;
     for (;;) {
+      const before = view.received;
       stream = ctx.transport.stream(
         agentCommand(ctx.agent, 'array-follow', job.remoteDir, ...resume),
         {
@@ -173,6 +175,13 @@ export async function runArray(
         isConnectionDrop(error, ctx.transport.state)
       ) {
         // The elements run on without us: reconnect, then each log from where it stopped.
+        fruitless = view.received > before ? 0 : fruitless + 1;
+        if (fruitless >= 3) {
+          throw new Error(
+            `the connection dropped three times in a row before any output arrived; ` +
+              `the elements may still be running: their logs are in ${job.remoteDir}/elements/`
+          );
+        }
         view.dropPartial();
         status.set({ detail: 'connection lost, reconnecting' });
         try {
@@ -251,6 +260,13 @@ namespace Private {
       if (changed) {
         this._schedule();
       }
+    }
+
+    /** Bytes of the elements' logs that arrived whole. */
+    get received(): number {
+      let sum = 0;
+      this._offsets.forEach(n => (sum += n));
+      return sum;
     }
 
     /** A dropped connection cut the last line: the resumed follow sends it whole. */

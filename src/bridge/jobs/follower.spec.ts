@@ -1,14 +1,7 @@
-import type { IResolvedCluster } from '../../shared/config';
 import type { IJobInfo } from '../../shared/jobs';
-import {
-  eventLine,
-  FakeTransport,
-  recordingSink
-} from '../../../tests/support/jobs';
-import { DirectScheduler } from '../schedulers/direct';
+import { eventLine, fakeJobContext } from '../../../tests/support/jobs';
 import type { IJobContext, ITiming } from './context';
 import { JobFollower, type IFollowerDeps } from './follower';
-import { StatusLine } from './status';
 import { Venv2Cache } from './venv2Cache';
 import { JobWatcher } from './watch';
 
@@ -19,39 +12,7 @@ function setup(
   over: Partial<IFollowerDeps> = {},
   timing: Partial<ITiming> = {}
 ) {
-  const transport = new FakeTransport();
-  const sink = recordingSink();
-  const job: IJobInfo = {
-    id: 'cb-test-1',
-    cluster: 'fake',
-    scheduler: 'direct',
-    remoteDir: JOB_DIR,
-    phase: 'starting',
-    detached: false,
-    submittedAt: 1,
-    title: 'x',
-    offset: 0
-  };
-  const ctx: IJobContext = {
-    cluster: { name: 'fake', config: {} } as unknown as IResolvedCluster,
-    transport,
-    runtime: {
-      workDir: '/w',
-      runtimeDir: '/w/runtime/h',
-      python: '/w/venv1/bin/python',
-      pythonVersion: '3.11.2',
-      notices: []
-    },
-    agent: { python: '/w/venv1/bin/python', runtimeDir: '/w/runtime/h' },
-    job,
-    scheduler: new DirectScheduler(),
-    sink,
-    status: new StatusLine(
-      sink,
-      { jobId: job.id, cluster: 'fake', phase: 'starting', startedAt: 1 },
-      0
-    )
-  };
+  const { ctx, transport, sink, job } = fakeJobContext();
   const fullTiming: ITiming = {
     cancelWaitMs: 5000,
     endedGraceMs: 50,
