@@ -29,6 +29,18 @@ def ranked(events, rank):
     return [e['event'] for e in events if e['type'] == 'rank' and e['rank'] == rank]
 
 
+
+def fake_tools(tmp, names):
+    """A bin folder in tmp with an empty executable per name (found on PATH, never run)."""
+    bin_dir = os.path.join(tmp, 'bin')
+    os.makedirs(bin_dir, exist_ok=True)
+    for name in names:
+        path = os.path.join(bin_dir, name)
+        with open(path, 'w') as f:
+            f.write('#!/bin/sh\n')
+        os.chmod(path, 0o755)
+    return bin_dir
+
 class Shape(unittest.TestCase):
     def test_tasks_default_to_gpus_then_one(self):
         self.assertIsNone(_cb_launchers.shape({'gpus': 2}))
@@ -97,14 +109,7 @@ class Commands(TempDirCase):
         self.addCleanup(env_bin.stop)
 
     def tools(self, *names):
-        bin_dir = os.path.join(self.tmp, 'bin')
-        os.makedirs(bin_dir, exist_ok=True)
-        for name in names:
-            path = os.path.join(bin_dir, name)
-            with open(path, 'w') as f:
-                f.write('#!/bin/sh\n')
-            os.chmod(path, 0o755)
-        return {'PATH': bin_dir, 'SLURM_JOB_ID': '7'}
+        return {'PATH': fake_tools(self.tmp, names), 'SLURM_JOB_ID': '7'}
 
     def test_srun_starts_every_rank_and_ends_the_step_on_a_failure(self):
         plan = _cb_launchers.shape({'nodes': 2, 'tasksPerNode': 4})
@@ -303,15 +308,8 @@ class PbsNodefile(TempDirCase):
         return env
 
     def tools(self, env, *names):
-        bin_dir = os.path.join(self.tmp, 'bin')
-        os.makedirs(bin_dir, exist_ok=True)
-        for name in names:
-            path = os.path.join(bin_dir, name)
-            with open(path, 'w') as f:
-                f.write('#!/bin/sh\n')
-            os.chmod(path, 0o755)
-        env['PATH'] = bin_dir
-        return os.path.realpath(os.path.join(bin_dir, names[0]))
+        env['PATH'] = fake_tools(self.tmp, names)
+        return os.path.realpath(os.path.join(env['PATH'], names[0]))
 
     def setUp(self):
         super().setUp()
