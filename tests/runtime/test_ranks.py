@@ -29,7 +29,6 @@ def ranked(events, rank):
     return [e['event'] for e in events if e['type'] == 'rank' and e['rank'] == rank]
 
 
-
 def fake_tools(tmp, names):
     """A bin folder in tmp with an empty executable per name (found on PATH, never run)."""
     bin_dir = os.path.join(tmp, 'bin')
