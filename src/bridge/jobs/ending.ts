@@ -75,10 +75,14 @@ export async function endJob(
       endedGraceMs * (end.diedSilently ? 5 : 2)
     );
   }
-  if (cancelRequested && done.state === 'failed') {
+  if (
+    cancelRequested &&
+    (done.state === 'failed' || (done.state === 'lost' && end.diedSilently))
+  ) {
     // The scheduler signals every process of the job at once (scancel), so the
     // runner can die before the agent has seen its own signal and recorded the
-    // cancel: after a cancel we asked for, a failed end is that cancel.
+    // cancel, or before it wrote any end: after a cancel we asked for, a failed
+    // end or a silent death is that cancel.
     done = { ...done, state: 'cancelled' };
   }
   const state = done.state;

@@ -167,6 +167,18 @@ describe('JobFollower', () => {
     expect(job.endState).toBe('lost');
   });
 
+  it('calls a batch job that died silently after our cancel cancelled (scancel signals every process at once)', async () => {
+    const { transport, follower, job } = batchJobSetup('44');
+    const abort = new AbortController();
+    const outcome = follower.run({ offset: 0, signal: abort.signal });
+    const stream = await transport.nextStream(0);
+    stream.emit(stdout('sleeping\n'));
+    abort.abort();
+    stream.exit(3, 'gone\n');
+    expect((await outcome).status).toBe('aborted');
+    expect(job.endState).toBe('cancelled');
+  });
+
   it('gives up after three follows in a row that make no progress', async () => {
     const { transport, follower, job } = setup();
     const outcome = follower.run({ offset: 0 });
