@@ -120,6 +120,12 @@ export class ArrayTracker {
     return this._elements.every(Private.ended);
   }
 
+  /** Element k has its end (a resumed follow skips it). */
+  hasEnded(k: number): boolean {
+    const e = this._elements[k];
+    return !!e && Private.ended(e);
+  }
+
   /** Elements that failed or were lost, in index order. */
   get failed(): IArrayElement[] {
     return this._elements.filter(

@@ -278,7 +278,7 @@ namespace Private {
     resumeArgs(): string[] {
       const count = this._tracker.payload.elements.length;
       const offsets = Array.from({ length: count }, (_, k) =>
-        this._ended.has(k) ? '-' : String(this._offsets.get(k) ?? 0)
+        this._tracker.hasEnded(k) ? '-' : String(this._offsets.get(k) ?? 0)
       );
       return ['--offsets', offsets.join(',')];
     }
@@ -293,9 +293,6 @@ namespace Private {
       this._offsets.set(k, (this._offsets.get(k) ?? 0) + body.length + 1);
       try {
         const event = JSON.parse(body.toString('utf8')) as IJobEvent;
-        if (event.type === 'done') {
-          this._ended.add(k);
-        }
         return this._tracker.handle(k, event);
       } catch {
         // A line cut by a full disk: the element's `done` still ends it.
@@ -339,7 +336,6 @@ namespace Private {
     private _id: string;
     private _rest: Buffer = Buffer.alloc(0);
     private _offsets = new Map<number, number>();
-    private _ended = new Set<number>();
     private _last = 0;
     private _timer?: ReturnType<typeof setTimeout>;
   }
